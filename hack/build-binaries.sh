@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Builds the Kubernetes control-plane binaries, etcd, kwok and helm from their Go modules
+# (through the Go module proxy) and caches them by version under $MODELSERVE_CACHE/bin.
+# Idempotent: a binary already in the cache is not rebuilt.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck disable=SC1091
+source "$here/../operator/modelserve/localcluster/versions.env"
+CACHE="${MODELSERVE_CACHE:-$HOME/.cache/modelserve}"
+BIN="$CACHE/bin"
+WORK="$CACHE/build"
+mkdir -p "$BIN" "$WORK"
+export GOFLAGS="${GOFLAGS:--buildvcs=false}"
+export CGO_ENABLED=0
+
+log() { echo "[build-binaries] $*" >&2; }
+
+build_kubernetes() {
+  local v="$KUBERNETES_VERSION" minor staging dir out
+  out="$BIN/kubernetes-$v"
+  if [[ -x "$out/kube-apiserver" && -x "$out/kube-controller-manager" && -x "$out/kube-scheduler" && -x "$out/kubectl" ]]; then
+    return
+  fi
+  staging="v0.${v#v1.}"
+  minor="${v#v1.}"; minor="${minor%%.*}"
+  dir="$WORK/kubernetes-$v"
+  mkdir -p "$dir" "$out"
+  {
+    echo "module modelserve.local/k8sbuild"
+    echo
+    echo "go 1.25.0"
+    echo
+    echo "godebug default=go1.25"
+    echo
+    echo "require k8s.io/kubernetes $v"
+    echo
+    echo "replace ("
+    for m in api apiextensions-apiserver apimachinery apiserver cli-runtime client-go cloud-provider \
+             cluster-bootstrap code-generator component-base component-helpers controller-manager \
+             cri-api cri-client csi-translation-lib dynamic-resource-allocation endpointslice externaljwt \
+             kms kube-aggregator kube-controller-manager kube-proxy kube-scheduler kubectl kubelet \
+             metrics mount-utils pod-security-admission sample-apiserver sample-cli-plugin sample-controller; do
+      echo "  k8s.io/$m => k8s.io/$m $staging"
+    done
+    if (( minor >= 36 )); then
+      echo "  k8s.io/cri-streaming => k8s.io/cri-streaming $staging"
+      echo "  k8s.io/streaming => k8s.io/streaming $staging"
+    fi
+    echo ")"
+  } > "$dir/go.mod"
+  cat > "$dir/tools.go" <<GO
+//go:build tools
+
+package tools
+
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kubectl"
+)
+GO
+  local date ld pkg
+  date="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  ld="-s -w"
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ld+=" -X $pkg.gitVersion=$v -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+    ld+=" -X $pkg.gitCommit=0000000000000000000000000000000000000000 -X $pkg.gitTreeState=clean -X $pkg.buildDate=$date"
+  done
+  log "resolving k8s.io/kubernetes $v"
+  (cd "$dir" && go mod tidy -e >/dev/null 2>&1 || true)
+  (cd "$dir" && GOFLAGS="$GOFLAGS -mod=mod" go mod download k8s.io/kubernetes)
+  for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+    if [[ ! -x "$out/$c" ]]; then
+      log "building $c $v"
+      (cd "$dir" && GOFLAGS="$GOFLAGS -mod=mod" go build -trimpath -ldflags "$ld" -o "$out/$c.tmp" "k8s.io/kubernetes/cmd/$c")
+      mv "$out/$c.tmp" "$out/$c"
+    fi
+  done
+}
+
+build_etcd() {
+  local v="$ETCD_VERSION" dir out="$BIN/etcd-$ETCD_VERSION"
+  [[ -x "$out/etcd" ]] && return
+  dir="$WORK/etcd-$v"; mkdir -p "$dir" "$out"
+  printf 'module modelserve.local/etcdbuild\n\ngo 1.25.0\n\nrequire go.etcd.io/etcd/server/v3 %s\n' "$v" > "$dir/go.mod"
+  printf '//go:build tools\n\npackage tools\n\nimport _ "go.etcd.io/etcd/server/v3"\n' > "$dir/tools.go"
+  log "building etcd $v"
+  (cd "$dir" && GOFLAGS="$GOFLAGS -mod=mod" go mod tidy >/dev/null 2>&1 || true)
+  (cd "$dir" && GOFLAGS="$GOFLAGS -mod=mod" go build -trimpath -ldflags "-s -w" -o "$out/etcd.tmp" go.etcd.io/etcd/server/v3)
+  mv "$out/etcd.tmp" "$out/etcd"
+}
+
+go_install() { # name module version
+  local name="$1" mod="$2" v="$3" out="$BIN/$1-$3"
+  [[ -x "$out/$name" ]] && return
+  mkdir -p "$out"
+  log "installing $name $v"
+  GOBIN="$out" GOFLAGS="$GOFLAGS" go install -trimpath -ldflags "-s -w" "$mod@$v"
+}
+
+what="${1:-all}"
+case "$what" in
+  kubernetes) build_kubernetes ;;
+  etcd) build_etcd ;;
+  kwok) go_install kwok sigs.k8s.io/kwok/cmd/kwok "$KWOK_VERSION" ;;
+  helm) go_install helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION" ;;
+  all)
+    build_etcd
+    go_install kwok sigs.k8s.io/kwok/cmd/kwok "$KWOK_VERSION"
+    build_kubernetes
+    go_install helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION"
+    ;;
+  *) echo "usage: $0 [all|kubernetes|etcd|kwok|helm]" >&2; exit 2 ;;
+esac
