@@ -1,0 +1,5 @@
+import sys
+
+from modelserve.cli.main import main
+
+sys.exit(main())

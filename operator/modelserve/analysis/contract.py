@@ -1,0 +1,301 @@
+"""The metric contract between model servers and the analysis, presets, and PromQL builders.
+
+Pure: functions here only build strings. Model servers export (``model`` is the ModelDeployment name,
+``revision`` the rollout revision of the pods that served the request)::
+
+    modelserve_requests_total{namespace, model, revision, region, code}            counter
+    modelserve_request_duration_seconds_bucket{namespace, model, revision, region, le}  histogram
+      (+ _sum, _count)
+    modelserve_model_accuracy{namespace, model, revision}                           gauge
+    modelserve_prediction_confidence{namespace, model, revision}                    gauge (mean)
+    modelserve_drift_score{namespace, model, revision}                              gauge
+
+An error is a request whose ``code`` is a 5xx status or ``timeout`` (504 is a 5xx already).
+Builtin gates are turned into queries that return COUNTS over a window (``increase``), so the judge can
+run exact tests on counts instead of comparing two noisy rates.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover - typing only, avoids an import cycle with judge.py
+    from modelserve.analysis.judge import GateSpec
+
+# --- names of the contract ---------------------------------------------------------------------
+REQUESTS_TOTAL = "modelserve_requests_total"
+REQUEST_DURATION_BUCKET = "modelserve_request_duration_seconds_bucket"
+REQUEST_DURATION_SUM = "modelserve_request_duration_seconds_sum"
+REQUEST_DURATION_COUNT = "modelserve_request_duration_seconds_count"
+MODEL_ACCURACY = "modelserve_model_accuracy"
+PREDICTION_CONFIDENCE = "modelserve_prediction_confidence"
+DRIFT_SCORE = "modelserve_drift_score"
+
+#: Codes counted as errors by the modelserve preset (regex on the ``code`` label).
+ERROR_CODE_REGEX = "5..|timeout"
+
+BUILTIN_ERROR_RATE = "errorRate"
+LATENCY_QUANTILES: dict[str, float] = {
+    "latencyP50": 0.50,
+    "latencyP90": 0.90,
+    "latencyP95": 0.95,
+    "latencyP99": 0.99,
+}
+QUALITY_GAUGES: dict[str, str] = {
+    "accuracy": MODEL_ACCURACY,
+    "confidence": PREDICTION_CONFIDENCE,
+    "drift": DRIFT_SCORE,
+}
+BUILTINS: frozenset[str] = frozenset({BUILTIN_ERROR_RATE, *LATENCY_QUANTILES, *QUALITY_GAUGES})
+
+KIND_RATE = "rate"
+KIND_HISTOGRAM = "histogram"
+KIND_VALUE = "value"
+
+
+def gate_kind(gate: GateSpec) -> str:
+    """``rate`` (errorRate), ``histogram`` (latency percentiles) or ``value`` (gauges, custom query)."""
+    if gate.builtin == BUILTIN_ERROR_RATE:
+        return KIND_RATE
+    if gate.builtin in LATENCY_QUANTILES:
+        return KIND_HISTOGRAM
+    return KIND_VALUE
+
+
+# --- durations -----------------------------------------------------------------------------------
+_DURATION_RE = re.compile(r"^([0-9]+(ms|s|m|h|d|w))+$")
+_DURATION_PART = re.compile(r"([0-9]+)(ms|s|m|h|d|w)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str, field: str = "duration") -> float:
+    """``"1h30m"`` -> 5400.0 seconds. Raises ValueError naming ``field`` on a malformed value."""
+    if not isinstance(text, str) or not _DURATION_RE.match(text):
+        raise ValueError(f"{field}: invalid duration {text!r} (expected e.g. 30s, 5m, 1h30m)")
+    return float(sum(int(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text)))
+
+
+def format_duration(seconds: float) -> str:
+    """Seconds -> a PromQL range duration (``90`` -> ``"1m30s"``; at least ``1s``)."""
+    total = max(1, round(seconds))
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, total = divmod(total, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts)
+
+
+def analysis_window_seconds(
+    step_started_at: float, now: float, interval_seconds: float, max_window_seconds: float = 3600.0
+) -> float:
+    """Window an analysis should query: everything since the current traffic weight took effect.
+
+    Cumulative windows let evidence build up at low traffic (1 req/s gives 60 samples per minute,
+    600 after ten); the window never drops below one interval and is capped (default 1h) so old data
+    cannot dominate for ever.
+    """
+    elapsed = max(0.0, now - step_started_at)
+    return max(float(interval_seconds), min(elapsed, float(max_window_seconds)))
+
+
+# --- presets --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MetricPreset:
+    """How to find one revision's traffic in Prometheus.
+
+    ``selector`` is a label-matcher template with ``{namespace}``, ``{model}`` and ``{revision}``
+    (Python format fields); ``latency_unit_seconds`` converts the histogram's ``le`` into seconds.
+    """
+
+    name: str
+    requests_metric: str
+    code_label: str
+    error_code_regex: str
+    duration_bucket_metric: str
+    latency_unit_seconds: float
+    selector: str
+
+
+PRESETS: dict[str, MetricPreset] = {
+    "modelserve": MetricPreset(
+        name="modelserve",
+        requests_metric=REQUESTS_TOTAL,
+        code_label="code",
+        error_code_regex=ERROR_CODE_REGEX,
+        duration_bucket_metric=REQUEST_DURATION_BUCKET,
+        latency_unit_seconds=1.0,
+        selector='namespace="{namespace}",model="{model}",revision="{revision}"',
+    ),
+    # Istio standard metrics: a revision is the Deployment "<model>-<revision>" (destination_workload).
+    # Only the server-side (destination) reporter is counted, otherwise requests count twice.
+    "istio": MetricPreset(
+        name="istio",
+        requests_metric="istio_requests_total",
+        code_label="response_code",
+        error_code_regex="5..",
+        duration_bucket_metric="istio_request_duration_milliseconds_bucket",
+        latency_unit_seconds=0.001,
+        selector='reporter="destination",destination_workload_namespace="{namespace}",'
+        'destination_workload="{model}-{revision}"',
+    ),
+}
+
+
+def get_preset(name: str) -> MetricPreset:
+    """The preset named ``name``; ValueError naming the field if unknown."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(
+            f"spec.rollout.analysis.metricPreset: unknown preset {name!r} (known: {', '.join(PRESETS)})"
+        ) from None
+
+
+@dataclass(frozen=True)
+class QueryTarget:
+    """Which model and revisions an analysis is about."""
+
+    namespace: str
+    model: str
+    revision: str
+    stable_revision: str | None = None
+
+    def for_revision(self, revision: str) -> QueryTarget:
+        return QueryTarget(self.namespace, self.model, revision, self.stable_revision)
+
+
+def _escape(value: str) -> str:
+    # Label values go inside double quotes in PromQL.
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def selector(preset: MetricPreset, target: QueryTarget, revision: str) -> str:
+    """Label matchers (without braces) selecting ``revision`` of ``target`` under ``preset``."""
+    return preset.selector.format(
+        namespace=_escape(target.namespace), model=_escape(target.model), revision=_escape(revision)
+    )
+
+
+# --- custom PromQL templates ------------------------------------------------------------------------
+PLACEHOLDERS: tuple[str, ...] = ("namespace", "model", "revision", "stableRevision", "interval")
+_PLACEHOLDER_RE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
+
+
+class TemplateError(ValueError):
+    """A gate's query template is invalid (message names the gate and the field path)."""
+
+
+def template_placeholders(template: str) -> list[str]:
+    """Names of all ``{{placeholder}}`` occurrences in ``template``, in order."""
+    return [m.group(1) for m in _PLACEHOLDER_RE.finditer(template)]
+
+
+def validate_query_template(template: str, gate_name: str) -> None:
+    """Raise TemplateError naming the gate if ``template`` uses an unknown placeholder."""
+    unknown = sorted({p for p in template_placeholders(template) if p not in PLACEHOLDERS})
+    if unknown:
+        raise TemplateError(
+            f"spec.rollout.analysis.gates[{gate_name}].query: unknown placeholder(s) "
+            f"{', '.join('{{' + u + '}}' for u in unknown)} (known: "
+            f"{', '.join('{{' + p + '}}' for p in PLACEHOLDERS)})"
+        )
+
+
+def render_query(template: str, gate_name: str, values: Mapping[str, str]) -> str:
+    """Replace ``{{namespace}} {{model}} {{revision}} {{stableRevision}} {{interval}}`` in ``template``.
+
+    Simple textual replacement (no expressions); unknown placeholders raise TemplateError naming the
+    gate; a known placeholder without a value (e.g. no stable revision yet) raises as well.
+    """
+    validate_query_template(template, gate_name)
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1)
+        value = values.get(name)
+        if value is None:
+            raise TemplateError(
+                f"spec.rollout.analysis.gates[{gate_name}].query: no value for {{{{{name}}}}} here"
+            )
+        return value
+
+    return _PLACEHOLDER_RE.sub(substitute, template)
+
+
+def template_values(target: QueryTarget, revision: str, window_seconds: float) -> dict[str, str]:
+    """Placeholder values for measuring ``revision`` of ``target`` over a window."""
+    values = {
+        "namespace": target.namespace,
+        "model": target.model,
+        "revision": revision,
+        "interval": format_duration(window_seconds),
+    }
+    if target.stable_revision:
+        values["stableRevision"] = target.stable_revision
+    return values
+
+
+# --- builtin gate queries -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GateQueries:
+    """The PromQL a provider runs for one gate and one revision over one window.
+
+    rate:      ``total`` and ``errors`` (scalars: request counts; an empty ``errors`` result means 0).
+    histogram: ``buckets`` (one series per ``le``: increase of the cumulative bucket counters).
+    value:     ``value`` (one series) and ``total`` (request count backing it, for minSampleSize).
+    """
+
+    kind: str
+    total: str
+    errors: str | None = None
+    buckets: str | None = None
+    value: str | None = None
+    latency_unit_seconds: float = 1.0
+
+
+def gate_queries(
+    gate: GateSpec, preset: MetricPreset | str, target: QueryTarget, revision: str, window_seconds: float
+) -> GateQueries:
+    """PromQL for ``gate`` measuring ``revision`` (candidate or stable) over ``window_seconds``.
+
+    Call it once with ``target.revision`` (candidate) and once with ``target.stable_revision`` (baseline)
+    over the same window; the judge compares the two. Raises TemplateError / ValueError on bad specs.
+    """
+    if isinstance(preset, str):
+        preset = get_preset(preset)
+    window = format_duration(window_seconds)
+    sel = selector(preset, target, revision)
+    total = f"sum(increase({preset.requests_metric}{{{sel}}}[{window}]))"
+    kind = gate_kind(gate)
+    if gate.query:
+        value = render_query(gate.query, gate.name, template_values(target, revision, window_seconds))
+        return GateQueries(kind=KIND_VALUE, total=total, value=value)
+    if gate.builtin not in BUILTINS:
+        raise ValueError(
+            f"spec.rollout.analysis.gates[{gate.name}].builtin: unknown builtin {gate.builtin!r}"
+        )
+    if kind == KIND_RATE:
+        errors = (
+            f"sum(increase({preset.requests_metric}{{{sel},"
+            f'{preset.code_label}=~"{preset.error_code_regex}"}}[{window}]))'
+        )
+        return GateQueries(kind=KIND_RATE, total=total, errors=errors)
+    if kind == KIND_HISTOGRAM:
+        buckets = f"sum by (le) (increase({preset.duration_bucket_metric}{{{sel}}}[{window}]))"
+        return GateQueries(
+            kind=KIND_HISTOGRAM,
+            total=total,
+            buckets=buckets,
+            latency_unit_seconds=preset.latency_unit_seconds,
+        )
+    # Quality gauges are always read from the modelserve contract: the model server exports them
+    # whatever the mesh, so the istio preset only changes traffic metrics.
+    gauge = QUALITY_GAUGES[gate.builtin or ""]
+    gauge_sel = PRESETS["modelserve"].selector.format(
+        namespace=_escape(target.namespace), model=_escape(target.model), revision=_escape(revision)
+    )
+    value = f"avg(avg_over_time({gauge}{{{gauge_sel}}}[{window}]))"
+    return GateQueries(kind=KIND_VALUE, total=total, value=value)

@@ -1,0 +1,176 @@
+"""Statistics for canary analysis on counts (pure functions, no I/O).
+
+Every test here is one-sided in the direction "the candidate is worse" and returns a p-value: the
+probability, if the candidate were NOT worse, of seeing evidence at least this strong. Tests work on
+counts (requests, errors, histogram bucket counts), never on pre-computed rates, so that 3 errors in
+60 requests and 300 in 6,000 weigh differently.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from functools import lru_cache
+
+import numpy as np
+import numpy.typing as npt
+from scipy.special import bdtrc, gammaln
+
+
+def _mid_p(sf_strict: float, pmf_at: float) -> float:
+    # Lancaster's mid-p: P(X > x) + P(X = x) / 2. Exact tests on discrete counts are conservative
+    # (their real false-positive rate is well below alpha at low counts, i.e. they lose power exactly
+    # where canaries have little traffic); the mid-p keeps the size close to nominal.
+    return min(1.0, max(0.0, sf_strict + 0.5 * pmf_at))
+
+
+@lru_cache(maxsize=65536)
+def error_rate_p_value(cand_errors: int, cand_total: int, base_errors: int, base_total: int) -> float:
+    """One-sided mid-p Fisher exact test that the candidate's error ratio exceeds the baseline's.
+
+    In: error/total counts of candidate and baseline over the same window.
+    Out: p-value in [0, 1]; 1.0 when there is nothing to test (no requests or no errors at all).
+    Conditioned on the total number of errors, the candidate's errors are hypergeometric under
+    H0 (equal error probabilities); that makes the test exact for any traffic level.
+    """
+    if cand_total <= 0 or base_total <= 0:
+        return 1.0
+    total_errors = cand_errors + base_errors
+    if total_errors == 0 or cand_errors == 0:
+        return 1.0
+    population = cand_total + base_total
+    # Hypergeometric tail computed directly in log space over the (small) support: the number of
+    # errors bounds it, and this is ~20x faster than scipy.stats.hypergeom's generic machinery.
+    high = min(total_errors, cand_total)
+    low = max(cand_errors, total_errors - base_total)
+    if cand_errors > high:
+        return 0.0
+    k = np.arange(low, high + 1, dtype=float)
+    log_pmf = (
+        _log_choose(float(total_errors), k)
+        + _log_choose(float(population - total_errors), cand_total - k)
+        - _log_choose(float(population), np.array([float(cand_total)]))
+    )
+    pmf = np.exp(log_pmf)
+    at = float(pmf[0]) if low == cand_errors else 0.0
+    return _mid_p(float(pmf.sum()) - at, at)
+
+
+def _log_choose(n: float, k: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    return np.asarray(gammaln(n + 1.0) - gammaln(k + 1.0) - gammaln(n - k + 1.0), dtype=float)
+
+
+@lru_cache(maxsize=65536)
+def binomial_excess_p_value(successes: int, trials: int, p0: float) -> float:
+    """One-sided mid-p binomial test of H0: probability <= ``p0`` against > ``p0``.
+
+    Used when there is no stable baseline to compare with (first rollout): the candidate is tested
+    against the bound itself.
+    """
+    if trials <= 0 or successes <= 0:
+        return 1.0
+    if p0 <= 0.0:
+        return 0.0
+    if p0 >= 1.0:
+        return 1.0
+    strictly_above = float(bdtrc(successes, trials, p0))  # P(X > successes)
+    at_or_above = float(bdtrc(successes - 1, trials, p0)) if successes > 0 else 1.0
+    return _mid_p(strictly_above, at_or_above - strictly_above)
+
+
+def bucket_counts(cumulative: Sequence[float]) -> np.ndarray:
+    """Cumulative histogram counts -> per-bucket counts (negative steps, e.g. from counter resets or
+    extrapolation noise in increase(), are clipped to 0)."""
+    cum = np.maximum.accumulate(np.asarray(cumulative, dtype=float))
+    return np.diff(cum, prepend=0.0).clip(min=0.0)
+
+
+def mann_whitney_binned_p_value(candidate_counts: npt.ArrayLike, baseline_counts: npt.ArrayLike) -> float:
+    """One-sided Mann-Whitney U test that candidate latencies are stochastically larger.
+
+    In: per-bucket (non-cumulative) counts of candidate and baseline on the SAME bucket grid.
+    Out: p-value (normal approximation with continuity and tie correction; every observation in a
+    bucket is a tie, which is exactly what a histogram gives us).
+    """
+    a = np.asarray(candidate_counts, dtype=float)
+    b = np.asarray(baseline_counts, dtype=float)
+    n_a, n_b = float(a.sum()), float(b.sum())
+    if n_a <= 0 or n_b <= 0:
+        return 1.0
+    below_b = np.cumsum(b) - b  # baseline observations in strictly faster buckets
+    u_cand = float(np.sum(a * (below_b + 0.5 * b)))
+    n = n_a + n_b
+    ties = a + b
+    tie_term = float(np.sum(ties**3 - ties)) / (n * (n - 1.0)) if n > 1 else 0.0
+    variance = n_a * n_b / 12.0 * ((n + 1.0) - tie_term)
+    if variance <= 0:
+        return 1.0  # everything in one bucket: no evidence either way
+    z = (u_cand - n_a * n_b / 2.0 - 0.5) / math.sqrt(variance)
+    return 0.5 * math.erfc(z / math.sqrt(2.0))
+
+
+def histogram_quantile(q: float, buckets: Sequence[tuple[float, float]]) -> float:
+    """Quantile ``q`` from cumulative buckets ``(le, count)``, like PromQL histogram_quantile().
+
+    Linear interpolation inside the bucket holding the rank; the first bucket starts at 0; if the rank
+    falls into the +Inf bucket the upper bound of the last finite bucket is returned. NaN when the
+    histogram is empty or has no +Inf bucket (PromQL does the same).
+    """
+    if math.isnan(q):
+        return math.nan
+    if q < 0.0:
+        return -math.inf
+    if q > 1.0:
+        return math.inf
+    items = sorted((float(le), float(c)) for le, c in buckets)
+    if len(items) < 2 or not math.isinf(items[-1][0]):
+        return math.nan
+    les = [le for le, _ in items]
+    counts = list(np.maximum.accumulate(np.asarray([c for _, c in items], dtype=float)))
+    total = counts[-1]
+    if total <= 0:
+        return math.nan
+    rank = q * total
+    idx = next(i for i, c in enumerate(counts) if c >= rank)
+    if idx == len(items) - 1:
+        return les[-2]
+    if idx == 0 and les[0] <= 0:
+        return les[0]
+    start = 0.0 if idx == 0 else les[idx - 1]
+    prev = 0.0 if idx == 0 else counts[idx - 1]
+    in_bucket = counts[idx] - prev
+    if in_bucket <= 0:
+        return les[idx]
+    return start + (les[idx] - start) * (rank - prev) / in_bucket
+
+
+def count_above(threshold: float, buckets: Sequence[tuple[float, float]]) -> float:
+    """Estimated number of observations above ``threshold`` (same interpolation as the quantile)."""
+    items = sorted((float(le), float(c)) for le, c in buckets)
+    if not items:
+        return 0.0
+    counts = list(np.maximum.accumulate(np.asarray([c for _, c in items], dtype=float)))
+    total = counts[-1]
+    prev_le, prev_c = 0.0, 0.0
+    for (le, _), c in zip(items, counts, strict=True):
+        if threshold <= le:
+            if math.isinf(le):
+                return total - prev_c
+            frac = (threshold - prev_le) / (le - prev_le) if le > prev_le else 1.0
+            return total - (prev_c + frac * (c - prev_c))
+        prev_le, prev_c = le, c
+    return 0.0
+
+
+def align_histograms(
+    a: Sequence[tuple[float, float]], b: Sequence[tuple[float, float]]
+) -> tuple[list[float], list[float], list[float]]:
+    """Restrict two cumulative histograms to their common bucket bounds.
+
+    Cumulative counts at a shared ``le`` are exact, so dropping bounds only one side has loses
+    resolution but never correctness. Returns ``(les, cumulative_a, cumulative_b)``.
+    """
+    da = {float(le): float(c) for le, c in a}
+    db = {float(le): float(c) for le, c in b}
+    les = sorted(set(da) & set(db))
+    return les, [da[le] for le in les], [db[le] for le in les]

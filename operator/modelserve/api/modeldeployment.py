@@ -1,0 +1,204 @@
+"""ModelDeployment: the typed spec, parsed once from the resource body with the CRD's defaults."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelserve.api.durations import parse_duration
+
+
+class SpecError(ValueError):
+    """A problem in a spec the API server accepted, naming the field path and the fix."""
+
+    def __init__(self, field_path: str, message: str):
+        super().__init__(f"{field_path}: {message}")
+        self.field_path = field_path
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    name: str
+    version: str
+    uri: str
+    format: str = "custom"
+
+
+@dataclass(frozen=True)
+class Runtime:
+    image: str
+    port: int = 8080
+    command: tuple[str, ...] = ()
+    args: tuple[str, ...] = ()
+    env: tuple[dict, ...] = ()
+    resources: dict = field(default_factory=dict)
+    readiness_probe: dict | None = None
+    liveness_probe: dict | None = None
+    startup_seconds: int = 60
+    service_account_name: str | None = None
+
+
+@dataclass(frozen=True)
+class AutoscalingTarget:
+    metric: str = "cpuUtilization"
+    average_value: float | None = None
+    average_utilization: int = 70
+
+
+@dataclass(frozen=True)
+class Predictive:
+    enabled: bool = False
+    query: str | None = None
+    history_seconds: float = 7 * 86400
+    seasonality: str = "auto"
+    horizon_seconds: float | None = None
+    model: str = "auto"
+    headroom_percent: int = 10
+    refit_interval_seconds: float = 3600
+    quantile: float = 0.9
+    scale_down_percent_per_step: int = 10
+    min_history_seconds: float = 2 * 86400
+
+
+@dataclass(frozen=True)
+class Autoscaling:
+    min_replicas: int
+    max_replicas: int
+    target: AutoscalingTarget
+    predictive: Predictive
+
+
+@dataclass(frozen=True)
+class Reference:
+    name: str
+
+
+@dataclass(frozen=True)
+class ModelDeploymentSpec:
+    """The whole spec, with defaults applied; `raw` keeps the sections later planners parse themselves."""
+
+    model: ModelRef
+    runtime: Runtime
+    replicas: int = 1
+    max_unavailable: int | str = 1
+    autoscaling: Autoscaling | None = None
+    placement_ref: Reference | None = None
+    sla_policy_ref: Reference | None = None
+    rollout: dict = field(default_factory=dict)
+    traffic: dict = field(default_factory=dict)
+
+    @property
+    def router(self) -> str:
+        return str(self.traffic.get("router", "replicas"))
+
+
+def _get(d: dict, key: str, default: Any = None) -> Any:
+    value = d.get(key)
+    return default if value is None else value
+
+
+def _require(d: dict, key: str, path: str) -> Any:
+    if d.get(key) in (None, ""):
+        raise SpecError(f"{path}.{key}", "is required")
+    return d[key]
+
+
+def parse_model_deployment(spec: dict) -> ModelDeploymentSpec:
+    """Parse `spec` of a ModelDeployment (a plain dict) into typed models, applying defaults.
+
+    Raises SpecError naming the field for anything the planners cannot work with.
+    """
+    if not isinstance(spec, dict):
+        raise SpecError("spec", "must be an object")
+    m = _require(spec, "model", "spec")
+    model = ModelRef(
+        name=str(_require(m, "name", "spec.model")),
+        version=str(_require(m, "version", "spec.model")),
+        uri=str(_require(m, "uri", "spec.model")),
+        format=str(_get(m, "format", "custom")),
+    )
+    r = _require(spec, "runtime", "spec")
+    runtime = Runtime(
+        image=str(_require(r, "image", "spec.runtime")),
+        port=int(_get(r, "port", 8080)),
+        command=tuple(str(x) for x in _get(r, "command", [])),
+        args=tuple(str(x) for x in _get(r, "args", [])),
+        env=tuple(dict(e) for e in _get(r, "env", [])),
+        resources=dict(_get(r, "resources", {})),
+        readiness_probe=r.get("readinessProbe"),
+        liveness_probe=r.get("livenessProbe"),
+        startup_seconds=int(_get(r, "startupSeconds", 60)),
+        service_account_name=r.get("serviceAccountName"),
+    )
+    autoscaling = None
+    a = spec.get("autoscaling")
+    if a:
+        t = _get(a, "target", {})
+        p = _get(a, "predictive", {})
+        try:
+            predictive = Predictive(
+                enabled=bool(_get(p, "enabled", False)),
+                query=p.get("query"),
+                history_seconds=parse_duration(_get(p, "history", "7d"), "spec.autoscaling.predictive.history"),
+                seasonality=str(_get(p, "seasonality", "auto")),
+                horizon_seconds=(parse_duration(p["horizon"], "spec.autoscaling.predictive.horizon")
+                                 if p.get("horizon") else None),
+                model=str(_get(p, "model", "auto")),
+                headroom_percent=int(_get(p, "headroomPercent", 10)),
+                refit_interval_seconds=parse_duration(_get(p, "refitInterval", "1h"),
+                                                      "spec.autoscaling.predictive.refitInterval"),
+                quantile=float(_get(p, "quantile", 0.9)),
+                scale_down_percent_per_step=int(_get(p, "scaleDownPercentPerStep", 10)),
+                min_history_seconds=parse_duration(_get(p, "minHistory", "2d"),
+                                                   "spec.autoscaling.predictive.minHistory"),
+            )
+        except ValueError as exc:
+            raise SpecError("spec.autoscaling.predictive", str(exc)) from exc
+        autoscaling = Autoscaling(
+            min_replicas=int(_get(a, "minReplicas", 1)),
+            max_replicas=int(_require(a, "maxReplicas", "spec.autoscaling")),
+            target=AutoscalingTarget(
+                metric=str(_get(t, "metric", "cpuUtilization")),
+                average_value=float(t["averageValue"]) if t.get("averageValue") is not None else None,
+                average_utilization=int(_get(t, "averageUtilization", 70)),
+            ),
+            predictive=predictive,
+        )
+        if autoscaling.max_replicas < autoscaling.min_replicas:
+            raise SpecError("spec.autoscaling.maxReplicas", "must be >= spec.autoscaling.minReplicas")
+        if autoscaling.target.metric in ("requestsPerSecond", "concurrency") and not autoscaling.target.average_value:
+            raise SpecError("spec.autoscaling.target.averageValue",
+                            f"is required when metric is {autoscaling.target.metric}")
+    placement = spec.get("placementRef")
+    sla = spec.get("slaPolicyRef")
+    return ModelDeploymentSpec(
+        model=model,
+        runtime=runtime,
+        replicas=int(_get(spec, "replicas", 1)),
+        max_unavailable=_get(_get(spec, "disruptionBudget", {}), "maxUnavailable", 1),
+        autoscaling=autoscaling,
+        placement_ref=Reference(str(placement["name"])) if placement and placement.get("name") else None,
+        sla_policy_ref=Reference(str(sla["name"])) if sla and sla.get("name") else None,
+        rollout=dict(_get(spec, "rollout", {})),
+        traffic=dict(_get(spec, "traffic", {})),
+    )
+
+
+def revision_hash(spec: ModelDeploymentSpec) -> str:
+    """A short, stable hash of what defines a revision: model version, uri, format, runtime image,
+    command, args, env and resources. Replica counts, rollout and traffic settings are not part of it."""
+    defining = {
+        "model": {"version": spec.model.version, "uri": spec.model.uri, "format": spec.model.format},
+        "runtime": {
+            "image": spec.runtime.image,
+            "command": list(spec.runtime.command),
+            "args": list(spec.runtime.args),
+            "env": list(spec.runtime.env),
+            "resources": spec.runtime.resources,
+        },
+    }
+    digest = hashlib.sha256(json.dumps(defining, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return digest[:10]

@@ -1,0 +1,1 @@
+"""Builders of the objects a ModelDeployment owns: plain manifests, no I/O."""

@@ -1,0 +1,158 @@
+"""Deployment, Service, HorizontalPodAutoscaler and PodDisruptionBudget of a ModelDeployment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from modelserve.api import constants as c
+from modelserve.api.modeldeployment import ModelDeploymentSpec
+from modelserve.builders.common import Owner, base_labels, deployment_name, metadata
+
+# Non-root, no privilege escalation, read-only root, no capabilities: a model server needs none of them.
+DEFAULT_POD_SECURITY = {"runAsNonRoot": True, "runAsUser": 65532, "seccompProfile": {"type": "RuntimeDefault"}}
+DEFAULT_CONTAINER_SECURITY = {
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "capabilities": {"drop": ["ALL"]},
+}
+METRIC_FOR_TARGET = {"requestsPerSecond": "modelserve_requests_per_second",
+                     "concurrency": "modelserve_inflight_requests"}
+
+
+@dataclass(frozen=True)
+class RevisionWorkload:
+    """One Deployment to build: a revision in a role, optionally pinned to a region."""
+
+    revision: str
+    role: str  # stable | candidate
+    replicas: int | None  # None: the HPA owns spec.replicas
+    region: str | None = None
+    affinity: dict | None = None
+    topology_spread: tuple[dict, ...] = ()
+
+
+def model_env(spec: ModelDeploymentSpec) -> list[dict]:
+    """The model is handed to the runtime as MODEL_* variables, before the user's own env."""
+    own = [
+        {"name": "MODEL_NAME", "value": spec.model.name},
+        {"name": "MODEL_VERSION", "value": spec.model.version},
+        {"name": "MODEL_URI", "value": spec.model.uri},
+        {"name": "MODEL_FORMAT", "value": spec.model.format},
+    ]
+    reserved = {e["name"] for e in own}
+    return own + [dict(e) for e in spec.runtime.env if e.get("name") not in reserved]
+
+
+def selector_labels(owner: Owner, revision: str, region: str | None) -> dict[str, str]:
+    labels = {c.LABEL_INSTANCE: owner.name, c.LABEL_REVISION: revision}
+    if region:
+        labels[c.LABEL_REGION] = region
+    return labels
+
+
+def build_deployment(owner: Owner, spec: ModelDeploymentSpec, work: RevisionWorkload) -> dict:
+    """The apps/v1 Deployment serving one revision (in one region)."""
+    labels = {**base_labels(owner.name, spec.model.name), c.LABEL_REVISION: work.revision, c.LABEL_ROLE: work.role}
+    if work.region:
+        labels[c.LABEL_REGION] = work.region
+    container: dict = {
+        "name": "model-server",
+        "image": spec.runtime.image,
+        "ports": [{"name": "http", "containerPort": spec.runtime.port, "protocol": "TCP"}],
+        "env": model_env(spec),
+        "securityContext": DEFAULT_CONTAINER_SECURITY,
+    }
+    if spec.runtime.command:
+        container["command"] = list(spec.runtime.command)
+    if spec.runtime.args:
+        container["args"] = list(spec.runtime.args)
+    if spec.runtime.resources:
+        container["resources"] = spec.runtime.resources
+    if spec.runtime.readiness_probe:
+        container["readinessProbe"] = spec.runtime.readiness_probe
+    if spec.runtime.liveness_probe:
+        container["livenessProbe"] = spec.runtime.liveness_probe
+    pod_spec: dict = {"containers": [container], "securityContext": DEFAULT_POD_SECURITY}
+    if spec.runtime.service_account_name:
+        pod_spec["serviceAccountName"] = spec.runtime.service_account_name
+    if work.affinity:
+        pod_spec["affinity"] = work.affinity
+    if work.topology_spread:
+        pod_spec["topologySpreadConstraints"] = list(work.topology_spread)
+    dep_spec: dict = {
+        "selector": {"matchLabels": selector_labels(owner, work.revision, work.region)},
+        "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": "25%"}},
+    }
+    if work.replicas is not None:
+        dep_spec["replicas"] = work.replicas
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata(owner, deployment_name(owner.name, work.revision, work.region), labels),
+        "spec": dep_spec,
+    }
+
+
+def build_service(owner: Owner, spec: ModelDeploymentSpec, *, name: str | None = None,
+                  revision: str | None = None) -> dict:
+    """The Service in front of the model: all serving revisions, or just `revision` when given."""
+    selector = {c.LABEL_INSTANCE: owner.name}
+    if revision:
+        selector[c.LABEL_REVISION] = revision
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata(owner, name or owner.name, base_labels(owner.name, spec.model.name)),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector,
+            "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
+
+
+def build_hpa(owner: Owner, spec: ModelDeploymentSpec, target_deployment: str, *, min_replicas: int,
+              max_replicas: int, name: str | None = None) -> dict:
+    """An autoscaling/v2 HPA on one Deployment. `min_replicas` may be a predictive floor."""
+    assert spec.autoscaling is not None
+    target = spec.autoscaling.target
+    if target.metric == "cpuUtilization":
+        metric = {"type": "Resource", "resource": {
+            "name": "cpu", "target": {"type": "Utilization", "averageUtilization": target.average_utilization}}}
+    else:
+        metric = {"type": "Pods", "pods": {
+            "metric": {"name": METRIC_FOR_TARGET[target.metric]},
+            "target": {"type": "AverageValue", "averageValue": _quantity(target.average_value or 1)}}}
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": metadata(owner, name or owner.name, base_labels(owner.name, spec.model.name)),
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target_deployment},
+            "minReplicas": max(1, min_replicas),
+            "maxReplicas": max_replicas,
+            "metrics": [metric],
+        },
+    }
+
+
+def build_pdb(owner: Owner, spec: ModelDeploymentSpec) -> dict:
+    """A policy/v1 PodDisruptionBudget over every pod of the ModelDeployment."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": metadata(owner, owner.name, base_labels(owner.name, spec.model.name)),
+        "spec": {
+            "maxUnavailable": spec.max_unavailable,
+            "selector": {"matchLabels": {c.LABEL_INSTANCE: owner.name}},
+        },
+    }
+
+
+def _quantity(value: float) -> str:
+    """A Kubernetes quantity in canonical form, so the API server stores what we compare against."""
+    if float(value).is_integer():
+        return str(int(value))
+    milli = round(value * 1000)
+    return f"{milli // 1000}" if milli % 1000 == 0 else f"{milli}m"

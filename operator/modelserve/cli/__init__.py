@@ -1,0 +1,1 @@
+"""Command-line entry points: `modelserve run|render` and the kubectl plugin."""

@@ -1,0 +1,94 @@
+"""`modelserve`: run the operator, or render what it would own."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+
+def _env_list(name: str) -> list[str]:
+    return [x.strip() for x in os.environ.get(name, "").split(",") if x.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="modelserve", description="Serve ML models on Kubernetes.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the operator")
+    add_run_arguments(run)
+    render = sub.add_parser("render", help="print the objects the operator would own, without a cluster")
+    render.add_argument("-f", "--filename", action="append", required=True, help="YAML file (repeatable, - = stdin)")
+    render.add_argument("-n", "--namespace", default="default")
+    return parser
+
+
+def add_run_arguments(run: argparse.ArgumentParser) -> None:
+    run.add_argument("--namespace", "-n", action="append", default=None,
+                     help="watch this namespace (repeatable; env MODELSERVE_NAMESPACES; default: all)")
+    run.add_argument("--prometheus-url", default=os.environ.get("MODELSERVE_PROMETHEUS_URL"),
+                     help="Prometheus base URL for gates, forecasts and SLOs (env MODELSERVE_PROMETHEUS_URL)")
+    run.add_argument("--log-format", choices=["text", "json"], default=os.environ.get("MODELSERVE_LOG_FORMAT", "text"))
+    run.add_argument("--log-level", default=os.environ.get("MODELSERVE_LOG_LEVEL", "INFO"),
+                     choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    run.add_argument("--metrics-port", type=int, default=int(os.environ.get("MODELSERVE_METRICS_PORT", "8080")))
+    run.add_argument("--health-port", type=int, default=int(os.environ.get("MODELSERVE_HEALTH_PORT", "8081")))
+    run.add_argument("--peering", default=os.environ.get("MODELSERVE_PEERING", "modelserve"),
+                     help="kopf peering name (safe upgrades: one active operator per peering)")
+    run.add_argument("--resync-seconds", type=float, default=float(os.environ.get("MODELSERVE_RESYNC_SECONDS", "60")))
+    run.add_argument("--workers", type=int, default=int(os.environ.get("MODELSERVE_WORKERS", "4")))
+    run.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"))
+
+
+def run_operator(args: argparse.Namespace) -> int:
+    import kopf
+
+    from modelserve.handlers import operator as handlers
+    from modelserve.observability.metrics import serve
+
+    if args.kubeconfig:
+        os.environ["KUBECONFIG"] = args.kubeconfig
+    handlers.OPTIONS.kubeconfig = args.kubeconfig
+    handlers.OPTIONS.prometheus_url = args.prometheus_url
+    handlers.OPTIONS.resync_seconds = args.resync_seconds
+    handlers.OPTIONS.workers = args.workers
+    handlers.OPTIONS.peering = args.peering
+    namespaces = args.namespace or _env_list("MODELSERVE_NAMESPACES")
+    kopf.configure(
+        debug=args.log_level == "DEBUG",
+        verbose=args.log_level == "DEBUG",
+        quiet=args.log_level in ("WARNING", "ERROR"),
+        log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.FULL,
+    )
+    logging.getLogger().setLevel(args.log_level)
+    if args.metrics_port:
+        serve(args.metrics_port)
+    kopf.run(
+        clusterwide=not namespaces,
+        namespaces=namespaces,
+        peering_name=args.peering,
+        standalone=False,
+        liveness_endpoint=f"http://0.0.0.0:{args.health_port}/healthz" if args.health_port else None,
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "run":
+        return run_operator(args)
+    if args.command == "render":
+        from modelserve.cli.render import load_documents, render, render_yaml
+
+        sys.stdout.write(render_yaml(render(load_documents(args.filename), args.namespace)))
+        return 0
+    return 2
+
+
+def operator_main() -> int:
+    """`modelserve-operator`: a shortcut for `modelserve run`."""
+    return main(["run", *sys.argv[1:]])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

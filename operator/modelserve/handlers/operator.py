@@ -1,0 +1,164 @@
+"""kopf wiring: watch our resources and the objects we own, and queue reconciles.
+
+Level-based: every watch event only queues its ModelDeployment's key; the reconcile reads the
+current state itself. No kopf change-detection handlers, timers or daemons are used, so kopf never
+writes progress, diff-base annotations or finalizers into a user's resource.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import kopf
+
+from modelserve import GROUP, VERSION
+from modelserve.api import constants as c
+from modelserve.k8s.client import KubeClient
+from modelserve.observability import metrics
+from modelserve.reconcile.queue import Key, WorkQueue
+from modelserve.reconcile.shell import Context, reconcile_model_deployment
+
+log = logging.getLogger("modelserve")
+
+OWNED = {c.LABEL_MANAGED_BY: c.MANAGED_BY}
+MD = "ModelDeployment"
+
+
+class RuntimeOptions:
+    """Set by the CLI before kopf starts (kopf handlers cannot take arguments)."""
+
+    kubeconfig: str | None = None
+    prometheus_url: str | None = None
+    resync_seconds: float = 60.0
+    workers: int = 4
+    peering: str = "modelserve"
+
+
+OPTIONS = RuntimeOptions()
+
+
+def configure_settings(settings: kopf.OperatorSettings) -> None:
+    """kopf settings: peering for safe upgrades, status-based storage, no implicit Event posting."""
+    settings.peering.name = OPTIONS.peering
+    settings.peering.mandatory = False
+    # Even if a future handler needs kopf's bookkeeping, keep it in status, never in annotations:
+    # a large spec can then never overflow the 256 KiB annotation limit.
+    settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.kopf.progress")
+    settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(field="status.kopf.diffbase")
+    settings.persistence.finalizer = f"{GROUP}/finalizer"
+    settings.posting.enabled = False  # we post our own Events, on transitions only
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.networking.request_timeout = 60
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    configure_settings(settings)
+    kube = KubeClient.from_environment(OPTIONS.kubeconfig, on_request=metrics.count_request)
+    ctx = Context(kube=kube, prometheus_url=OPTIONS.prometheus_url)
+
+    def reconcile(key: Key) -> float | None:
+        kind, namespace, name = key
+        if kind == MD:
+            requeue = reconcile_model_deployment(ctx, namespace, name)
+            return requeue
+        return None
+
+    queue = WorkQueue(reconcile, workers=OPTIONS.workers)
+    queue.start()
+    memo.queue = queue
+    memo.ctx = ctx
+    memo.resync = asyncio.create_task(_resync(queue))
+
+
+async def _resync(queue: WorkQueue) -> None:
+    """Level-based safety net: look at every known key again now and then (drift we missed)."""
+    while True:
+        await asyncio.sleep(OPTIONS.resync_seconds)
+        for key in list(queue.known):
+            queue.add(key)
+
+
+@kopf.on.cleanup()
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    if getattr(memo, "resync", None):
+        memo.resync.cancel()
+    if getattr(memo, "queue", None):
+        await memo.queue.stop()
+
+
+@kopf.on.login()
+def login(**_: Any) -> kopf.ConnectionInfo:
+    """The same credentials as our own client: in-cluster, or the kubeconfig given on the command line."""
+    config = KubeClient.configuration(OPTIONS.kubeconfig)
+    header = config.get_api_key_with_prefix("BearerToken") or config.get_api_key_with_prefix("authorization")
+    parts = header.split(" ", 1) if header else []
+    scheme, token = (parts[0], parts[1]) if len(parts) == 2 else (None, parts[0] if parts else None)
+    return kopf.ConnectionInfo(
+        server=config.host,
+        ca_path=config.ssl_ca_cert,
+        insecure=not config.verify_ssl,
+        username=config.username or None,
+        password=config.password or None,
+        scheme=scheme,
+        token=token,
+        certificate_path=config.cert_file,
+        private_key_path=config.key_file,
+    )
+
+
+@kopf.on.event(GROUP, VERSION, "modeldeployments")
+def on_model_deployment(type: str, name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+    key = (MD, namespace, name)
+    if type == "DELETED":
+        memo.queue.forget(key)
+        return
+    memo.queue.add(key)
+
+
+def _queue_owner(body: Any, namespace: str | None, memo: kopf.Memo) -> None:
+    owner = (body.get("metadata", {}).get("labels") or {}).get(c.LABEL_INSTANCE)
+    if owner and namespace and hasattr(memo, "queue"):
+        memo.queue.add((MD, namespace, owner))
+
+
+@kopf.on.event("apps", "v1", "deployments", labels=OWNED)
+def on_owned_deployment(body: Any, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+    _queue_owner(body, namespace, memo)
+
+
+@kopf.on.event("", "v1", "services", labels=OWNED)
+def on_owned_service(body: Any, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+    _queue_owner(body, namespace, memo)
+
+
+@kopf.on.event("autoscaling", "v2", "horizontalpodautoscalers", labels=OWNED)
+def on_owned_hpa(body: Any, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+    _queue_owner(body, namespace, memo)
+
+
+@kopf.on.event("policy", "v1", "poddisruptionbudgets", labels=OWNED)
+def on_owned_pdb(body: Any, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+    _queue_owner(body, namespace, memo)
+
+
+def _queue_namespace(namespace: str, memo: kopf.Memo) -> None:
+    """A RegionPlacement or SLAPolicy changed: look again at the ModelDeployments next to it."""
+    if not hasattr(memo, "queue"):
+        return
+    for key in list(memo.queue.known):
+        if key[0] == MD and key[1] == namespace:
+            memo.queue.add(key)
+
+
+@kopf.on.event(GROUP, VERSION, "regionplacements")
+def on_region_placement(namespace: str, memo: kopf.Memo, **_: Any) -> None:
+    _queue_namespace(namespace, memo)
+
+
+@kopf.on.event(GROUP, VERSION, "slapolicies")
+def on_sla_policy(namespace: str, memo: kopf.Memo, **_: Any) -> None:
+    _queue_namespace(namespace, memo)

@@ -1,0 +1,1 @@
+"""Kubernetes I/O: a thin REST layer, server-side apply, status writes and Events."""

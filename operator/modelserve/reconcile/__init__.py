@@ -1,0 +1,1 @@
+"""The ModelDeployment planner (pure) and its imperative shell."""

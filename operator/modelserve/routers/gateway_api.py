@@ -1,0 +1,138 @@
+"""Gateway API router: an HTTPRoute (gateway.networking.k8s.io/v1) splitting traffic by backendRef weights.
+
+Backends are the per-revision Services ``<md>-<revision>`` (a promotion only changes weights, never a
+Service selector, so no endpoint churn on the traffic path). Shadow uses the ``RequestMirror`` filter;
+``requestMirror.percent`` is Standard since Gateway API v1.3.0 (Extended feature
+``HTTPRouteRequestPercentageMirror``), so it is written only below 100 % -- a full mirror stays valid on
+older Gateways.
+
+Two modes:
+- owned route (``parentRefs`` [+ ``hostnames``]): an HTTPRoute named ``<md>`` that we own outright;
+- user route (``routeName``): the user's HTTPRoute keeps its metadata, ``parentRefs`` and
+  ``hostnames``; modelserve server-side applies ``spec.rules`` only. ``spec.rules`` is an atomic list
+  (no ``x-kubernetes-list-type: map``), so SSA can only own it whole: the user's manifest must leave
+  ``rules`` out (put other rules in another HTTPRoute on the same parent). GitOps tools then never see a
+  diff on a field they do not declare, and nobody else's apply touches ours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from modelserve.routers.base import (
+    RouteContext,
+    RouterCleanup,
+    TrafficRouter,
+    Weights,
+    find_object,
+    main_service,
+    object_meta,
+    object_ref,
+    percent_weights,
+    preview_services,
+    revision_services,
+)
+
+HTTPROUTE_API_VERSION = "gateway.networking.k8s.io/v1"
+PARENT_REF_KEYS = ("group", "kind", "namespace", "name", "sectionName", "port")
+# Gateway API's default backendRef weight when the field is absent.
+DEFAULT_BACKEND_WEIGHT = 1
+
+
+class GatewayApiRouter(TrafficRouter):
+    """``spec.traffic.router: gatewayAPI``."""
+
+    name: ClassVar[str] = "gatewayAPI"
+    approximate: ClassVar[bool] = False
+
+    def route_name(self, ctx: RouteContext) -> str:
+        return ctx.router_spec.get("routeName") or ctx.name
+
+    def user_owned(self, ctx: RouteContext) -> bool:
+        return bool(ctx.router_spec.get("routeName"))
+
+    def desired_objects(self, ctx: RouteContext, weights: Weights) -> list[dict[str, Any]]:
+        return [*revision_services(ctx), main_service(ctx, weights), *preview_services(ctx),
+                self.http_route(ctx, weights)]
+
+    def http_route(self, ctx: RouteContext, weights: Weights) -> dict[str, Any]:
+        """The HTTPRoute (owned mode) or the ``spec.rules`` patch of the user's route (user mode)."""
+        rules = [self.rule(ctx, weights)]
+        if self.user_owned(ctx):
+            return {"apiVersion": HTTPROUTE_API_VERSION, "kind": "HTTPRoute",
+                    "metadata": {"name": self.route_name(ctx), "namespace": ctx.namespace},
+                    "spec": {"rules": rules}}
+        spec: dict[str, Any] = {"parentRefs": [
+            {k: ref[k] for k in PARENT_REF_KEYS if ref.get(k) is not None}
+            for ref in ctx.router_spec.get("parentRefs") or ()
+        ]}
+        if ctx.router_spec.get("hostnames"):
+            spec["hostnames"] = list(ctx.router_spec["hostnames"])
+        spec["rules"] = rules
+        return {"apiVersion": HTTPROUTE_API_VERSION, "kind": "HTTPRoute",
+                "metadata": object_meta(ctx, self.route_name(ctx)), "spec": spec}
+
+    def rule(self, ctx: RouteContext, weights: Weights) -> dict[str, Any]:
+        backend_refs = [{"name": ctx.stable_service_name, "port": ctx.service_port, "weight": weights.stable}]
+        candidate_service = ctx.candidate_service_name
+        if candidate_service is not None:
+            # Listed even at weight 0 so each step changes one number, not the list's shape.
+            backend_refs.append({"name": candidate_service, "port": ctx.service_port, "weight": weights.candidate})
+        rule: dict[str, Any] = {
+            "matches": [{"path": {"type": "PathPrefix", "value": ctx.router_spec.get("path") or "/"}}],
+        }
+        if weights.mirror_percent and candidate_service is not None:
+            mirror: dict[str, Any] = {"backendRef": {"name": candidate_service, "port": ctx.service_port}}
+            if weights.mirror_percent < 100:
+                mirror["percent"] = weights.mirror_percent
+            rule["filters"] = [{"type": "RequestMirror", "requestMirror": mirror}]
+        rule["backendRefs"] = backend_refs
+        return rule
+
+    def read_weights(self, ctx: RouteContext, live_objects: Sequence[Mapping[str, Any]]) -> Weights | None:
+        route = find_object(live_objects, "HTTPRoute", self.route_name(ctx))
+        if route is None:
+            return None
+        stable_name, candidate_name = ctx.stable_service_name, ctx.candidate_service_name
+        for rule in (route.get("spec") or {}).get("rules") or ():
+            refs = {ref.get("name"): ref for ref in rule.get("backendRefs") or ()}
+            if stable_name not in refs and candidate_name not in refs:
+                continue
+            stable = _weight(refs.get(stable_name))
+            candidate = _weight(refs.get(candidate_name)) if candidate_name else 0
+            return percent_weights(stable, candidate, _mirror_percent(rule, candidate_name))
+        return None
+
+    def finalize(self, ctx: RouteContext) -> RouterCleanup:
+        services = [*revision_services(ctx), main_service(ctx, Weights()), *preview_services(ctx)]
+        if self.user_owned(ctx):
+            # Applying a body without spec gives up our ownership of spec.rules (and so removes them).
+            release = {"apiVersion": HTTPROUTE_API_VERSION, "kind": "HTTPRoute",
+                       "metadata": {"name": self.route_name(ctx), "namespace": ctx.namespace}}
+            return RouterCleanup(delete=tuple(object_ref(o) for o in services), release=(release,))
+        route_ref = {"apiVersion": HTTPROUTE_API_VERSION, "kind": "HTTPRoute", "namespace": ctx.namespace,
+                     "name": self.route_name(ctx)}
+        return RouterCleanup(delete=(*(object_ref(o) for o in services), route_ref))
+
+
+def _weight(ref: Mapping[str, Any] | None) -> int:
+    if ref is None:
+        return 0
+    weight = ref.get("weight")
+    return DEFAULT_BACKEND_WEIGHT if weight is None else int(weight)
+
+
+def _mirror_percent(rule: Mapping[str, Any], candidate_name: str | None) -> int:
+    for flt in rule.get("filters") or ():
+        mirror = flt.get("requestMirror") if flt.get("type") == "RequestMirror" else None
+        if not mirror or (mirror.get("backendRef") or {}).get("name") != candidate_name:
+            continue
+        if mirror.get("percent") is not None:
+            return int(mirror["percent"])
+        fraction = mirror.get("fraction")
+        if fraction:
+            denominator = fraction.get("denominator") or 100
+            return round(100 * fraction.get("numerator", 0) / denominator)
+        return 100
+    return 0
