@@ -91,12 +91,20 @@ build_etcd() {
   mv "$out/etcd.tmp" "$out/etcd"
 }
 
-go_install() { # name module version
-  local name="$1" mod="$2" v="$3" out="$BIN/$1-$3"
+go_install() { # name module version [extra ldflags]
+  local name="$1" mod="$2" v="$3" extra="${4:-}" out="$BIN/$1-$3"
   [[ -x "$out/$name" ]] && return
   mkdir -p "$out"
   log "installing $name $v"
-  GOBIN="$out" GOFLAGS="$GOFLAGS" go install -trimpath -ldflags "-s -w" "$mod@$v"
+  GOBIN="$out" GOFLAGS="$GOFLAGS" go install -trimpath -ldflags "-s -w $extra" "$mod@$v"
+}
+
+install_helm() {
+  # Stamp helm's own version and the Kubernetes version `helm template` assumes without a cluster
+  # (unstamped it assumes v1.20 and rejects charts that need a newer Kubernetes).
+  local minor="${KUBERNETES_VERSION#v1.}"; minor="${minor%%.*}"
+  go_install helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION" \
+    "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$minor"
 }
 
 what="${1:-all}"
@@ -104,12 +112,12 @@ case "$what" in
   kubernetes) build_kubernetes ;;
   etcd) build_etcd ;;
   kwok) go_install kwok sigs.k8s.io/kwok/cmd/kwok "$KWOK_VERSION" ;;
-  helm) go_install helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION" ;;
+  helm) install_helm ;;
   all)
     build_etcd
     go_install kwok sigs.k8s.io/kwok/cmd/kwok "$KWOK_VERSION"
     build_kubernetes
-    go_install helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION"
+    install_helm
     ;;
   *) echo "usage: $0 [all|kubernetes|etcd|kwok|helm]" >&2; exit 2 ;;
 esac

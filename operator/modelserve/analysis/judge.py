@@ -239,6 +239,7 @@ def judge_gate(
     baseline: Sample | None,
     *,
     min_sample_size: int = 100,
+    look: int = 1,
 ) -> GateResult:
     """Judge one gate for one interval.
 
@@ -251,6 +252,9 @@ def judge_gate(
     * Failed: a bound exceeded by the point estimate AND (if ``gate.statistical`` and a test applies)
       the candidate significantly worse at ``gate.confidence``;
     * Passed: every bound respected.
+
+    ``look`` is the 1-based index of this analysis within the step: the significance level is spent
+    across looks (``stats.alpha_for_look``) because each look re-tests the growing window.
 
     Query failures are not judged here: build them with ``gate_error``.
     """
@@ -351,7 +355,7 @@ def judge_gate(
     # latency only fails when the candidate is also significantly worse than stable (or than the bound
     # itself when there is no stable baseline): at low traffic a few unlucky requests push the point
     # estimate over the bound long before there is evidence, and rolling back then is a false alarm.
-    alpha = 1.0 - gate.confidence
+    alpha = stats.alpha_for_look(gate.confidence, look)
     tested: list[tuple[_Breach, float]] = []
     for breach in breaches:
         p = (
@@ -389,6 +393,14 @@ def judge_gate(
 def _p_value(gate: GateSpec, breach: _Breach, candidate: Sample, baseline: Sample | None) -> float | None:
     """p-value that the candidate is worse; None when no test applies (gauges, custom queries)."""
     if isinstance(candidate, RateSample):
+        if isinstance(baseline, RateSample) and breach.relative:
+            return stats.rate_ratio_p_value(
+                candidate.errors,
+                candidate.total,
+                baseline.errors,
+                baseline.total,
+                float(gate.max_relative_to_stable or 1.0),
+            )
         if isinstance(baseline, RateSample):
             return stats.error_rate_p_value(
                 candidate.errors, candidate.total, baseline.errors, baseline.total
@@ -567,15 +579,18 @@ def analyse_interval(
 ) -> tuple[list[GateResult], Decision]:
     """Convenience: judge every gate from ``samples[gate.name]`` -- a ``(candidate, baseline)`` pair, or an
     exception / error string for a failed measurement -- then update counters and decide."""
+    look = counters.passed + counters.failed + counters.inconclusive + counters.errors + 1
     results: list[GateResult] = []
     for gate in gates:
         entry = samples.get(gate.name)
         if isinstance(entry, BaseException | str):
             results.append(gate_error(gate, f"query failed: {entry}"))
         elif entry is None:
-            results.append(judge_gate(gate, None, None, min_sample_size=spec.min_sample_size))
+            results.append(judge_gate(gate, None, None, min_sample_size=spec.min_sample_size, look=look))
         else:
-            results.append(judge_gate(gate, entry[0], entry[1], min_sample_size=spec.min_sample_size))
+            results.append(
+                judge_gate(gate, entry[0], entry[1], min_sample_size=spec.min_sample_size, look=look)
+            )
     overall = judge_analysis(results)
     new_counters = update_counters(counters, overall)
     return results, decide(new_counters, overall, spec, results, step_complete=step_complete)

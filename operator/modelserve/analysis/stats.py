@@ -17,16 +17,17 @@ import numpy.typing as npt
 from scipy.special import bdtrc, gammaln
 
 
-def _mid_p(sf_strict: float, pmf_at: float) -> float:
-    # Lancaster's mid-p: P(X > x) + P(X = x) / 2. Exact tests on discrete counts are conservative
-    # (their real false-positive rate is well below alpha at low counts, i.e. they lose power exactly
-    # where canaries have little traffic); the mid-p keeps the size close to nominal.
-    return min(1.0, max(0.0, sf_strict + 0.5 * pmf_at))
+def _upper_tail(sf_strict: float, pmf_at: float) -> float:
+    # Exact p-value P(X >= x). We measured Lancaster's mid-p (P(X > x) + P(X = x)/2), which has more
+    # power at low counts, in benchmarks/canary_judge.py: together with repeated looks it let 0.35-1.3%
+    # of healthy 1 req/s canaries be rolled back; the exact tail keeps that <= 0.1% and still catches
+    # a 5x regression at 10 req/s within two intervals in > 95% of runs.
+    return min(1.0, max(0.0, sf_strict + pmf_at))
 
 
 @lru_cache(maxsize=65536)
 def error_rate_p_value(cand_errors: int, cand_total: int, base_errors: int, base_total: int) -> float:
-    """One-sided mid-p Fisher exact test that the candidate's error ratio exceeds the baseline's.
+    """One-sided Fisher exact test that the candidate's error ratio exceeds the baseline's.
 
     In: error/total counts of candidate and baseline over the same window.
     Out: p-value in [0, 1]; 1.0 when there is nothing to test (no requests or no errors at all).
@@ -53,7 +54,7 @@ def error_rate_p_value(cand_errors: int, cand_total: int, base_errors: int, base
     )
     pmf = np.exp(log_pmf)
     at = float(pmf[0]) if low == cand_errors else 0.0
-    return _mid_p(float(pmf.sum()) - at, at)
+    return _upper_tail(float(pmf.sum()) - at, at)
 
 
 def _log_choose(n: float, k: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -62,7 +63,7 @@ def _log_choose(n: float, k: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]
 
 @lru_cache(maxsize=65536)
 def binomial_excess_p_value(successes: int, trials: int, p0: float) -> float:
-    """One-sided mid-p binomial test of H0: probability <= ``p0`` against > ``p0``.
+    """One-sided exact binomial test of H0: probability <= ``p0`` against > ``p0``.
 
     Used when there is no stable baseline to compare with (first rollout): the candidate is tested
     against the bound itself.
@@ -75,7 +76,36 @@ def binomial_excess_p_value(successes: int, trials: int, p0: float) -> float:
         return 1.0
     strictly_above = float(bdtrc(successes, trials, p0))  # P(X > successes)
     at_or_above = float(bdtrc(successes - 1, trials, p0)) if successes > 0 else 1.0
-    return _mid_p(strictly_above, at_or_above - strictly_above)
+    return _upper_tail(strictly_above, at_or_above - strictly_above)
+
+
+@lru_cache(maxsize=65536)
+def rate_ratio_p_value(
+    cand_errors: int, cand_total: int, base_errors: int, base_total: int, ratio: float
+) -> float:
+    """One-sided exact test of H0: candidate error rate <= ``ratio`` x baseline error rate.
+
+    Errors are rare events, i.e. Poisson with exposure = requests; conditioned on the total number of
+    errors, the candidate's share is Binomial(T, ratio*n_c / (ratio*n_c + n_s)) under H0 (the exact
+    conditional test for a ratio of Poisson rates). Used for ``maxRelativeToStable``: evidence must be
+    against the bound itself, not merely against "as good as stable".
+    """
+    if cand_total <= 0 or base_total <= 0 or cand_errors <= 0:
+        return 1.0
+    share = ratio * cand_total / (ratio * cand_total + base_total)
+    return binomial_excess_p_value(cand_errors, cand_errors + base_errors, share)
+
+
+def alpha_for_look(confidence: float, look: int) -> float:
+    """Significance level of the ``look``-th analysis (1-based) of a step.
+
+    A step re-tests growing (cumulative) data every interval; testing each look at 1 - confidence
+    would let a healthy canary cross the line sooner or later. Spending alpha as
+    alpha * 6 / (pi^2 k^2) keeps the chance of EVER being significant within a step <= 1 - confidence
+    (the series sums to 1), while giving the first looks most of the budget (60.8%, 15.2%, 6.8%...),
+    which is where a bad canary should be caught.
+    """
+    return (1.0 - confidence) * 6.0 / (math.pi**2 * max(1, look) ** 2)
 
 
 def bucket_counts(cumulative: Sequence[float]) -> np.ndarray:

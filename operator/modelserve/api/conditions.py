@@ -28,7 +28,9 @@ class Condition:
         return "Unknown" if self.status is None else ("True" if self.status else "False")
 
 
-def merge_conditions(old: list[dict] | None, new: list[Condition], now: datetime, generation: int | None) -> list[dict]:
+def merge_conditions(
+    old: list[dict] | None, new: list[Condition], now: datetime, generation: int | None
+) -> list[dict]:
     """The new conditions as status dicts; lastTransitionTime moves only when the status changes.
 
     Conditions of types not in `new` are kept as they were (another part of the operator owns them).

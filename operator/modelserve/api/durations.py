@@ -18,7 +18,7 @@ def parse_duration(text: str, field: str = "duration") -> float:
 
 def format_duration(seconds: float) -> str:
     """A short human form: 90 -> '1m30s', 86400 -> '1d'."""
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     if seconds <= 0:
         return "0s"
     out = []

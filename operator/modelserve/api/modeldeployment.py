@@ -142,18 +142,25 @@ def parse_model_deployment(spec: dict) -> ModelDeploymentSpec:
             predictive = Predictive(
                 enabled=bool(_get(p, "enabled", False)),
                 query=p.get("query"),
-                history_seconds=parse_duration(_get(p, "history", "7d"), "spec.autoscaling.predictive.history"),
+                history_seconds=parse_duration(
+                    _get(p, "history", "7d"), "spec.autoscaling.predictive.history"
+                ),
                 seasonality=str(_get(p, "seasonality", "auto")),
-                horizon_seconds=(parse_duration(p["horizon"], "spec.autoscaling.predictive.horizon")
-                                 if p.get("horizon") else None),
+                horizon_seconds=(
+                    parse_duration(p["horizon"], "spec.autoscaling.predictive.horizon")
+                    if p.get("horizon")
+                    else None
+                ),
                 model=str(_get(p, "model", "auto")),
                 headroom_percent=int(_get(p, "headroomPercent", 10)),
-                refit_interval_seconds=parse_duration(_get(p, "refitInterval", "1h"),
-                                                      "spec.autoscaling.predictive.refitInterval"),
+                refit_interval_seconds=parse_duration(
+                    _get(p, "refitInterval", "1h"), "spec.autoscaling.predictive.refitInterval"
+                ),
                 quantile=float(_get(p, "quantile", 0.9)),
                 scale_down_percent_per_step=int(_get(p, "scaleDownPercentPerStep", 10)),
-                min_history_seconds=parse_duration(_get(p, "minHistory", "2d"),
-                                                   "spec.autoscaling.predictive.minHistory"),
+                min_history_seconds=parse_duration(
+                    _get(p, "minHistory", "2d"), "spec.autoscaling.predictive.minHistory"
+                ),
             )
         except ValueError as exc:
             raise SpecError("spec.autoscaling.predictive", str(exc)) from exc
@@ -169,9 +176,14 @@ def parse_model_deployment(spec: dict) -> ModelDeploymentSpec:
         )
         if autoscaling.max_replicas < autoscaling.min_replicas:
             raise SpecError("spec.autoscaling.maxReplicas", "must be >= spec.autoscaling.minReplicas")
-        if autoscaling.target.metric in ("requestsPerSecond", "concurrency") and not autoscaling.target.average_value:
-            raise SpecError("spec.autoscaling.target.averageValue",
-                            f"is required when metric is {autoscaling.target.metric}")
+        if (
+            autoscaling.target.metric in ("requestsPerSecond", "concurrency")
+            and not autoscaling.target.average_value
+        ):
+            raise SpecError(
+                "spec.autoscaling.target.averageValue",
+                f"is required when metric is {autoscaling.target.metric}",
+            )
     placement = spec.get("placementRef")
     sla = spec.get("slaPolicyRef")
     return ModelDeploymentSpec(

@@ -37,7 +37,9 @@ def base_labels(owner_name: str, model_name: str) -> dict[str, str]:
     }
 
 
-def metadata(owner: Owner, name: str, labels: dict[str, str], annotations: dict[str, str] | None = None) -> dict:
+def metadata(
+    owner: Owner, name: str, labels: dict[str, str], annotations: dict[str, str] | None = None
+) -> dict:
     meta: dict = {
         "name": name,
         "namespace": owner.namespace,

@@ -9,14 +9,20 @@ from modelserve.api.modeldeployment import ModelDeploymentSpec
 from modelserve.builders.common import Owner, base_labels, deployment_name, metadata
 
 # Non-root, no privilege escalation, read-only root, no capabilities: a model server needs none of them.
-DEFAULT_POD_SECURITY = {"runAsNonRoot": True, "runAsUser": 65532, "seccompProfile": {"type": "RuntimeDefault"}}
+DEFAULT_POD_SECURITY = {
+    "runAsNonRoot": True,
+    "runAsUser": 65532,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
 DEFAULT_CONTAINER_SECURITY = {
     "allowPrivilegeEscalation": False,
     "readOnlyRootFilesystem": True,
     "capabilities": {"drop": ["ALL"]},
 }
-METRIC_FOR_TARGET = {"requestsPerSecond": "modelserve_requests_per_second",
-                     "concurrency": "modelserve_inflight_requests"}
+METRIC_FOR_TARGET = {
+    "requestsPerSecond": "modelserve_requests_per_second",
+    "concurrency": "modelserve_inflight_requests",
+}
 
 
 @dataclass(frozen=True)
@@ -52,7 +58,11 @@ def selector_labels(owner: Owner, revision: str, region: str | None) -> dict[str
 
 def build_deployment(owner: Owner, spec: ModelDeploymentSpec, work: RevisionWorkload) -> dict:
     """The apps/v1 Deployment serving one revision (in one region)."""
-    labels = {**base_labels(owner.name, spec.model.name), c.LABEL_REVISION: work.revision, c.LABEL_ROLE: work.role}
+    labels = {
+        **base_labels(owner.name, spec.model.name),
+        c.LABEL_REVISION: work.revision,
+        c.LABEL_ROLE: work.role,
+    }
     if work.region:
         labels[c.LABEL_REGION] = work.region
     container: dict = {
@@ -94,8 +104,9 @@ def build_deployment(owner: Owner, spec: ModelDeploymentSpec, work: RevisionWork
     }
 
 
-def build_service(owner: Owner, spec: ModelDeploymentSpec, *, name: str | None = None,
-                  revision: str | None = None) -> dict:
+def build_service(
+    owner: Owner, spec: ModelDeploymentSpec, *, name: str | None = None, revision: str | None = None
+) -> dict:
     """The Service in front of the model: all serving revisions, or just `revision` when given."""
     selector = {c.LABEL_INSTANCE: owner.name}
     if revision:
@@ -112,18 +123,34 @@ def build_service(owner: Owner, spec: ModelDeploymentSpec, *, name: str | None =
     }
 
 
-def build_hpa(owner: Owner, spec: ModelDeploymentSpec, target_deployment: str, *, min_replicas: int,
-              max_replicas: int, name: str | None = None) -> dict:
+def build_hpa(
+    owner: Owner,
+    spec: ModelDeploymentSpec,
+    target_deployment: str,
+    *,
+    min_replicas: int,
+    max_replicas: int,
+    name: str | None = None,
+) -> dict:
     """An autoscaling/v2 HPA on one Deployment. `min_replicas` may be a predictive floor."""
     assert spec.autoscaling is not None
     target = spec.autoscaling.target
     if target.metric == "cpuUtilization":
-        metric = {"type": "Resource", "resource": {
-            "name": "cpu", "target": {"type": "Utilization", "averageUtilization": target.average_utilization}}}
+        metric = {
+            "type": "Resource",
+            "resource": {
+                "name": "cpu",
+                "target": {"type": "Utilization", "averageUtilization": target.average_utilization},
+            },
+        }
     else:
-        metric = {"type": "Pods", "pods": {
-            "metric": {"name": METRIC_FOR_TARGET[target.metric]},
-            "target": {"type": "AverageValue", "averageValue": _quantity(target.average_value or 1)}}}
+        metric = {
+            "type": "Pods",
+            "pods": {
+                "metric": {"name": METRIC_FOR_TARGET[target.metric]},
+                "target": {"type": "AverageValue", "averageValue": _quantity(target.average_value or 1)},
+            },
+        }
     return {
         "apiVersion": "autoscaling/v2",
         "kind": "HorizontalPodAutoscaler",

@@ -18,24 +18,46 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the operator")
     add_run_arguments(run)
     render = sub.add_parser("render", help="print the objects the operator would own, without a cluster")
-    render.add_argument("-f", "--filename", action="append", required=True, help="YAML file (repeatable, - = stdin)")
+    render.add_argument(
+        "-f", "--filename", action="append", required=True, help="YAML file (repeatable, - = stdin)"
+    )
     render.add_argument("-n", "--namespace", default="default")
     return parser
 
 
 def add_run_arguments(run: argparse.ArgumentParser) -> None:
-    run.add_argument("--namespace", "-n", action="append", default=None,
-                     help="watch this namespace (repeatable; env MODELSERVE_NAMESPACES; default: all)")
-    run.add_argument("--prometheus-url", default=os.environ.get("MODELSERVE_PROMETHEUS_URL"),
-                     help="Prometheus base URL for gates, forecasts and SLOs (env MODELSERVE_PROMETHEUS_URL)")
-    run.add_argument("--log-format", choices=["text", "json"], default=os.environ.get("MODELSERVE_LOG_FORMAT", "text"))
-    run.add_argument("--log-level", default=os.environ.get("MODELSERVE_LOG_LEVEL", "INFO"),
-                     choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    run.add_argument("--metrics-port", type=int, default=int(os.environ.get("MODELSERVE_METRICS_PORT", "8080")))
+    run.add_argument(
+        "--namespace",
+        "-n",
+        action="append",
+        default=None,
+        help="watch this namespace (repeatable; env MODELSERVE_NAMESPACES; default: all)",
+    )
+    run.add_argument(
+        "--prometheus-url",
+        default=os.environ.get("MODELSERVE_PROMETHEUS_URL"),
+        help="Prometheus base URL for gates, forecasts and SLOs (env MODELSERVE_PROMETHEUS_URL)",
+    )
+    run.add_argument(
+        "--log-format", choices=["text", "json"], default=os.environ.get("MODELSERVE_LOG_FORMAT", "text")
+    )
+    run.add_argument(
+        "--log-level",
+        default=os.environ.get("MODELSERVE_LOG_LEVEL", "INFO"),
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+    )
+    run.add_argument(
+        "--metrics-port", type=int, default=int(os.environ.get("MODELSERVE_METRICS_PORT", "8080"))
+    )
     run.add_argument("--health-port", type=int, default=int(os.environ.get("MODELSERVE_HEALTH_PORT", "8081")))
-    run.add_argument("--peering", default=os.environ.get("MODELSERVE_PEERING", "modelserve"),
-                     help="kopf peering name (safe upgrades: one active operator per peering)")
-    run.add_argument("--resync-seconds", type=float, default=float(os.environ.get("MODELSERVE_RESYNC_SECONDS", "60")))
+    run.add_argument(
+        "--peering",
+        default=os.environ.get("MODELSERVE_PEERING", "modelserve"),
+        help="kopf peering name (safe upgrades: one active operator per peering)",
+    )
+    run.add_argument(
+        "--resync-seconds", type=float, default=float(os.environ.get("MODELSERVE_RESYNC_SECONDS", "60"))
+    )
     run.add_argument("--workers", type=int, default=int(os.environ.get("MODELSERVE_WORKERS", "4")))
     run.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"))
 

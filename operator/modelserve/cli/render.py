@@ -28,7 +28,10 @@ def render(docs: list[dict], namespace: str = "default") -> list[dict]:
     for d in docs:
         if d.get("kind") != "ModelDeployment":
             continue
-        body = {**d, "metadata": {"namespace": namespace, "uid": "<uid>", "generation": 1, **d.get("metadata", {})}}
+        body = {
+            **d,
+            "metadata": {"namespace": namespace, "uid": "<uid>", "generation": 1, **d.get("metadata", {})},
+        }
         spec = body.get("spec") or {}
         observed = Observed()
         ref = (spec.get("placementRef") or {}).get("name")

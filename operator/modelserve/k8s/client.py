@@ -34,8 +34,9 @@ class KubeClient:
         self.instance = os.environ.get("HOSTNAME") or socket.gethostname()
 
     @classmethod
-    def from_environment(cls, kubeconfig: str | None = None, context: str | None = None,
-                         on_request: Any = None) -> KubeClient:
+    def from_environment(
+        cls, kubeconfig: str | None = None, context: str | None = None, on_request: Any = None
+    ) -> KubeClient:
         """In-cluster config when running in a pod, else the kubeconfig (KUBECONFIG or ~/.kube/config)."""
         configuration = cls.configuration(kubeconfig, context)
         configuration.connection_pool_maxsize = 32
@@ -52,15 +53,30 @@ class KubeClient:
         return configuration
 
     # -- raw -----------------------------------------------------------------------------------------
-    def _call(self, method: str, path: str, *, query: list[tuple[str, Any]] | None = None, body: Any = None,
-              content_type: str = "application/json", kind: str = "") -> Any:
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: list[tuple[str, Any]] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        kind: str = "",
+    ) -> Any:
         self._on_request(method, kind)
         headers = {"Accept": "application/json", "Content-Type": content_type}
         try:
             return self.api.call_api(
-                path, method, query_params=query or [], header_params=headers, body=body,
-                response_type="object", auth_settings=["BearerToken"], _return_http_data_only=True,
-                _preload_content=True, _request_timeout=30,
+                path,
+                method,
+                query_params=query or [],
+                header_params=headers,
+                body=body,
+                response_type="object",
+                auth_settings=["BearerToken"],
+                _return_http_data_only=True,
+                _preload_content=True,
+                _request_timeout=30,
             )
         except ApiException as exc:
             if exc.status == 404:
@@ -74,8 +90,13 @@ class KubeClient:
         except NotFound:
             return None
 
-    def list(self, kind: str, namespace: str | None = None, label_selector: str | None = None,
-             field_selector: str | None = None) -> list[dict]:
+    def list(
+        self,
+        kind: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> list[dict]:
         query: list[tuple[str, Any]] = []
         if label_selector:
             query.append(("labelSelector", label_selector))
@@ -102,24 +123,43 @@ class KubeClient:
         kind = obj["kind"]
         meta = obj["metadata"]
         path = resource_for(kind).path(meta.get("namespace"), meta["name"])
-        return self._call("PATCH", path, query=[("fieldManager", field_manager), ("force", "true")],
-                          body=obj, content_type="application/apply-patch+yaml", kind=kind)
+        return self._call(
+            "PATCH",
+            path,
+            query=[("fieldManager", field_manager), ("force", "true")],
+            body=obj,
+            content_type="application/apply-patch+yaml",
+            kind=kind,
+        )
 
     def delete(self, kind: str, namespace: str | None, name: str, *, propagation: str = "Background") -> bool:
         try:
-            self._call("DELETE", resource_for(kind).path(namespace, name),
-                       body={"propagationPolicy": propagation}, kind=kind)
+            self._call(
+                "DELETE",
+                resource_for(kind).path(namespace, name),
+                body={"propagationPolicy": propagation},
+                kind=kind,
+            )
             return True
         except NotFound:
             return False
 
     def patch_status(self, kind: str, namespace: str, name: str, status_patch: dict) -> dict:
         """JSON merge patch of the status subresource (keys set to None are removed)."""
-        return self._call("PATCH", resource_for(kind).path(namespace, name, "status"),
-                          body={"status": status_patch}, content_type="application/merge-patch+json", kind=kind)
+        return self._call(
+            "PATCH",
+            resource_for(kind).path(namespace, name, "status"),
+            body={"status": status_patch},
+            content_type="application/merge-patch+json",
+            kind=kind,
+        )
 
     def evict(self, namespace: str, pod: str) -> None:
-        body = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": pod, "namespace": namespace}}
+        body = {
+            "apiVersion": "policy/v1",
+            "kind": "Eviction",
+            "metadata": {"name": pod, "namespace": namespace},
+        }
         self._call("POST", resource_for("Pod").path(namespace, pod, "eviction"), body=body, kind="Pod")
 
     def post_event(self, involved: dict, type_: str, reason: str, message: str) -> None:
@@ -131,8 +171,11 @@ class KubeClient:
             "kind": "Event",
             "metadata": {"generateName": f"{meta['name']}.", "namespace": meta.get("namespace", "default")},
             "involvedObject": {
-                "apiVersion": involved.get("apiVersion"), "kind": involved.get("kind"), "name": meta["name"],
-                "namespace": meta.get("namespace"), "uid": meta.get("uid"),
+                "apiVersion": involved.get("apiVersion"),
+                "kind": involved.get("kind"),
+                "name": meta["name"],
+                "namespace": meta.get("namespace"),
+                "uid": meta.get("uid"),
                 "resourceVersion": meta.get("resourceVersion"),
             },
             "reason": reason,
@@ -146,6 +189,8 @@ class KubeClient:
             "count": 1,
         }
         try:
-            self._call("POST", resource_for("Event").path(event["metadata"]["namespace"]), body=event, kind="Event")
+            self._call(
+                "POST", resource_for("Event").path(event["metadata"]["namespace"]), body=event, kind="Event"
+            )
         except Exception as exc:  # an Event is best effort; never fail a reconcile on it
             log.warning("could not post event %s/%s: %s", reason, meta["name"], exc)

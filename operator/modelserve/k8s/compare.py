@@ -12,8 +12,20 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 _SUFFIX = {
-    "": 1, "m": Decimal("0.001"), "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
-    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
+    "": 1,
+    "m": Decimal("0.001"),
+    "k": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "P": 10**15,
+    "E": 10**18,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+    "Pi": 2**50,
+    "Ei": 2**60,
 }
 _QUANTITY = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
 
@@ -49,5 +61,10 @@ def is_subset(desired: Any, live: Any) -> bool:
         return True
     if isinstance(desired, str | int | float) and isinstance(live, str | int | float):
         a, b = parse_quantity(desired), parse_quantity(live)
-        return a is not None and b is not None and a == b and not (isinstance(desired, str) and desired.endswith("%"))
+        return (
+            a is not None
+            and b is not None
+            and a == b
+            and not (isinstance(desired, str) and desired.endswith("%"))
+        )
     return False

@@ -46,8 +46,12 @@ def _kubeconfig(server: str, ca: Path, client: ClientCert, user: str) -> dict:
     return {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": "modelserve-local", "cluster": {"server": server, "certificate-authority": str(ca)}}],
-        "users": [{"name": user, "user": {"client-certificate": str(client.cert), "client-key": str(client.key)}}],
+        "clusters": [
+            {"name": "modelserve-local", "cluster": {"server": server, "certificate-authority": str(ca)}}
+        ],
+        "users": [
+            {"name": user, "user": {"client-certificate": str(client.cert), "client-key": str(client.key)}}
+        ],
         "contexts": [{"name": "modelserve-local", "context": {"cluster": "modelserve-local", "user": user}}],
         "current-context": "modelserve-local",
     }
@@ -96,13 +100,21 @@ class LocalCluster:
         try:
             self._start_etcd(etcd_peer)
             self._start_apiserver()
-            wait_for(self._apiserver_ready, timeout, "kube-apiserver /readyz",
-                     on_timeout=lambda: self.procs[-1].tail())
+            wait_for(
+                self._apiserver_ready,
+                timeout,
+                "kube-apiserver /readyz",
+                on_timeout=lambda: self.procs[-1].tail(),
+            )
             self._start_controllers()
             self._start_kwok()
             self.add_nodes(self.nodes)
-            wait_for(lambda: self._ready_nodes() >= len(self.nodes), timeout, "KWOK nodes Ready",
-                     on_timeout=lambda: self.procs[-1].tail())
+            wait_for(
+                lambda: self._ready_nodes() >= len(self.nodes),
+                timeout,
+                "KWOK nodes Ready",
+                on_timeout=lambda: self.procs[-1].tail(),
+            )
             wait_for(self._default_service_account, timeout, "the default ServiceAccount")
         except BaseException:
             self.stop()
@@ -129,23 +141,35 @@ class LocalCluster:
         shutil.rmtree(data, ignore_errors=True)
         client_url = f"http://127.0.0.1:{self.etcd_port}"
         peer_url = f"http://127.0.0.1:{peer_port}"
-        self._spawn("etcd", [
-            str(binary("etcd")), "--name=local", f"--data-dir={data}",
-            f"--listen-client-urls={client_url}", f"--advertise-client-urls={client_url}",
-            f"--listen-peer-urls={peer_url}", f"--initial-advertise-peer-urls={peer_url}",
-            f"--initial-cluster=local={peer_url}", "--unsafe-no-fsync", "--log-level=warn",
-            "--quota-backend-bytes=4294967296",
-        ])
+        self._spawn(
+            "etcd",
+            [
+                str(binary("etcd")),
+                "--name=local",
+                f"--data-dir={data}",
+                f"--listen-client-urls={client_url}",
+                f"--advertise-client-urls={client_url}",
+                f"--listen-peer-urls={peer_url}",
+                f"--initial-advertise-peer-urls={peer_url}",
+                f"--initial-cluster=local={peer_url}",
+                "--unsafe-no-fsync",
+                "--log-level=warn",
+                "--quota-backend-bytes=4294967296",
+            ],
+        )
 
     def _start_apiserver(self) -> None:
         p = self.pki
         argv = [
             str(binary("kube-apiserver")),
             f"--etcd-servers=http://127.0.0.1:{self.etcd_port}",
-            "--bind-address=127.0.0.1", f"--secure-port={self.api_port}",
-            "--advertise-address=127.0.0.1", "--endpoint-reconciler-type=none",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={self.api_port}",
+            "--advertise-address=127.0.0.1",
+            "--endpoint-reconciler-type=none",
             f"--cert-dir={self.workdir / 'pki'}",
-            f"--tls-cert-file={p.serving_cert}", f"--tls-private-key-file={p.serving_key}",
+            f"--tls-cert-file={p.serving_cert}",
+            f"--tls-private-key-file={p.serving_key}",
             f"--client-ca-file={p.ca_cert}",
             "--authorization-mode=RBAC",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
@@ -159,13 +183,20 @@ class LocalCluster:
         if self.audit:
             policy = self.workdir / "audit-policy.yaml"
             policy.write_text(yaml.safe_dump(AUDIT_POLICY))
-            argv += [f"--audit-policy-file={policy}", f"--audit-log-path={self.audit_log}",
-                     "--audit-log-format=json", "--audit-log-mode=blocking", "--audit-log-maxsize=200"]
+            argv += [
+                f"--audit-policy-file={policy}",
+                f"--audit-log-path={self.audit_log}",
+                "--audit-log-format=json",
+                "--audit-log-mode=blocking",
+                "--audit-log-maxsize=200",
+            ]
         self._spawn("kube-apiserver", argv)
         admin = self.pki.client("admin", "kubernetes-admin", ("system:masters",))
         self.kubeconfig.write_text(yaml.safe_dump(_kubeconfig(self.server, p.ca_cert, admin, "admin")))
         op = self.pki.client("operator", OPERATOR_USER, ("system:masters",))
-        self.operator_kubeconfig.write_text(yaml.safe_dump(_kubeconfig(self.server, p.ca_cert, op, OPERATOR_USER)))
+        self.operator_kubeconfig.write_text(
+            yaml.safe_dump(_kubeconfig(self.server, p.ca_cert, op, OPERATOR_USER))
+        )
 
     def _component_kubeconfig(self, name: str, user: str, groups: tuple[str, ...] = ()) -> Path:
         client = self.pki.client(name, user, groups)
@@ -175,26 +206,45 @@ class LocalCluster:
 
     def _start_controllers(self) -> None:
         kcm = self._component_kubeconfig("kube-controller-manager", "system:kube-controller-manager")
-        self._spawn("kube-controller-manager", [
-            str(binary("kube-controller-manager")),
-            f"--kubeconfig={kcm}", f"--authentication-kubeconfig={kcm}", f"--authorization-kubeconfig={kcm}",
-            "--bind-address=127.0.0.1", f"--secure-port={free_port()}", "--leader-elect=false",
-            f"--service-account-private-key-file={self.pki.sa_key}", f"--root-ca-file={self.pki.ca_cert}",
-            "--use-service-account-credentials=true",
-            f"--service-cluster-ip-range={SERVICE_CIDR}",
-            "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-route",
-            "--horizontal-pod-autoscaler-sync-period=15s",
-            "--concurrent-deployment-syncs=10", "--concurrent-replicaset-syncs=10",
-            "--kube-api-qps=200", "--kube-api-burst=400",
-            "--v=0",
-        ])
+        self._spawn(
+            "kube-controller-manager",
+            [
+                str(binary("kube-controller-manager")),
+                f"--kubeconfig={kcm}",
+                f"--authentication-kubeconfig={kcm}",
+                f"--authorization-kubeconfig={kcm}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={free_port()}",
+                "--leader-elect=false",
+                f"--service-account-private-key-file={self.pki.sa_key}",
+                f"--root-ca-file={self.pki.ca_cert}",
+                "--use-service-account-credentials=true",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-route",
+                "--horizontal-pod-autoscaler-sync-period=15s",
+                "--concurrent-deployment-syncs=10",
+                "--concurrent-replicaset-syncs=10",
+                "--kube-api-qps=200",
+                "--kube-api-burst=400",
+                "--v=0",
+            ],
+        )
         sched = self._component_kubeconfig("kube-scheduler", "system:kube-scheduler")
-        self._spawn("kube-scheduler", [
-            str(binary("kube-scheduler")),
-            f"--kubeconfig={sched}", f"--authentication-kubeconfig={sched}", f"--authorization-kubeconfig={sched}",
-            "--bind-address=127.0.0.1", f"--secure-port={free_port()}", "--leader-elect=false",
-            "--kube-api-qps=200", "--kube-api-burst=400", "--v=0",
-        ])
+        self._spawn(
+            "kube-scheduler",
+            [
+                str(binary("kube-scheduler")),
+                f"--kubeconfig={sched}",
+                f"--authentication-kubeconfig={sched}",
+                f"--authorization-kubeconfig={sched}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={free_port()}",
+                "--leader-elect=false",
+                "--kube-api-qps=200",
+                "--kube-api-burst=400",
+                "--v=0",
+            ],
+        )
 
     def _start_kwok(self) -> None:
         kwok_dir = go_module_dir("sigs.k8s.io/kwok", versions()["KWOK_VERSION"])
@@ -202,13 +252,20 @@ class LocalCluster:
         config = self.workdir / "kwok-stages.yaml"
         config.write_text(stages + "\n")
         kubeconfig = self._component_kubeconfig("kwok", "kwok-controller", ("system:masters",))
-        self._spawn("kwok", [
-            str(binary("kwok")), f"--kubeconfig={kubeconfig}", f"--config={config}",
-            "--manage-all-nodes=false",
-            "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-            "--node-ip=127.0.0.1", "--cidr=10.0.0.1/16",
-            f"--server-address=127.0.0.1:{free_port()}",
-        ])
+        self._spawn(
+            "kwok",
+            [
+                str(binary("kwok")),
+                f"--kubeconfig={kubeconfig}",
+                f"--config={config}",
+                "--manage-all-nodes=false",
+                "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+                "--node-ip=127.0.0.1",
+                "--cidr=10.0.0.1/16",
+                "--node-lease-duration-seconds=40",
+                f"--server-address=127.0.0.1:{free_port()}",
+            ],
+        )
 
     # -- API helpers --------------------------------------------------------------------------------
     def _ssl_context(self) -> ssl.SSLContext:
@@ -217,12 +274,17 @@ class LocalCluster:
         ctx.load_cert_chain(str(admin.cert), str(admin.key))
         return ctx
 
-    def request(self, method: str, path: str, body: dict | None = None,
-                content_type: str = "application/json") -> dict:
+    def request(
+        self, method: str, path: str, body: dict | None = None, content_type: str = "application/json"
+    ) -> dict:
         """A raw admin request to the API server (used before any client library is configured)."""
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.server + path, data=data, method=method,
-                                     headers={"Content-Type": content_type, "Accept": "application/json"})
+        req = urllib.request.Request(
+            self.server + path,
+            data=data,
+            method=method,
+            headers={"Content-Type": content_type, "Accept": "application/json"},
+        )
         with urllib.request.urlopen(req, context=self._ssl_context(), timeout=10) as resp:
             raw = resp.read()
         return json.loads(raw) if raw and raw[:1] in (b"{", b"[") else {"raw": raw.decode(errors="replace")}
@@ -233,8 +295,12 @@ class LocalCluster:
     def _ready_nodes(self) -> int:
         items = self.request("GET", "/api/v1/nodes").get("items", [])
         return sum(
-            1 for n in items
-            if any(c["type"] == "Ready" and c["status"] == "True" for c in n.get("status", {}).get("conditions", []))
+            1
+            for n in items
+            if any(
+                c["type"] == "Ready" and c["status"] == "True"
+                for c in n.get("status", {}).get("conditions", [])
+            )
         )
 
     def _default_service_account(self) -> bool:
@@ -244,22 +310,35 @@ class LocalCluster:
         """Create (or update) fake nodes; KWOK makes them Ready."""
         for node in nodes:
             manifest = node.manifest()
-            self.request("PATCH", f"/api/v1/nodes/{node.name}?fieldManager=modelserve-localcluster&force=true",
-                         manifest, content_type="application/apply-patch+yaml")
+            self.request(
+                "PATCH",
+                f"/api/v1/nodes/{node.name}?fieldManager=modelserve-localcluster&force=true",
+                manifest,
+                content_type="application/apply-patch+yaml",
+            )
             if node not in self.nodes:
                 self.nodes.append(node)
 
-    def kubectl(self, *args: str, input: str | None = None, check: bool = True,
-                timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
         """Run the cached kubectl against this cluster as the admin."""
         return subprocess.run(
             [str(binary("kubectl")), f"--kubeconfig={self.kubeconfig}", *args],
-            input=input, capture_output=True, text=True, check=check, timeout=timeout,
+            input=input,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=timeout,
         )
 
     def _write_state(self) -> None:
-        state = {"pids": [p.pid for p in self.procs], "server": self.server, "kubeconfig": str(self.kubeconfig),
-                 "operator_kubeconfig": str(self.operator_kubeconfig)}
+        state = {
+            "pids": [p.pid for p in self.procs],
+            "server": self.server,
+            "kubeconfig": str(self.kubeconfig),
+            "operator_kubeconfig": str(self.operator_kubeconfig),
+        }
         (self.workdir / "state.json").write_text(json.dumps(state, indent=2))
 
 

@@ -33,15 +33,31 @@ class LocalPKI:
     def create(self) -> None:
         d = self.dir
         if not self.ca_cert.exists():
-            _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
-                     "-days", "3650", "-subj", "/CN=modelserve-local-ca", cwd=d)
+            _openssl(
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.crt",
+                "-days",
+                "3650",
+                "-subj",
+                "/CN=modelserve-local-ca",
+                cwd=d,
+            )
         if not self.sa_key.exists():
             _openssl("genrsa", "-out", "sa.key", "2048", cwd=d)
             _openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=d)
         if not self.serving_cert.exists():
-            san = ("subjectAltName=DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,"
-                   "DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,"
-                   "IP:127.0.0.1,IP:10.96.0.1")
+            san = (
+                "subjectAltName=DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,"
+                "DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,"
+                "IP:127.0.0.1,IP:10.96.0.1"
+            )
             self._sign("apiserver", "/CN=kube-apiserver", extensions=san, server=True)
 
     def client(self, name: str, user: str, groups: tuple[str, ...] = ()) -> ClientCert:
@@ -54,14 +70,44 @@ class LocalPKI:
 
     def _sign(self, name: str, subject: str, *, extensions: str | None, server: bool) -> None:
         d = self.dir
-        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
-                 "-subj", subject, cwd=d)
+        _openssl(
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            f"{name}.key",
+            "-out",
+            f"{name}.csr",
+            "-subj",
+            subject,
+            cwd=d,
+        )
         ext = d / f"{name}.ext"
         usage = "serverAuth" if server else "clientAuth"
-        lines = ["basicConstraints=CA:FALSE", "keyUsage=digitalSignature,keyEncipherment",
-                 f"extendedKeyUsage={usage}"]
+        lines = [
+            "basicConstraints=CA:FALSE",
+            "keyUsage=digitalSignature,keyEncipherment",
+            f"extendedKeyUsage={usage}",
+        ]
         if extensions:
             lines.append(extensions)
         ext.write_text("\n".join(lines) + "\n")
-        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-                 "-out", f"{name}.crt", "-days", "3650", "-extfile", ext.name, cwd=d)
+        _openssl(
+            "x509",
+            "-req",
+            "-in",
+            f"{name}.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            f"{name}.crt",
+            "-days",
+            "3650",
+            "-extfile",
+            ext.name,
+            cwd=d,
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -27,8 +28,12 @@ class ManagedProcess:
         self.log_path = log_dir / f"{name}.log"
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            self.argv, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env={**os.environ, **(env or {})}, start_new_session=True,
+            self.argv,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
         )
 
     @property
@@ -47,10 +52,8 @@ class ManagedProcess:
     def stop(self, timeout: float = 10.0) -> None:
         if self.alive():
             stop_pid(self.proc.pid, timeout)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                pass
         self._log.close()
 
 
@@ -76,8 +79,13 @@ def stop_pid(pid: int, timeout: float = 10.0) -> None:
             time.sleep(0.1)
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.25,
-             on_timeout: Callable[[], str] | None = None) -> None:
+def wait_for(
+    predicate: Callable[[], bool],
+    timeout: float,
+    what: str,
+    interval: float = 0.25,
+    on_timeout: Callable[[], str] | None = None,
+) -> None:
     """Poll `predicate` until it is true; raise TimeoutError naming `what` (and extra diagnostics)."""
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
@@ -89,5 +97,8 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str, interval:
             last_error = exc
         time.sleep(interval)
     extra = on_timeout() if on_timeout else ""
-    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}"
-                       + (f" (last error: {last_error})" if last_error else "") + (f"\n{extra}" if extra else ""))
+    raise TimeoutError(
+        f"timed out after {timeout:.0f}s waiting for {what}"
+        + (f" (last error: {last_error})" if last_error else "")
+        + (f"\n{extra}" if extra else "")
+    )

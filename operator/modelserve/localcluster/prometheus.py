@@ -46,7 +46,10 @@ class LocalPrometheus:
 
     def _write_config(self) -> None:
         config = {
-            "global": {"scrape_interval": self.scrape_interval, "evaluation_interval": self.evaluation_interval},
+            "global": {
+                "scrape_interval": self.scrape_interval,
+                "evaluation_interval": self.evaluation_interval,
+            },
             "rule_files": [str(self.rules_dir / "*.yaml")],
             "scrape_configs": [
                 {"job_name": job, "static_configs": [{"targets": targets}]}
@@ -61,12 +64,20 @@ class LocalPrometheus:
         self.data.mkdir(exist_ok=True)
         self._write_config()
         self.port = free_port()
-        self.proc = ManagedProcess("prometheus", [
-            str(prometheus_binary()), f"--config.file={self.config_path}",
-            f"--storage.tsdb.path={self.data}", f"--web.listen-address=127.0.0.1:{self.port}",
-            "--web.enable-lifecycle", "--web.enable-remote-write-receiver",
-            "--storage.tsdb.retention.time=30d", "--log.level=warn",
-        ], self.workdir)
+        self.proc = ManagedProcess(
+            "prometheus",
+            [
+                str(prometheus_binary()),
+                f"--config.file={self.config_path}",
+                f"--storage.tsdb.path={self.data}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--web.enable-lifecycle",
+                "--web.enable-remote-write-receiver",
+                "--storage.tsdb.retention.time=30d",
+                "--log.level=warn",
+            ],
+            self.workdir,
+        )
         proc = self.proc
         wait_for(self.ready, timeout, "Prometheus /-/ready", on_timeout=proc.tail)
 
@@ -115,8 +126,19 @@ class LocalPrometheus:
         src.write_text(openmetrics if openmetrics.rstrip().endswith("# EOF") else openmetrics + "# EOF\n")
         out = self.workdir / "backfill-blocks"
         shutil.rmtree(out, ignore_errors=True)
-        subprocess.run([str(prometheus_binary("promtool")), "tsdb", "create-blocks-from", "openmetrics",
-                        str(src), str(out)], check=True, capture_output=True, timeout=600)
+        subprocess.run(
+            [
+                str(prometheus_binary("promtool")),
+                "tsdb",
+                "create-blocks-from",
+                "openmetrics",
+                str(src),
+                str(out),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
         for block in out.iterdir():
             if block.is_dir():
                 shutil.move(str(block), str(self.data / block.name))

@@ -67,6 +67,9 @@ def go_module_dir(module: str, version: str) -> Path:
     """Directory of a Go module in the module cache, downloading it through the Go proxy if needed."""
     out = subprocess.run(
         ["go", "mod", "download", "-json", f"{module}@{version}"],
-        check=True, capture_output=True, text=True, timeout=600,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     return Path(json.loads(out.stdout)["Dir"])

@@ -6,34 +6,80 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
-RECONCILES = Counter("modelserve_reconciles_total", "Reconciles run, by kind and result",
-                     ["kind", "result"], registry=REGISTRY)
-RECONCILE_ERRORS = Counter("modelserve_reconcile_errors_total", "Reconciles that raised, by kind",
-                           ["kind"], registry=REGISTRY)
-RECONCILE_DURATION = Histogram("modelserve_reconcile_duration_seconds", "Time spent in one reconcile",
-                               ["kind"], registry=REGISTRY,
-                               buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
-API_REQUESTS = Counter("modelserve_api_requests_total", "Kubernetes API requests made, by verb and kind",
-                       ["verb", "kind"], registry=REGISTRY)
-OWNED_OBJECTS = Gauge("modelserve_owned_objects", "Objects owned per ModelDeployment, by kind",
-                      ["namespace", "modeldeployment", "kind"], registry=REGISTRY)
+RECONCILES = Counter(
+    "modelserve_reconciles_total", "Reconciles run, by kind and result", ["kind", "result"], registry=REGISTRY
+)
+RECONCILE_ERRORS = Counter(
+    "modelserve_reconcile_errors_total", "Reconciles that raised, by kind", ["kind"], registry=REGISTRY
+)
+RECONCILE_DURATION = Histogram(
+    "modelserve_reconcile_duration_seconds",
+    "Time spent in one reconcile",
+    ["kind"],
+    registry=REGISTRY,
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+API_REQUESTS = Counter(
+    "modelserve_api_requests_total",
+    "Kubernetes API requests made, by verb and kind",
+    ["verb", "kind"],
+    registry=REGISTRY,
+)
+OWNED_OBJECTS = Gauge(
+    "modelserve_owned_objects",
+    "Objects owned per ModelDeployment, by kind",
+    ["namespace", "modeldeployment", "kind"],
+    registry=REGISTRY,
+)
 QUEUE_DEPTH = Gauge("modelserve_workqueue_depth", "Keys waiting to be reconciled", registry=REGISTRY)
-CANARY_WEIGHT = Gauge("modelserve_rollout_canary_weight", "Current canary weight (percent)",
-                      ["namespace", "modeldeployment"], registry=REGISTRY)
-REPLICAS_READY = Gauge("modelserve_replicas_ready", "Ready replicas of a ModelDeployment",
-                       ["namespace", "modeldeployment"], registry=REGISTRY)
-ANALYSIS_VERDICTS = Counter("modelserve_analysis_verdicts_total", "Gate verdicts during rollouts",
-                            ["namespace", "modeldeployment", "gate", "verdict"], registry=REGISTRY)
-FORECAST_DEMAND = Gauge("modelserve_forecast_demand", "Forecast demand (upper quantile, requests/s) over the horizon",
-                        ["namespace", "modeldeployment", "region"], registry=REGISTRY)
-PREDICTIVE_FLOOR = Gauge("modelserve_predictive_floor", "Predictive replica floor written as HPA minReplicas",
-                         ["namespace", "modeldeployment", "region"], registry=REGISTRY)
-SLO_ATTAINMENT = Gauge("modelserve_slo_attainment_percent", "SLO attainment over the policy window",
-                       ["namespace", "modeldeployment", "sla_policy", "objective"], registry=REGISTRY)
-SLO_BUDGET = Gauge("modelserve_slo_error_budget_remaining_percent", "Error budget remaining",
-                   ["namespace", "modeldeployment", "sla_policy", "objective"], registry=REGISTRY)
-RESIDENCY_VIOLATIONS = Counter("modelserve_residency_violations_total", "Pods found outside their allowed regions",
-                               ["namespace", "modeldeployment", "region"], registry=REGISTRY)
+CANARY_WEIGHT = Gauge(
+    "modelserve_rollout_canary_weight",
+    "Current canary weight (percent)",
+    ["namespace", "modeldeployment"],
+    registry=REGISTRY,
+)
+REPLICAS_READY = Gauge(
+    "modelserve_replicas_ready",
+    "Ready replicas of a ModelDeployment",
+    ["namespace", "modeldeployment"],
+    registry=REGISTRY,
+)
+ANALYSIS_VERDICTS = Counter(
+    "modelserve_analysis_verdicts_total",
+    "Gate verdicts during rollouts",
+    ["namespace", "modeldeployment", "gate", "verdict"],
+    registry=REGISTRY,
+)
+FORECAST_DEMAND = Gauge(
+    "modelserve_forecast_demand",
+    "Forecast demand (upper quantile, requests/s) over the horizon",
+    ["namespace", "modeldeployment", "region"],
+    registry=REGISTRY,
+)
+PREDICTIVE_FLOOR = Gauge(
+    "modelserve_predictive_floor",
+    "Predictive replica floor written as HPA minReplicas",
+    ["namespace", "modeldeployment", "region"],
+    registry=REGISTRY,
+)
+SLO_ATTAINMENT = Gauge(
+    "modelserve_slo_attainment_percent",
+    "SLO attainment over the policy window",
+    ["namespace", "modeldeployment", "sla_policy", "objective"],
+    registry=REGISTRY,
+)
+SLO_BUDGET = Gauge(
+    "modelserve_slo_error_budget_remaining_percent",
+    "Error budget remaining",
+    ["namespace", "modeldeployment", "sla_policy", "objective"],
+    registry=REGISTRY,
+)
+RESIDENCY_VIOLATIONS = Counter(
+    "modelserve_residency_violations_total",
+    "Pods found outside their allowed regions",
+    ["namespace", "modeldeployment", "region"],
+    registry=REGISTRY,
+)
 
 WRITE_VERBS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 

@@ -12,9 +12,20 @@ from datetime import datetime
 
 from modelserve.api import constants as c
 from modelserve.api.conditions import Condition, merge_conditions
-from modelserve.api.modeldeployment import ModelDeploymentSpec, SpecError, parse_model_deployment, revision_hash
+from modelserve.api.modeldeployment import (
+    ModelDeploymentSpec,
+    SpecError,
+    parse_model_deployment,
+    revision_hash,
+)
 from modelserve.builders.common import Owner, deployment_name
-from modelserve.builders.workloads import RevisionWorkload, build_deployment, build_hpa, build_pdb, build_service
+from modelserve.builders.workloads import (
+    RevisionWorkload,
+    build_deployment,
+    build_hpa,
+    build_pdb,
+    build_service,
+)
 
 OWNED_KINDS = ("Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget")
 
@@ -97,7 +108,9 @@ def plan_model_deployment(body: dict, observed: Observed, now: datetime) -> Plan
     # Placement not resolvable: do not create anything new (residency cannot be honoured);
     # keep serving what already runs.
     if spec.placement_ref and observed.placement_missing:
-        desired = [d for d in _desired_objects(owner, spec, stable, None, observed) if d["kind"] != "Deployment"]
+        desired = [
+            d for d in _desired_objects(owner, spec, stable, None, observed) if d["kind"] != "Deployment"
+        ]
         keep = frozenset({"Deployment"})
     else:
         desired = _desired_objects(owner, spec, stable, candidate, observed)
@@ -135,15 +148,18 @@ def plan_model_deployment(body: dict, observed: Observed, now: datetime) -> Plan
     if desired_replicas == 0:
         ready_cond = Condition(c.COND_READY, True, c.REASON_SCALED_TO_ZERO, "scaled to zero replicas")
     elif available and stable_dep is not None:
-        ready_cond = Condition(c.COND_READY, True, c.REASON_AVAILABLE,
-                               f"{ready}/{desired_replicas} replicas ready")
+        ready_cond = Condition(
+            c.COND_READY, True, c.REASON_AVAILABLE, f"{ready}/{desired_replicas} replicas ready"
+        )
     else:
-        ready_cond = Condition(c.COND_READY, False, c.REASON_UNAVAILABLE,
-                               f"{ready}/{desired_replicas} replicas ready")
+        ready_cond = Condition(
+            c.COND_READY, False, c.REASON_UNAVAILABLE, f"{ready}/{desired_replicas} replicas ready"
+        )
     conditions.append(ready_cond)
     conditions.append(
         Condition(c.COND_PROGRESSING, True, c.REASON_NEW_REVISION, f"rolling out revision {candidate}")
-        if progressing else Condition(c.COND_PROGRESSING, False, c.REASON_STABLE, f"serving revision {stable}")
+        if progressing
+        else Condition(c.COND_PROGRESSING, False, c.REASON_STABLE, f"serving revision {stable}")
     )
     if not refs_ok:
         conditions.append(Condition(c.COND_DEGRADED, True, refs_reason, refs_message))
@@ -151,18 +167,20 @@ def plan_model_deployment(body: dict, observed: Observed, now: datetime) -> Plan
         conditions.append(Condition(c.COND_DEGRADED, False, c.REASON_AS_EXPECTED, "no problem found"))
 
     status = {k: v for k, v in old_status.items() if k not in ("candidateRevision",)}
-    status.update({
-        "observedGeneration": generation,
-        "phase": phase,
-        "message": refs_message if not refs_ok else ready_cond.message,
-        "stableRevision": stable,
-        "canaryWeight": 0 if not candidate else status.get("canaryWeight", 0),
-        "replicas": current,
-        "readyReplicas": ready,
-        "desiredReplicas": desired_replicas,
-        "url": f"http://{owner.name}.{owner.namespace}.svc.cluster.local",
-        "conditions": merge_conditions(old_status.get("conditions"), conditions, now, generation),
-    })
+    status.update(
+        {
+            "observedGeneration": generation,
+            "phase": phase,
+            "message": refs_message if not refs_ok else ready_cond.message,
+            "stableRevision": stable,
+            "canaryWeight": 0 if not candidate else status.get("canaryWeight", 0),
+            "replicas": current,
+            "readyReplicas": ready,
+            "desiredReplicas": desired_replicas,
+            "url": f"http://{owner.name}.{owner.namespace}.svc.cluster.local",
+            "conditions": merge_conditions(old_status.get("conditions"), conditions, now, generation),
+        }
+    )
     if candidate:
         status["candidateRevision"] = candidate
     events.extend(transition_events(old_status, status))
@@ -179,45 +197,68 @@ def _stable_replicas(spec: ModelDeploymentSpec, observed: Observed, owner: Owner
     return min(max(current, spec.autoscaling.min_replicas, 1), spec.autoscaling.max_replicas)
 
 
-def _desired_objects(owner: Owner, spec: ModelDeploymentSpec, stable: str, candidate: str | None,
-                     observed: Observed) -> list[dict]:
+def _desired_objects(
+    owner: Owner, spec: ModelDeploymentSpec, stable: str, candidate: str | None, observed: Observed
+) -> list[dict]:
     if spec.autoscaling is None:
         stable_replicas = spec.replicas
     else:
         # The HPA owns the size; we start a new Deployment at minReplicas and afterwards restate
         # whatever the HPA chose, so our apply never fights it.
         live = observed.deployments.get(deployment_name(owner.name, stable))
-        stable_replicas = _stable_replicas(spec, observed, owner, stable) if live else spec.autoscaling.min_replicas
-    objects = [build_deployment(owner, spec, RevisionWorkload(
-        revision=stable, role="stable", replicas=stable_replicas))]
+        stable_replicas = (
+            _stable_replicas(spec, observed, owner, stable) if live else spec.autoscaling.min_replicas
+        )
+    objects = [
+        build_deployment(
+            owner, spec, RevisionWorkload(revision=stable, role="stable", replicas=stable_replicas)
+        )
+    ]
     if candidate:
         size = _stable_replicas(spec, observed, owner, stable)
-        objects.append(build_deployment(owner, spec, RevisionWorkload(
-            revision=candidate, role="candidate", replicas=size)))
+        objects.append(
+            build_deployment(
+                owner, spec, RevisionWorkload(revision=candidate, role="candidate", replicas=size)
+            )
+        )
     objects.append(build_service(owner, spec))
     if spec.autoscaling is not None:
-        objects.append(build_hpa(owner, spec, deployment_name(owner.name, stable),
-                                 min_replicas=spec.autoscaling.min_replicas,
-                                 max_replicas=spec.autoscaling.max_replicas))
+        objects.append(
+            build_hpa(
+                owner,
+                spec,
+                deployment_name(owner.name, stable),
+                min_replicas=spec.autoscaling.min_replicas,
+                max_replicas=spec.autoscaling.max_replicas,
+            )
+        )
     objects.append(build_pdb(owner, spec))
     return objects
 
 
 def _invalid_spec_plan(old_status: dict, exc: SpecError, generation: int | None, now: datetime) -> Plan:
     status = dict(old_status)
-    status.update({
-        "observedGeneration": generation,
-        "phase": c.PHASE_DEGRADED,
-        "message": str(exc),
-        "conditions": merge_conditions(old_status.get("conditions"), [
-            Condition(c.COND_DEGRADED, True, c.REASON_INVALID_SPEC, str(exc)),
-            Condition(c.COND_READY, False, c.REASON_INVALID_SPEC, str(exc)),
-        ], now, generation),
-    })
+    status.update(
+        {
+            "observedGeneration": generation,
+            "phase": c.PHASE_DEGRADED,
+            "message": str(exc),
+            "conditions": merge_conditions(
+                old_status.get("conditions"),
+                [
+                    Condition(c.COND_DEGRADED, True, c.REASON_INVALID_SPEC, str(exc)),
+                    Condition(c.COND_READY, False, c.REASON_INVALID_SPEC, str(exc)),
+                ],
+                now,
+                generation,
+            ),
+        }
+    )
     events = transition_events(old_status, status)
     # Nothing is desired, but nothing owned is deleted either: keep serving until the spec is fixed.
-    return Plan(desired=[], status=status, events=events, requeue_after=None,
-                keep_kinds=frozenset(OWNED_KINDS))
+    return Plan(
+        desired=[], status=status, events=events, requeue_after=None, keep_kinds=frozenset(OWNED_KINDS)
+    )
 
 
 def transition_events(old: dict, new: dict) -> list[EventSpec]:
@@ -225,14 +266,27 @@ def transition_events(old: dict, new: dict) -> list[EventSpec]:
     events: list[EventSpec] = []
     if old.get("phase") != new.get("phase"):
         warning = new.get("phase") in (c.PHASE_DEGRADED, c.PHASE_ROLLED_BACK)
-        events.append(EventSpec(c.EVENT_WARNING if warning else c.EVENT_NORMAL, new.get("phase") or "Unknown",
-                                f"phase {old.get('phase') or 'None'} -> {new.get('phase')}: {new.get('message', '')}"))
+        events.append(
+            EventSpec(
+                c.EVENT_WARNING if warning else c.EVENT_NORMAL,
+                new.get("phase") or "Unknown",
+                f"phase {old.get('phase') or 'None'} -> {new.get('phase')}: {new.get('message', '')}",
+            )
+        )
     old_c = {x["type"]: x for x in old.get("conditions") or []}
     for cond in new.get("conditions") or []:
         before = old_c.get(cond["type"])
-        if cond["type"] == c.COND_REFERENCES and cond["status"] == "False" and (
-                before is None or before.get("status") != "False" or before.get("reason") != cond["reason"]):
+        if (
+            cond["type"] == c.COND_REFERENCES
+            and cond["status"] == "False"
+            and (before is None or before.get("status") != "False" or before.get("reason") != cond["reason"])
+        ):
             events.append(EventSpec(c.EVENT_WARNING, cond["reason"], cond["message"]))
-        if cond["type"] == c.COND_REFERENCES and cond["status"] == "True" and before and before["status"] == "False":
+        if (
+            cond["type"] == c.COND_REFERENCES
+            and cond["status"] == "True"
+            and before
+            and before["status"] == "False"
+        ):
             events.append(EventSpec(c.EVENT_NORMAL, c.REASON_RESOLVED, cond["message"]))
     return events

@@ -7,6 +7,7 @@ state itself, so missed or merged events cannot leave anything stale.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -19,8 +20,13 @@ Key = tuple[str, str, str]  # (kind, namespace, name)
 
 
 class WorkQueue:
-    def __init__(self, reconcile: Callable[[Key], float | None], *, workers: int = 4,
-                 backoff: tuple[float, ...] = (1, 2, 5, 10, 30, 60)):
+    def __init__(
+        self,
+        reconcile: Callable[[Key], float | None],
+        *,
+        workers: int = 4,
+        backoff: tuple[float, ...] = (1, 2, 5, 10, 30, 60),
+    ):
         self._reconcile = reconcile
         self._workers = workers
         self._backoff = backoff
@@ -75,10 +81,8 @@ class WorkQueue:
             key, wait = self._next()
             if key is None:
                 self._wake.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=min(wait, 5.0))
-                except TimeoutError:
-                    pass
                 continue
             del self._due[key]
             QUEUE_DEPTH.set(len(self._due))

@@ -66,7 +66,10 @@ def apply_plan(ctx: Context, body: dict, plan: Plan, owned: dict[str, dict[str, 
         live = owned.get(kind, {}).get(name)
         if live is None and kind not in owned:
             live = ctx.kube.get(kind, obj["metadata"].get("namespace"), name)
-        if live is not None and is_subset(obj, live):
+        # List items carry no apiVersion/kind; everything else must already be as we want it.
+        if live is not None and is_subset(
+            {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}, live
+        ):
             continue
         ctx.kube.apply(obj)
         writes += 1
@@ -141,5 +144,8 @@ def _record_apply_error(plan: Plan, exc: Exception, now: datetime) -> None:
     message = f"applying owned objects failed: {getattr(exc, 'reason', '')} {str(exc)[:300]}".strip()
     plan.status["conditions"] = merge_conditions(
         plan.status.get("conditions"),
-        [Condition(c.COND_DEGRADED, True, c.REASON_APPLY_FAILED, message)], now, plan.status.get("observedGeneration"))
+        [Condition(c.COND_DEGRADED, True, c.REASON_APPLY_FAILED, message)],
+        now,
+        plan.status.get("observedGeneration"),
+    )
     plan.events.append(EventSpec(c.EVENT_WARNING, c.REASON_APPLY_FAILED, message))

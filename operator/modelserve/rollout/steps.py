@@ -63,7 +63,8 @@ def parse_steps(raw_steps: Sequence[Mapping[str, object]] | None,
         path = f"{field}[{index}]"
         keys = [k for k in ("setWeight", "pause", "analysis") if raw.get(k) is not None]
         if len(keys) != 1:
-            raise ValueError(f"{path}: needs exactly one of setWeight, pause, analysis (found {keys or 'none'})")
+            raise ValueError(f"{path}: needs exactly one of setWeight, pause, analysis "
+                             f"(found {keys or 'none'})")
         key = keys[0]
         if key == "setWeight":
             weight = raw["setWeight"]
@@ -79,7 +80,8 @@ def parse_steps(raw_steps: Sequence[Mapping[str, object]] | None,
         if not isinstance(body, Mapping):
             raise ValueError(f"{path}.{key}: must be an object (use {{}} for defaults)")
         duration = body.get("duration")
-        seconds = None if duration in (None, "") else parse_duration(str(duration), field=f"{path}.{key}.duration")
+        seconds = (None if duration in (None, "")
+                   else parse_duration(str(duration), field=f"{path}.{key}.duration"))
         steps.append(PauseStep(seconds) if key == "pause" else AnalysisStep(seconds))
     return tuple(steps)
 
@@ -94,8 +96,8 @@ def effective_canary_steps(steps: Sequence[Step], *, gates_configured: bool) -> 
     result = tuple(steps)
     if not gates_configured:
         return result
-    last_weight_index = max((i for i, s in enumerate(result) if isinstance(s, SetWeightStep) and s.weight > 0),
-                            default=None)
+    weighted = [i for i, s in enumerate(result) if isinstance(s, SetWeightStep) and s.weight > 0]
+    last_weight_index = weighted[-1] if weighted else None
     if last_weight_index is None:
         return result
     if any(not isinstance(s, SetWeightStep) for s in result[last_weight_index + 1:]):

@@ -103,8 +103,8 @@ def revision_service_name(md_name: str, revision: str) -> str:
     return f"{md_name}-{revision[:REVISION_SUFFIX_MAX]}"[:SERVICE_NAME_MAX].rstrip("-")
 
 
-def object_meta(ctx: RouteContext, name: str, *, owned: bool = True, extra_labels: Mapping[str, str] | None = None
-                ) -> dict[str, Any]:
+def object_meta(ctx: RouteContext, name: str, *, owned: bool = True,
+                extra_labels: Mapping[str, str] | None = None) -> dict[str, Any]:
     """metadata for an object we create: name, namespace, labels and (when owned) our ownerReference."""
     meta: dict[str, Any] = {"name": name, "namespace": ctx.namespace}
     labels = {**ctx.labels, **(extra_labels or {})}
@@ -130,7 +130,8 @@ def service_manifest(ctx: RouteContext, name: str, revision: str | None) -> dict
         "spec": {
             "type": "ClusterIP",
             "selector": selector,
-            "ports": [{"name": "http", "port": ctx.service_port, "targetPort": ctx.target_port, "protocol": "TCP"}],
+            "ports": [{"name": "http", "port": ctx.service_port, "targetPort": ctx.target_port,
+                       "protocol": "TCP"}],
         },
     }
 
@@ -225,7 +226,8 @@ def router_for(name: str) -> TrafficRouter:
     try:
         return registry[name]()
     except KeyError:
-        raise ValueError(f"spec.traffic.router: unknown router {name!r}; use one of {', '.join(registry)}") from None
+        raise ValueError(f"spec.traffic.router: unknown router {name!r}; "
+                         f"use one of {', '.join(registry)}") from None
 
 
 def _registry() -> dict[str, type[TrafficRouter]]:

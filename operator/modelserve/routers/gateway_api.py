@@ -78,7 +78,8 @@ class GatewayApiRouter(TrafficRouter):
         candidate_service = ctx.candidate_service_name
         if candidate_service is not None:
             # Listed even at weight 0 so each step changes one number, not the list's shape.
-            backend_refs.append({"name": candidate_service, "port": ctx.service_port, "weight": weights.candidate})
+            backend_refs.append({"name": candidate_service, "port": ctx.service_port,
+                                 "weight": weights.candidate})
         rule: dict[str, Any] = {
             "matches": [{"path": {"type": "PathPrefix", "value": ctx.router_spec.get("path") or "/"}}],
         }

@@ -100,8 +100,8 @@ class IstioRouter(TrafficRouter):
             release = {"apiVersion": VIRTUAL_SERVICE_API_VERSION, "kind": "VirtualService",
                        "metadata": {"name": self.virtual_service_name(ctx), "namespace": ctx.namespace}}
             return RouterCleanup(delete=tuple(object_ref(o) for o in services), release=(release,))
-        vs_ref = {"apiVersion": VIRTUAL_SERVICE_API_VERSION, "kind": "VirtualService", "namespace": ctx.namespace,
-                  "name": self.virtual_service_name(ctx)}
+        vs_ref = {"apiVersion": VIRTUAL_SERVICE_API_VERSION, "kind": "VirtualService",
+                  "namespace": ctx.namespace, "name": self.virtual_service_name(ctx)}
         return RouterCleanup(delete=(*(object_ref(o) for o in services), vs_ref))
 
 

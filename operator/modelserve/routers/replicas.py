@@ -56,7 +56,8 @@ class ReplicaRatioRouter(TrafficRouter):
 
     def desired_objects(self, ctx: RouteContext, weights: Weights) -> list[dict[str, Any]]:
         if weights.mirror_percent:
-            raise ValueError("spec.rollout.strategy: shadow mirroring needs spec.traffic.router gatewayAPI or istio")
+            raise ValueError("spec.rollout.strategy: shadow mirroring needs spec.traffic.router "
+                             "gatewayAPI or istio")
         return [main_service(ctx, weights), *preview_services(ctx)]
 
     def read_weights(self, ctx: RouteContext, live_objects: Sequence[Mapping[str, Any]]) -> Weights | None:

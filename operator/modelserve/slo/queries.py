@@ -225,7 +225,7 @@ def quality_good_expr(objective: Objective, namespace: str, *, model: str | None
     quality = objective.quality
     assert quality is not None
     if quality.query:
-        gauge = render_template(quality.query, namespace, model)
+        gauge = _render_for_model(quality.query, namespace, model)
     else:
         assert quality.metric is not None
         gauge = f"{gauge_metric_name(quality.metric)}{{{model_selector(namespace, model, models, revision)}}}"
@@ -244,9 +244,27 @@ def custom_event_queries(objective: Objective, namespace: str, model: str | None
     rendering sums to one series; the operator or the rule adds the model label)."""
     assert objective.custom is not None
     by = _by(grouping)
-    good = render_template(objective.custom.good_query, namespace, model, window)
-    total = render_template(objective.custom.total_query, namespace, model, window)
+    custom = objective.custom
+    good = _render_for_model(custom.good_query, namespace, model, window)
+    total = _render_for_model(custom.total_query, namespace, model, window)
     return EventQueries(good=f"sum{by} ({good})", total=f"sum{by} ({total})")
+
+
+def restrict_to_model(expr: str, namespace: str, model: str) -> str:
+    """Keep only the series of `expr` labelled with this namespace and model (``and on`` a constant
+    vector carrying those labels): how a user query without ``{{model}}`` is narrowed to one model."""
+    one = (
+        f'label_replace(label_replace(vector(1), "namespace", "{namespace}", "", ""),'
+        f' "model", "{_checked_model(model)}", "", "")'
+    )
+    return f"(({expr}) and on (namespace, model) {one})"
+
+
+def _render_for_model(template: str, namespace: str, model: str | None, window: str | None = None) -> str:
+    rendered = render_template(template, namespace, model, window)
+    if model is None or is_model_templated(template):
+        return rendered
+    return restrict_to_model(rendered, namespace, model)
 
 
 # ------------------------------------------------------------------------------ status (one model)

@@ -171,7 +171,7 @@ def _objective_recording_rules(
                               "labels": {**labels, "namespace": namespace, "model": m}})
         else:
             good = quality_good_expr(objective, namespace, models=models)
-            rules.append({"record": QUALITY_GOOD_RECORD, "expr": good, "labels": labels})
+            rules.append({"record": QUALITY_GOOD_RECORD, "expr": good, "labels": dict(labels)})
         # A time-based SLI: the fraction of evaluations in the window in which the bound held.
         renderings.append((lambda w: f"1 - avg_over_time({QUALITY_GOOD_RECORD}{{{own}}}[{w}])", {}))
     elif objective.type == CUSTOM:
@@ -196,16 +196,18 @@ def _objective_recording_rules(
     slo_ratio = f"{error_ratio_record(spec.window)}{{{own}}}"
     budget = promql_number(objective.error_budget_ratio)
     window_labels = {**labels, "slo_window": spec.window}
-    rules.append({"record": ATTAINMENT_RECORD, "expr": f"1 - {slo_ratio}", "labels": window_labels})
+    rules.append({"record": ATTAINMENT_RECORD, "expr": f"1 - {slo_ratio}", "labels": dict(window_labels)})
     # count by (...) is 1 per model even when the ratio is NaN (no traffic), unlike `0 * ratio`.
     rules.append({
         "record": TARGET_RECORD,
         "expr": f"0 * count by (namespace, model) ({slo_ratio}) + {promql_number(objective.target_ratio)}",
-        "labels": window_labels,
+        "labels": dict(window_labels),
     })
-    rules.append(
-        {"record": BUDGET_REMAINING_RECORD, "expr": f"1 - {slo_ratio} / {budget}", "labels": window_labels}
-    )
+    rules.append({
+        "record": BUDGET_REMAINING_RECORD,
+        "expr": f"1 - {slo_ratio} / {budget}",
+        "labels": dict(window_labels),
+    })
     return rules
 
 
@@ -253,7 +255,10 @@ def _burn_rate_alert(policy_name: str, namespace: str, spec: SLAPolicySpec, obje
 
 
 class _RuleFileDumper(yaml.SafeDumper):
-    """Writes multi-line PromQL as literal blocks, so rule files stay readable."""
+    """Writes multi-line PromQL as literal blocks, so rule files stay readable; never uses anchors."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:

@@ -16,11 +16,13 @@ def measure_gates(
     window_seconds: float,
     *,
     min_sample_size: int,
+    look: int = 1,
 ) -> list[GateResult]:
     """Fetch candidate and stable samples for every gate over the same window and judge them.
 
     A ProviderError (or a template error in a custom query) for either revision makes that gate's result
-    an Error; a missing stable revision just means no baseline (relative bounds become Inconclusive).
+    an Error; ``look`` is the 1-based index of this analysis in the step; a missing stable revision
+    just means no baseline (relative bounds become Inconclusive).
     """
     results: list[GateResult] = []
     for gate in gates:
@@ -34,7 +36,7 @@ def measure_gates(
         except (ProviderError, ValueError) as exc:
             results.append(gate_error(gate, f"query failed: {exc}"))
             continue
-        results.append(judge_gate(gate, candidate, baseline, min_sample_size=min_sample_size))
+        results.append(judge_gate(gate, candidate, baseline, min_sample_size=min_sample_size, look=look))
     return results
 
 

@@ -1,0 +1,94 @@
+# modelserve: set-up and test entry points. `make run` and `make test` are the two to know.
+include operator/modelserve/localcluster/versions.env
+
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PYTEST_ARGS ?=
+
+.PHONY: help deps venv system-deps binaries lint typecheck unit e2e test run cluster-up cluster-down \
+        render bench bench-canary bench-autoscaling sync-crds check-crds kind-up deploy clean
+
+help:
+	@echo "make run      local control plane + Prometheus + operator + examples (Ctrl-C tears down)"
+	@echo "make test     install everything, then lint, unit and e2e tests"
+	@echo "make deps | binaries | lint | typecheck | unit | e2e | cluster-up | cluster-down | bench"
+
+$(PY):
+	python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+venv: $(PY)
+	$(PIP) install -q -e ".[dev]"
+
+system-deps:
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { \
+	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends prometheus; }
+	@command -v openssl >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q openssl; }
+	@command -v go >/dev/null || { echo "Go is required to build the Kubernetes binaries" >&2; exit 1; }
+
+binaries:
+	bash hack/build-binaries.sh all
+
+deps: venv system-deps binaries
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	bash hack/check-chart-crds.sh
+
+typecheck: venv
+	$(VENV)/bin/mypy operator/modelserve
+
+unit: venv
+	$(PY) -m pytest tests/unit -q $(PYTEST_ARGS)
+
+e2e: deps
+	$(PY) -m pytest tests/e2e -q $(PYTEST_ARGS)
+
+test: deps lint
+	$(PY) -m pytest tests/unit -q $(PYTEST_ARGS)
+	$(PY) -m pytest tests/e2e -q $(PYTEST_ARGS)
+
+run: deps
+	$(PY) hack/run_demo.py
+
+cluster-up: deps
+	$(PY) -m modelserve.localcluster up
+
+cluster-down:
+	$(PY) -m modelserve.localcluster down
+
+render: venv
+	$(VENV)/bin/modelserve render -f examples/fraud-detector.yaml
+
+bench: bench-canary bench-autoscaling
+
+bench-canary: venv
+	$(PY) benchmarks/canary_judge.py
+
+bench-autoscaling: venv
+	for t in ../shared/traces/*_1min.csv; do $(PY) benchmarks/autoscaling.py --trace $$t; done
+
+sync-crds:
+	bash hack/sync-chart-crds.sh
+
+check-crds:
+	bash hack/check-chart-crds.sh
+
+# For users with Docker (cannot run on the Docker-free CI machine): a kind cluster with the chart.
+KIND_CLUSTER ?= modelserve
+IMAGE ?= ghcr.io/modelserve/modelserve:0.1.0
+
+kind-up:
+	kind create cluster --name $(KIND_CLUSTER)
+	docker build -t $(IMAGE) .
+	kind load docker-image $(IMAGE) --name $(KIND_CLUSTER)
+
+deploy:
+	helm upgrade --install modelserve charts/modelserve -n modelserve-system --create-namespace \
+	  --set image.pullPolicy=IfNotPresent
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

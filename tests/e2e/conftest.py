@@ -1,0 +1,111 @@
+"""Fixtures of the e2e suite: one real control plane (etcd, kube-apiserver, controller-manager,
+scheduler, KWOK) and one Prometheus per session; one namespace per test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from modelserve.localcluster import LocalCluster, LocalPrometheus
+from modelserve.localcluster.cluster import OPERATOR_USER
+from modelserve.localcluster.versions import binary
+
+from tests.e2e.harness import REPO, Kube, OperatorProcess, wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "/e2e/" in str(item.fspath):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def workdir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="modelserve-e2e-"))
+    yield path
+    if not os.environ.get("MODELSERVE_KEEP_E2E"):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+class TestCluster(LocalCluster):
+    """A LocalCluster with the helpers the tests (and the install tests) use."""
+
+    def helm(
+        self, *args: str, check: bool = True, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(binary("helm")), f"--kubeconfig={self.kubeconfig}", *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=300,
+        )
+
+
+@pytest.fixture(scope="session")
+def cluster(workdir: Path) -> Iterator[TestCluster]:
+    c = TestCluster(workdir / "cluster")
+    c.start()
+    try:
+        c.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
+        c.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+        yield c
+    finally:
+        c.stop()
+
+
+@pytest.fixture(scope="session")
+def kube(cluster: TestCluster) -> Kube:
+    return Kube(cluster)
+
+
+@pytest.fixture(scope="session")
+def prometheus(workdir: Path) -> Iterator[LocalPrometheus]:
+    with LocalPrometheus(workdir / "prometheus") as prom:
+        yield prom
+
+
+@pytest.fixture(scope="session")
+def operator(cluster: TestCluster, prometheus: LocalPrometheus, workdir: Path) -> Iterator[OperatorProcess]:
+    """One operator for the session, authenticated as `modelserve-operator` (see the audit log)."""
+    op = OperatorProcess(cluster.operator_kubeconfig, workdir, prometheus_url=prometheus.url)
+    try:
+        wait_until(lambda: _healthy(op), 60, what="operator liveness endpoint")
+        yield op
+    finally:
+        op.stop()
+
+
+def _healthy(op: OperatorProcess) -> bool:
+    import urllib.request
+
+    if not op.alive():
+        raise AssertionError("operator exited:\n" + op.log()[-3000:])
+    with urllib.request.urlopen(f"http://127.0.0.1:{op.health_port}/healthz", timeout=2) as resp:
+        return resp.status == 200
+
+
+@pytest.fixture
+def namespace(kube: Kube) -> Iterator[str]:
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    kube.run("create", "namespace", name)
+    wait_until(lambda: kube.get("serviceaccount", "default", name), 30, what="default ServiceAccount")
+    yield name
+    kube.run("delete", "namespace", name, "--wait=false", check=False)
+
+
+def start_operator(kubeconfig: str | Path, log_dir: Path, **kwargs: object) -> OperatorProcess:
+    """For tests that need their own operator (restarts, other credentials)."""
+    return OperatorProcess(kubeconfig, log_dir, **kwargs)  # type: ignore[arg-type]
+
+
+__all__ = ["OPERATOR_USER", "start_operator"]

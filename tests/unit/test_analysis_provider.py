@@ -1,0 +1,141 @@
+"""Unit tests for the Prometheus provider: recorded result shapes, error mapping, measure_gates."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+import requests
+from modelserve.analysis.contract import QueryTarget
+from modelserve.analysis.judge import GateSpec
+from modelserve.analysis.providers import MetricProvider, ProviderError, measure_gates
+from modelserve.analysis.providers.prometheus import PrometheusProvider, parse_buckets, parse_scalar
+from modelserve.analysis.samples import HistogramSample, RateSample, ValueSample
+from modelserve.analysis.verdict import Verdict
+
+TARGET = QueryTarget("prod", "fraud", "cand", "stable")
+ERR = GateSpec("error-rate", builtin="errorRate", max=0.01)
+P99 = GateSpec("latency-p99", builtin="latencyP99", max_milliseconds=500)
+ACC = GateSpec("accuracy", builtin="accuracy", min=0.9)
+
+
+def vec(value: str, **labels: str) -> dict[str, Any]:
+    return {"metric": labels, "value": [1700000000.123, value]}
+
+
+class FakeClient:
+    """Answers by substring of the query; raises if the answer is an exception."""
+
+    def __init__(self, answers: dict[str, Any]) -> None:
+        self.answers = answers
+        self.queries: list[str] = []
+
+    def custom_query(self, query: str, params: dict[str, Any] | None = None, timeout: Any = None) -> Any:
+        self.queries.append(query)
+        assert params == {"timeout": "10s"} and timeout == 10.0
+        for key, answer in self.answers.items():
+            if key in query:
+                if isinstance(answer, BaseException):
+                    raise answer
+                return answer
+        return []
+
+
+def test_parse_scalar_shapes() -> None:
+    assert parse_scalar([vec("598.7")], "q") == 598.7
+    assert parse_scalar([], "q") is None
+    assert parse_scalar([vec("NaN")], "q") is None
+    assert parse_scalar([1700000000, "3"], "q") == 3.0  # scalar result type
+    with pytest.raises(ProviderError, match="2 series"):
+        parse_scalar([vec("1", a="x"), vec("2", a="y")], "q")
+    with pytest.raises(ProviderError, match="instant vector"):
+        parse_scalar([{"metric": {}, "values": [[1, "1"]]}], "q")
+    with pytest.raises(ProviderError, match="non-numeric"):
+        parse_scalar([vec("abc")], "q")
+
+
+def test_parse_buckets_converts_units_and_inf() -> None:
+    result = [vec("10", le="100"), vec("30", le="+Inf"), vec("20", le="250")]
+    assert parse_buckets(result, "q", unit_seconds=0.001) == [(0.1, 10.0), (math.inf, 30.0), (0.25, 20.0)]
+    assert parse_buckets([], "q") is None
+    with pytest.raises(ProviderError, match="'le'"):
+        parse_buckets([vec("1")], "q")
+
+
+def test_fetch_rate_sample_rounds_and_defaults_errors_to_zero() -> None:
+    client = FakeClient({'code=~"5..|timeout"': [], "modelserve_requests_total": [vec("600.4")]})
+    provider = PrometheusProvider(client=client)
+    assert isinstance(provider, MetricProvider)
+    assert provider.fetch(ERR, TARGET, "cand", 60) == RateSample(errors=0, total=600)
+    client = FakeClient({'code=~"5..|timeout"': [vec("30.6")], "modelserve_requests_total": [vec("600")]})
+    assert PrometheusProvider(client=client).fetch(ERR, TARGET, "cand", 60) == RateSample(31, 600)
+
+
+def test_fetch_no_series_is_no_data() -> None:
+    provider = PrometheusProvider(client=FakeClient({}))
+    assert provider.fetch(ERR, TARGET, "cand", 60) is None
+    assert provider.fetch(P99, TARGET, "cand", 60) is None
+    assert provider.fetch(ACC, TARGET, "cand", 60) is None
+
+
+def test_fetch_histogram_and_gauge() -> None:
+    client = FakeClient(
+        {
+            "_bucket": [vec("400", le="0.1"), vec("590", le="0.5"), vec("600", le="+Inf")],
+            "modelserve_model_accuracy": [vec("0.93")],
+            "modelserve_requests_total": [vec("600")],
+        }
+    )
+    provider = PrometheusProvider(client=client)
+    sample = provider.fetch(P99, TARGET, "cand", 60)
+    assert isinstance(sample, HistogramSample) and sample.samples == 600
+    assert provider.fetch(ACC, TARGET, "cand", 60) == ValueSample(0.93, 600)
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        requests.exceptions.ConnectionError("refused"),
+        requests.exceptions.ReadTimeout("slow"),
+        ValueError("bad json"),
+        KeyError("data"),
+    ],
+)
+def test_failures_map_to_provider_error(exc: Exception) -> None:
+    provider = PrometheusProvider(client=FakeClient({"modelserve_requests_total": exc}))
+    with pytest.raises(ProviderError):
+        provider.fetch(ERR, TARGET, "cand", 60)
+
+
+def test_http_error_from_client_maps_to_provider_error() -> None:
+    from prometheus_api_client.exceptions import PrometheusApiClientException
+
+    exc = PrometheusApiClientException("HTTP Status Code 400 (b'parse error')")
+    provider = PrometheusProvider(client=FakeClient({"modelserve_requests_total": exc}))
+    with pytest.raises(ProviderError, match="400"):
+        provider.fetch(ERR, TARGET, "cand", 60)
+
+
+def test_measure_gates_maps_errors_and_no_data() -> None:
+    client = FakeClient(
+        {
+            "modelserve_model_accuracy": [],  # gauge not exported yet: no data
+            "_bucket": requests.exceptions.ConnectionError("refused"),
+            'revision="cand",code': [vec("31")],
+            'revision="stable",code': [vec("27")],
+            'revision="cand"}': [vec("600")],
+            'revision="stable"}': [vec("5400")],
+        }
+    )
+    results = measure_gates(
+        PrometheusProvider(client=client), [ERR, P99, ACC], TARGET, 60, min_sample_size=100
+    )
+    assert [r.verdict for r in results] == [Verdict.FAILED, Verdict.ERROR, Verdict.INCONCLUSIVE]
+    assert "refused" in results[1].message
+    assert results[0].baseline_value == pytest.approx(0.005)
+
+
+def test_provider_requires_url_without_client() -> None:
+    with pytest.raises(ValueError, match=r"provider\.address"):
+        PrometheusProvider(url=None)
