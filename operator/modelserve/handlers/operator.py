@@ -18,6 +18,7 @@ from modelserve.api import constants as c
 from modelserve.k8s.client import KubeClient
 from modelserve.observability import metrics
 from modelserve.reconcile.queue import Key, WorkQueue
+from modelserve.reconcile.registry import RECONCILERS
 from modelserve.reconcile.shell import Context, reconcile_model_deployment
 
 log = logging.getLogger("modelserve")
@@ -63,9 +64,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     def reconcile(key: Key) -> float | None:
         kind, namespace, name = key
         if kind == MD:
-            requeue = reconcile_model_deployment(ctx, namespace, name)
-            return requeue
-        return None
+            return reconcile_model_deployment(ctx, namespace, name)
+        handler = RECONCILERS.get(kind)
+        return handler(ctx, namespace, name) if handler else None
 
     queue = WorkQueue(reconcile, workers=OPTIONS.workers)
     queue.start()

@@ -26,6 +26,7 @@ from modelserve.builders.workloads import (
     build_pdb,
     build_service,
 )
+from modelserve.reconcile.views import PredictiveFloor, SLAView
 
 OWNED_KINDS = ("Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget")
 
@@ -47,6 +48,8 @@ class Observed:
     placement_missing: bool = False
     sla_policy: dict | None = None
     sla_policy_missing: bool = False
+    sla: SLAView | None = None  # from the SLA controller (modelserve.reconcile.sla)
+    predictive: dict[str | None, PredictiveFloor] = field(default_factory=dict)  # by region
 
 
 @dataclass

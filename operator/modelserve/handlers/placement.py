@@ -1,0 +1,1 @@
+"""kopf wiring for the placement controller (filled in by its capability)."""

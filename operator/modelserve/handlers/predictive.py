@@ -1,0 +1,1 @@
+"""kopf wiring for the predictive controller (filled in by its capability)."""

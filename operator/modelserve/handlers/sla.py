@@ -1,0 +1,1 @@
+"""kopf wiring for the sla controller (filled in by its capability)."""
