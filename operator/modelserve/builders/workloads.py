@@ -96,10 +96,13 @@ def build_deployment(owner: Owner, spec: ModelDeploymentSpec, work: RevisionWork
     }
     if work.replicas is not None:
         dep_spec["replicas"] = work.replicas
+    from modelserve.reconcile.revisions import encode
+
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": metadata(owner, deployment_name(owner.name, work.revision, work.region), labels),
+        "metadata": metadata(owner, deployment_name(owner.name, work.revision, work.region), labels,
+                             {c.ANNOTATION_REVISION_SPEC: encode(spec)}),
         "spec": dep_spec,
     }
 

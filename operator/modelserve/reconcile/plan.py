@@ -1,34 +1,49 @@
 """plan_model_deployment: spec + observed state + clock in, desired objects + status + events out.
 
-Pure: no I/O. The shell (modelserve.reconcile.shell) reads the cluster, calls this, applies the
-desired objects that differ from what is live, deletes what is no longer desired and writes status
-only when it changed.
+Pure: no I/O. The shell (modelserve.reconcile.shell) reads the cluster and runs the analysis
+queries, calls this, applies the desired objects that differ from what is live, deletes owned
+objects no longer desired and writes status only when it changed.
+
+The pieces it composes, each pure and tested on its own:
+- the rollout state machine (modelserve.rollout) decides revisions, replica counts and weights;
+- the traffic router (modelserve.routers) turns weights into Services and routes;
+- the placement core (modelserve.placement) splits each revision's replicas over regions;
+- the SLA and predictive controllers hand over their decisions as views (modelserve.reconcile.views).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from modelserve.api import constants as c
-from modelserve.api.conditions import Condition, merge_conditions
-from modelserve.api.modeldeployment import (
-    ModelDeploymentSpec,
-    SpecError,
-    parse_model_deployment,
-    revision_hash,
+from modelserve.api.conditions import Condition, merge_conditions, rfc3339
+from modelserve.api.modeldeployment import ModelDeploymentSpec, SpecError, parse_model_deployment, revision_hash
+from modelserve.builders.common import Owner, base_labels, deployment_name
+from modelserve.builders.workloads import RevisionWorkload, build_deployment, build_hpa, build_pdb
+from modelserve.placement import (
+    PlacementSpec,
+    RegionShare,
+    available_regions,
+    divide_replicas,
+    parse_region_placement,
+    placement_status,
+    pod_scheduling_for_region,
+    region_availability,
 )
-from modelserve.builders.common import Owner, deployment_name
-from modelserve.builders.workloads import (
-    RevisionWorkload,
-    build_deployment,
-    build_hpa,
-    build_pdb,
-    build_service,
-)
+from modelserve.reconcile.revisions import specs_by_revision
 from modelserve.reconcile.views import PredictiveFloor, SLAView
+from modelserve.rollout import ObservedRevisions, RevisionReplicas, plan_rollout, rollout_spec_from_api
+from modelserve.rollout.machine import AnalysisOutcome
+from modelserve.rollout.state import RolloutState, state_from_status
+from modelserve.routers import RouteContext, router_for
 
-OWNED_KINDS = ("Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget")
+OWNED_KINDS = (
+    "Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "HTTPRoute", "VirtualService",
+)
+HISTORY_LIMIT = 20
 
 
 @dataclass(frozen=True)
@@ -38,18 +53,31 @@ class EventSpec:
     message: str
 
 
+@dataclass(frozen=True)
+class AnalysisRun:
+    """One analysis the shell ran against Prometheus before planning."""
+
+    outcome: AnalysisOutcome
+    counters: dict  # status.rollout counter fields after this analysis
+    history: tuple[dict, ...]  # new status.analysisHistory entries
+    events: tuple[EventSpec, ...] = ()
+
+
 @dataclass
 class Observed:
-    """What the shell read from the cluster for one ModelDeployment."""
+    """What the shell read from the cluster (and Prometheus) for one ModelDeployment."""
 
     deployments: dict[str, dict] = field(default_factory=dict)  # owned Deployments by name
     hpas: dict[str, dict] = field(default_factory=dict)
     placement: dict | None = None  # the referenced RegionPlacement body, when found
     placement_missing: bool = False
+    nodes: list[dict] | None = None  # read when a placement is used
+    pods: list[dict] = field(default_factory=list)  # the model's pods, when a placement is used
     sla_policy: dict | None = None
     sla_policy_missing: bool = False
     sla: SLAView | None = None  # from the SLA controller (modelserve.reconcile.sla)
     predictive: dict[str | None, PredictiveFloor] = field(default_factory=dict)  # by region
+    analysis: AnalysisRun | None = None
 
 
 @dataclass
@@ -62,16 +90,35 @@ class Plan:
     keep_kinds: frozenset[str] = frozenset()
 
 
-def _ready(dep: dict | None) -> int:
-    return int(((dep or {}).get("status") or {}).get("readyReplicas") or 0)
+def _labels(dep: dict) -> dict:
+    return dep.get("metadata", {}).get("labels") or {}
 
 
-def _current(dep: dict | None) -> int:
-    return int(((dep or {}).get("status") or {}).get("replicas") or 0)
+def _status_int(dep: dict, key: str) -> int:
+    return int((dep.get("status") or {}).get(key) or 0)
 
 
-def _rev_of(dep: dict) -> str | None:
-    return (dep.get("metadata", {}).get("labels") or {}).get(c.LABEL_REVISION)
+def _spec_replicas(dep: dict) -> int:
+    return int((dep.get("spec") or {}).get("replicas") or 0)
+
+
+def _by_revision(deployments: dict[str, dict]) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for dep in deployments.values():
+        rev = _labels(dep).get(c.LABEL_REVISION)
+        if rev:
+            out.setdefault(rev, []).append(dep)
+    return out
+
+
+def rollout_spec_for(spec: ModelDeploymentSpec, annotations: dict, revision: str, sla: SLAView | None):
+    """The rollout machine's spec: the user's rollout settings, manual controls and SLA gates."""
+    router = router_for(spec.router)
+    rspec = rollout_spec_from_api(spec.rollout, annotations=annotations, spec_revision=revision,
+                                  weight_approximate=router.approximate)
+    if sla and sla.gates and not rspec.gates_configured:
+        rspec = replace(rspec, gates_configured=True)
+    return rspec
 
 
 def plan_model_deployment(body: dict, observed: Observed, now: datetime) -> Plan:
@@ -79,16 +126,21 @@ def plan_model_deployment(body: dict, observed: Observed, now: datetime) -> Plan
     meta = body.get("metadata", {})
     owner = Owner(name=meta["name"], namespace=meta.get("namespace", "default"), uid=meta.get("uid", ""))
     generation = meta.get("generation")
+    annotations = dict(meta.get("annotations") or {})
     old_status = dict(body.get("status") or {})
     events: list[EventSpec] = []
 
     try:
         spec = parse_model_deployment(body.get("spec") or {})
-    except SpecError as exc:
+        revision = revision_hash(spec)
+        rspec = rollout_spec_for(spec, annotations, revision, observed.sla)
+        placement = parse_region_placement(observed.placement) if observed.placement else None
+    except (SpecError, ValueError) as exc:
         return _invalid_spec_plan(old_status, exc, generation, now)
 
+    # References: a missing placement stops all scheduling (residency cannot be honoured).
     conditions: list[Condition] = []
-    refs_ok, refs_message, refs_reason = True, "all references resolved", c.REASON_RESOLVED
+    refs_ok, refs_reason, refs_message = True, c.REASON_RESOLVED, "all references resolved"
     if spec.placement_ref and observed.placement_missing:
         refs_ok, refs_reason = False, c.REASON_PLACEMENT_NOT_FOUND
         refs_message = f"RegionPlacement {spec.placement_ref.name!r} (spec.placementRef.name) not found"
@@ -96,200 +148,264 @@ def plan_model_deployment(body: dict, observed: Observed, now: datetime) -> Plan
         refs_ok, refs_reason = False, c.REASON_SLA_POLICY_NOT_FOUND
         refs_message = f"SLAPolicy {spec.sla_policy_ref.name!r} (spec.slaPolicyRef.name) not found"
     conditions.append(Condition(c.COND_REFERENCES, refs_ok, refs_reason, refs_message))
-
-    revision = revision_hash(spec)
-    stable = old_status.get("stableRevision") or None
-    by_rev = {_rev_of(d): d for d in observed.deployments.values()}
-    if stable and stable not in by_rev and stable != revision:
-        stable = None  # the recorded stable Deployment is gone: serve the spec's revision
-    candidate: str | None = None
-    if stable is None:
-        stable = revision
-    elif revision != stable:
-        candidate = revision
-
-    # Placement not resolvable: do not create anything new (residency cannot be honoured);
-    # keep serving what already runs.
     if spec.placement_ref and observed.placement_missing:
-        desired = [
-            d for d in _desired_objects(owner, spec, stable, None, observed) if d["kind"] != "Deployment"
-        ]
-        keep = frozenset({"Deployment"})
-    else:
-        desired = _desired_objects(owner, spec, stable, candidate, observed)
-        keep = frozenset()
+        return _blocked_plan(owner, spec, old_status, conditions, refs_message, observed, generation, now)
 
-    # A candidate that is fully Ready takes over (the progressive-delivery planner refines this).
-    if candidate:
-        cand = observed.deployments.get(deployment_name(owner.name, candidate))
-        want = _stable_replicas(spec, observed, owner, stable)
-        if cand is not None and _ready(cand) >= max(1, want):
-            events.append(EventSpec(c.EVENT_NORMAL, "Promoted", f"revision {candidate} is now stable"))
-            stable, candidate = candidate, None
-            desired = _desired_objects(owner, spec, stable, None, observed)
+    by_rev = _by_revision(observed.deployments)
+    specs = specs_by_revision(spec, observed.deployments)
+    state = state_from_status(old_status)
+    if state.stable_revision and state.stable_revision not in specs:
+        # Its Deployments are gone and cannot be rebuilt: serve the spec's revision from scratch.
+        state = replace(state, stable_revision=None, candidate_revision=None)
+    if observed.analysis is not None:
+        counters = observed.analysis.counters
+        state = replace(state, passed=counters["passed"], failed=counters["failed"],
+                        inconclusive=counters["inconclusive"], errors=counters["errors"],
+                        consecutive_errors=counters["consecutiveErrors"], last_analysis_at=now)
 
-    stable_dep = observed.deployments.get(deployment_name(owner.name, stable))
-    desired_replicas = _stable_replicas(spec, observed, owner, stable)
-    ready = _ready(stable_dep)
-    current = _current(stable_dep)
-    if candidate:
-        cand_dep = observed.deployments.get(deployment_name(owner.name, candidate))
-        ready += _ready(cand_dep)
-        current += _current(cand_dep)
+    target = _target_replicas(spec, by_rev.get(state.stable_revision or revision, []))
+    revisions_observed = ObservedRevisions(target_replicas=target, revisions={
+        rev: RevisionReplicas(desired=sum(_spec_replicas(d) for d in deps),
+                              ready=sum(_status_int(d, "readyReplicas") for d in deps))
+        for rev, deps in by_rev.items()
+    })
+    frozen = bool(observed.sla and observed.sla.frozen)
+    rplan = plan_rollout(rspec, state, revisions_observed, observed.analysis.outcome if observed.analysis else None,
+                         now, spec_revision=revision, frozen=frozen)
+    events.extend(EventSpec(e.type, e.reason, e.message) for e in rplan.events)
+    if observed.analysis is not None:
+        events.extend(observed.analysis.events)
+    if frozen and rplan.state.phase == c.PHASE_FROZEN and old_status.get("phase") != c.PHASE_FROZEN:
+        events.append(EventSpec(c.EVENT_WARNING, "RolloutFrozen", observed.sla.freeze_reason if observed.sla else ""))
 
-    progressing = candidate is not None
-    available = ready >= desired_replicas if desired_replicas > 0 else True
-    if not refs_ok and spec.placement_ref and observed.placement_missing:
-        phase = c.PHASE_DEGRADED
-    elif progressing:
-        phase = c.PHASE_PROGRESSING
-    elif available and stable_dep is not None:
-        phase = c.PHASE_READY
-    else:
-        phase = c.PHASE_PENDING
+    # Workloads: one Deployment per revision (and per region under a placement).
+    desired: list[dict] = []
+    division_rows: dict[str, Any] = {}
+    availability = (region_availability(observed.nodes or [], placement.region_label,
+                                        [r.name for r in placement.regions]) if placement else {})
+    hpa_revision = rplan.stable_revision
+    for rev, replicas in sorted(rplan.replicas.items()):
+        rev_spec = specs.get(rev)
+        if rev_spec is None:
+            continue
+        role = "stable" if rev == rplan.stable_revision else "candidate"
+        hpa_managed = spec.autoscaling is not None and rev == hpa_revision and rplan.candidate_revision is None
+        if placement is None:
+            desired.append(build_deployment(owner, rev_spec, RevisionWorkload(
+                revision=rev, role=role, replicas=_hpa_aware(replicas, hpa_managed, observed, owner, rev, None))))
+            continue
+        division = divide_replicas(replicas, placement.regions, available_regions(availability),
+                                   placement.on_region_unavailable)
+        division_rows[rev] = division
+        for region, count in sorted(division.replicas.items()):
+            scheduling = pod_scheduling_for_region(placement, region, {c.LABEL_INSTANCE: owner.name,
+                                                                         c.LABEL_REVISION: rev})
+            desired.append(build_deployment(owner, rev_spec, RevisionWorkload(
+                revision=rev, role=role, region=region,
+                replicas=_hpa_aware(count, hpa_managed, observed, owner, rev, region),
+                affinity=scheduling["affinity"], topology_spread=tuple(scheduling["topologySpreadConstraints"]))))
 
+    # Autoscaling: one HPA per stable Deployment (per region), floors from the predictive autoscaler.
+    if spec.autoscaling is not None and rplan.candidate_revision is None:
+        desired.extend(_hpas(owner, spec, hpa_revision, placement, division_rows.get(hpa_revision), observed))
+    desired.append(build_pdb(owner, spec))
+
+    # Traffic: Services and routes from the router.
+    preview = None
+    if rspec.strategy == "blueGreen":
+        preview = (spec.rollout.get("blueGreen") or {}).get("previewServiceName") or f"{owner.name}-preview"
+    ctx = RouteContext(
+        namespace=owner.namespace, name=owner.name, stable_revision=rplan.stable_revision,
+        candidate_revision=rplan.candidate_revision or rplan.preview_revision,
+        owner_reference=owner.reference(), labels=base_labels(owner.name, spec.model.name),
+        selector_labels={c.LABEL_INSTANCE: owner.name}, service_port=80, target_port="http",
+        preview_service=preview, router_spec=dict(spec.traffic.get(spec.router) or {}),
+    )
+    desired.extend(router_for(spec.router).desired_objects(ctx, rplan.weights))
+
+    # Status.
+    serving = [d for rev in rplan.replicas for d in by_rev.get(rev, [])]
+    ready = sum(_status_int(d, "readyReplicas") for d in serving)
+    current = sum(_status_int(d, "replicas") for d in serving)
+    desired_replicas = rplan.replicas.get(rplan.stable_revision, target)
+    stable_ready = sum(_status_int(d, "readyReplicas") for d in by_rev.get(rplan.stable_revision, []))
+    available = stable_ready >= desired_replicas or desired_replicas == 0
+    exists = bool(by_rev.get(rplan.stable_revision))
     if desired_replicas == 0:
         ready_cond = Condition(c.COND_READY, True, c.REASON_SCALED_TO_ZERO, "scaled to zero replicas")
-    elif available and stable_dep is not None:
-        ready_cond = Condition(
-            c.COND_READY, True, c.REASON_AVAILABLE, f"{ready}/{desired_replicas} replicas ready"
-        )
+    elif available and exists:
+        ready_cond = Condition(c.COND_READY, True, c.REASON_AVAILABLE, f"{stable_ready}/{desired_replicas} replicas ready")
     else:
-        ready_cond = Condition(
-            c.COND_READY, False, c.REASON_UNAVAILABLE, f"{ready}/{desired_replicas} replicas ready"
-        )
+        ready_cond = Condition(c.COND_READY, False, c.REASON_UNAVAILABLE, f"{stable_ready}/{desired_replicas} replicas ready")
     conditions.append(ready_cond)
-    conditions.append(
-        Condition(c.COND_PROGRESSING, True, c.REASON_NEW_REVISION, f"rolling out revision {candidate}")
-        if progressing
-        else Condition(c.COND_PROGRESSING, False, c.REASON_STABLE, f"serving revision {stable}")
-    )
-    if not refs_ok:
+    for cond in rplan.conditions:
+        conditions.append(Condition(cond.type, {"True": True, "False": False}.get(cond.status), cond.reason, cond.message))
+    if not refs_ok and not any(x.type == c.COND_DEGRADED and x.status for x in conditions):
+        conditions = [x for x in conditions if x.type != c.COND_DEGRADED]
         conditions.append(Condition(c.COND_DEGRADED, True, refs_reason, refs_message))
+
+    status: dict[str, Any] = {k: v for k, v in old_status.items() if k == "kopf"}
+    status.update(_prune(rplan.status))
+    phase = status.get("phase") or c.PHASE_PENDING
+    if phase in (c.PHASE_READY, c.PHASE_PENDING):
+        phase = c.PHASE_READY if (available and exists) else c.PHASE_PENDING
+    status["phase"] = phase
+    if phase in (c.PHASE_READY, c.PHASE_PENDING) and not status.get("message"):
+        status["message"] = ready_cond.message
+    elif phase in (c.PHASE_READY, c.PHASE_PENDING):
+        status["message"] = ready_cond.message
+    rollout = dict(status.get("rollout") or {})
+    counters = observed.analysis.counters if observed.analysis else (old_status.get("rollout") or {})
+    if rplan.state.passed + rplan.state.failed + rplan.state.inconclusive + rplan.state.errors == 0:
+        rollout["consecutiveInconclusive"] = 0
     else:
-        conditions.append(Condition(c.COND_DEGRADED, False, c.REASON_AS_EXPECTED, "no problem found"))
-
-    status = {k: v for k, v in old_status.items() if k not in ("candidateRevision",)}
-    status.update(
-        {
-            "observedGeneration": generation,
-            "phase": phase,
-            "message": refs_message if not refs_ok else ready_cond.message,
-            "stableRevision": stable,
-            "canaryWeight": 0 if not candidate else status.get("canaryWeight", 0),
-            "replicas": current,
-            "readyReplicas": ready,
-            "desiredReplicas": desired_replicas,
-            "url": f"http://{owner.name}.{owner.namespace}.svc.cluster.local",
-            "conditions": merge_conditions(old_status.get("conditions"), conditions, now, generation),
-        }
-    )
-    if candidate:
-        status["candidateRevision"] = candidate
+        rollout["consecutiveInconclusive"] = int(counters.get("consecutiveInconclusive") or 0)
+    status["rollout"] = rollout
+    history = list(old_status.get("analysisHistory") or [])
+    if observed.analysis is not None:
+        history.extend(observed.analysis.history)
+    if history:
+        status["analysisHistory"] = history[-HISTORY_LIMIT:]
+    status.update({
+        "observedGeneration": generation,
+        "replicas": current,
+        "readyReplicas": ready,
+        "desiredReplicas": desired_replicas,
+        "url": f"http://{owner.name}.{owner.namespace}.svc.cluster.local",
+    })
+    if placement is not None:
+        divisions = [division_rows[r] for r in division_rows]
+        pstatus = placement_status(placement, divisions or [divide_replicas(0, placement.regions, set())],
+                                   availability, observed.pods, {n["metadata"]["name"]: n for n in observed.nodes or []})
+        status["placement"] = pstatus.as_model_status()
+        conditions.append(pstatus.condition)
+    if observed.sla is not None:
+        status["sla"] = dict(observed.sla.status)
+    floors = {k: v for k, v in observed.predictive.items() if v.status}
+    if floors:
+        status["autoscaling"] = dict(next(iter(floors.values())).status) if len(floors) == 1 else _merge_floors(floors)
+    status["conditions"] = merge_conditions(old_status.get("conditions"), conditions, now, generation)
     events.extend(transition_events(old_status, status))
-    requeue = None if refs_ok else 30.0
-    return Plan(desired=desired, status=status, events=events, requeue_after=requeue, keep_kinds=keep)
+    requeue = rplan.requeue_after
+    if not refs_ok:
+        requeue = min(requeue or 30.0, 30.0)
+    return Plan(desired=desired, status=status, events=events, requeue_after=requeue)
 
 
-def _stable_replicas(spec: ModelDeploymentSpec, observed: Observed, owner: Owner, stable: str) -> int:
-    """How many replicas the stable revision should have: fixed, or what the HPA currently wants."""
+def _hpa_aware(replicas: int, hpa_managed: bool, observed: Observed, owner: Owner, rev: str,
+               region: str | None) -> int:
+    """With an HPA on this Deployment, restate what the HPA chose (never fight it); start at the plan."""
+    if not hpa_managed:
+        return replicas
+    live = observed.deployments.get(deployment_name(owner.name, rev, region))
+    return _spec_replicas(live) if live is not None and _spec_replicas(live) > 0 else replicas
+
+
+def _target_replicas(spec: ModelDeploymentSpec, stable_deps: list[dict]) -> int:
+    """Replicas the stable revision should have: fixed, or what its HPA(s) currently want."""
     if spec.autoscaling is None:
         return spec.replicas
-    dep = observed.deployments.get(deployment_name(owner.name, stable))
-    current = int(((dep or {}).get("spec") or {}).get("replicas") or 0)
+    current = sum(_spec_replicas(d) for d in stable_deps)
     return min(max(current, spec.autoscaling.min_replicas, 1), spec.autoscaling.max_replicas)
 
 
-def _desired_objects(
-    owner: Owner, spec: ModelDeploymentSpec, stable: str, candidate: str | None, observed: Observed
-) -> list[dict]:
-    if spec.autoscaling is None:
-        stable_replicas = spec.replicas
-    else:
-        # The HPA owns the size; we start a new Deployment at minReplicas and afterwards restate
-        # whatever the HPA chose, so our apply never fights it.
-        live = observed.deployments.get(deployment_name(owner.name, stable))
-        stable_replicas = (
-            _stable_replicas(spec, observed, owner, stable) if live else spec.autoscaling.min_replicas
-        )
-    objects = [
-        build_deployment(
-            owner, spec, RevisionWorkload(revision=stable, role="stable", replicas=stable_replicas)
-        )
-    ]
-    if candidate:
-        size = _stable_replicas(spec, observed, owner, stable)
-        objects.append(
-            build_deployment(
-                owner, spec, RevisionWorkload(revision=candidate, role="candidate", replicas=size)
-            )
-        )
-    objects.append(build_service(owner, spec))
-    if spec.autoscaling is not None:
-        objects.append(
-            build_hpa(
-                owner,
-                spec,
-                deployment_name(owner.name, stable),
-                min_replicas=spec.autoscaling.min_replicas,
-                max_replicas=spec.autoscaling.max_replicas,
-            )
-        )
-    objects.append(build_pdb(owner, spec))
-    return objects
+def _hpas(owner: Owner, spec: ModelDeploymentSpec, revision: str, placement: PlacementSpec | None,
+          division: Any, observed: Observed) -> list[dict]:
+    assert spec.autoscaling is not None
+    a = spec.autoscaling
+    if placement is None:
+        floor = observed.predictive.get(None)
+        low = _floor(a.min_replicas, a.max_replicas, floor)
+        return [build_hpa(owner, spec, deployment_name(owner.name, revision), min_replicas=low,
+                          max_replicas=a.max_replicas)]
+    out = []
+    shares = [RegionShare(r.name, r.weight, r.min_replicas, r.max_replicas) for r in placement.regions]
+    total_weight = sum(s.weight for s in shares) or 1
+    for region in sorted((division.replicas if division else {})):
+        share = next(s for s in shares if s.name == region)
+        region_max = max(1, math.ceil(a.max_replicas * share.weight / total_weight))
+        if share.max_replicas is not None:
+            region_max = min(region_max, max(1, share.max_replicas))
+        region_min = max(share.min_replicas, math.floor(a.min_replicas * share.weight / total_weight), 1)
+        region_min = min(region_min, region_max)
+        low = _floor(region_min, region_max, observed.predictive.get(region))
+        out.append(build_hpa(owner, spec, deployment_name(owner.name, revision, region), min_replicas=low,
+                             max_replicas=region_max, name=f"{owner.name}-{region}"))
+    return out
 
 
-def _invalid_spec_plan(old_status: dict, exc: SpecError, generation: int | None, now: datetime) -> Plan:
+def _floor(user_min: int, user_max: int, floor: PredictiveFloor | None) -> int:
+    """The HPA's minReplicas: the predictive floor when there is one, inside the user's min and max."""
+    if floor is None or floor.floor is None:
+        return user_min
+    return max(user_min, min(floor.floor, user_max))
+
+
+def _merge_floors(floors: dict[str | None, PredictiveFloor]) -> dict:
+    first = dict(next(iter(floors.values())).status)
+    first["floor"] = sum(int(v.status.get("floor") or 0) for v in floors.values())
+    first["reason"] = "; ".join(f"{k}: {v.status.get('reason', '')}" for k, v in sorted(floors.items(), key=str))
+    return first
+
+
+def _prune(value: Any) -> Any:
+    """Drop None values (recursively): absent is how the API server stores 'no value'."""
+    if isinstance(value, dict):
+        return {k: _prune(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_prune(v) for v in value]
+    return value
+
+
+def _blocked_plan(owner: Owner, spec: ModelDeploymentSpec, old_status: dict, conditions: list[Condition],
+                  message: str, observed: Observed, generation: int | None, now: datetime) -> Plan:
+    """The placement is missing: keep what runs, create nothing that could land in the wrong region."""
+    conditions = [*conditions,
+                  Condition(c.COND_DEGRADED, True, c.REASON_PLACEMENT_NOT_FOUND, message),
+                  Condition(c.COND_READY, False, c.REASON_PLACEMENT_NOT_FOUND, message)]
+    status = {k: v for k, v in old_status.items() if k not in ("conditions",)}
+    status.update({"observedGeneration": generation, "phase": c.PHASE_DEGRADED, "message": message,
+                   "conditions": merge_conditions(old_status.get("conditions"), conditions, now, generation)})
+    events = transition_events(old_status, status)
+    return Plan(desired=[build_pdb(owner, spec)], status=status, events=events, requeue_after=30.0,
+                keep_kinds=frozenset(OWNED_KINDS) - {"PodDisruptionBudget"})
+
+
+def _invalid_spec_plan(old_status: dict, exc: Exception, generation: int | None, now: datetime) -> Plan:
     status = dict(old_status)
-    status.update(
-        {
-            "observedGeneration": generation,
-            "phase": c.PHASE_DEGRADED,
-            "message": str(exc),
-            "conditions": merge_conditions(
-                old_status.get("conditions"),
-                [
-                    Condition(c.COND_DEGRADED, True, c.REASON_INVALID_SPEC, str(exc)),
-                    Condition(c.COND_READY, False, c.REASON_INVALID_SPEC, str(exc)),
-                ],
-                now,
-                generation,
-            ),
-        }
-    )
+    status.update({
+        "observedGeneration": generation,
+        "phase": c.PHASE_DEGRADED,
+        "message": str(exc),
+        "conditions": merge_conditions(old_status.get("conditions"), [
+            Condition(c.COND_DEGRADED, True, c.REASON_INVALID_SPEC, str(exc)),
+            Condition(c.COND_READY, False, c.REASON_INVALID_SPEC, str(exc)),
+        ], now, generation),
+    })
     events = transition_events(old_status, status)
     # Nothing is desired, but nothing owned is deleted either: keep serving until the spec is fixed.
-    return Plan(
-        desired=[], status=status, events=events, requeue_after=None, keep_kinds=frozenset(OWNED_KINDS)
-    )
+    return Plan(desired=[], status=status, events=events, requeue_after=None, keep_kinds=frozenset(OWNED_KINDS))
 
 
 def transition_events(old: dict, new: dict) -> list[EventSpec]:
-    """Events for what changed between two statuses: phase transitions and conditions turning bad."""
+    """Events for what changed between two statuses: phase transitions and references turning bad/good."""
     events: list[EventSpec] = []
     if old.get("phase") != new.get("phase"):
-        warning = new.get("phase") in (c.PHASE_DEGRADED, c.PHASE_ROLLED_BACK)
-        events.append(
-            EventSpec(
-                c.EVENT_WARNING if warning else c.EVENT_NORMAL,
-                new.get("phase") or "Unknown",
-                f"phase {old.get('phase') or 'None'} -> {new.get('phase')}: {new.get('message', '')}",
-            )
-        )
+        warning = new.get("phase") in (c.PHASE_DEGRADED, c.PHASE_ROLLED_BACK, c.PHASE_FROZEN)
+        events.append(EventSpec(c.EVENT_WARNING if warning else c.EVENT_NORMAL, new.get("phase") or "Unknown",
+                                f"phase {old.get('phase') or 'None'} -> {new.get('phase')}: {new.get('message', '')}"))
     old_c = {x["type"]: x for x in old.get("conditions") or []}
     for cond in new.get("conditions") or []:
         before = old_c.get(cond["type"])
-        if (
-            cond["type"] == c.COND_REFERENCES
-            and cond["status"] == "False"
-            and (before is None or before.get("status") != "False" or before.get("reason") != cond["reason"])
-        ):
+        turned_bad = cond["status"] == "False" and (before is None or before.get("status") != "False"
+                                                    or before.get("reason") != cond["reason"])
+        if cond["type"] in (c.COND_REFERENCES, c.COND_RESIDENCY) and turned_bad:
             events.append(EventSpec(c.EVENT_WARNING, cond["reason"], cond["message"]))
-        if (
-            cond["type"] == c.COND_REFERENCES
-            and cond["status"] == "True"
-            and before
-            and before["status"] == "False"
-        ):
-            events.append(EventSpec(c.EVENT_NORMAL, c.REASON_RESOLVED, cond["message"]))
+        if cond["type"] in (c.COND_REFERENCES, c.COND_RESIDENCY) and cond["status"] == "True" and before \
+                and before["status"] == "False":
+            events.append(EventSpec(c.EVENT_NORMAL, cond["reason"], cond["message"]))
     return events
+
+
+def now_text(now: datetime) -> str:
+    return rfc3339(now)

@@ -7,23 +7,29 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from modelserve.api import constants as c
+from modelserve.api.conditions import Condition, merge_conditions
+from modelserve.api.modeldeployment import SpecError, parse_model_deployment, revision_hash
 from modelserve.k8s.client import KubeClient
 from modelserve.k8s.compare import is_subset
 from modelserve.observability import metrics
-from modelserve.reconcile.plan import OWNED_KINDS, EventSpec, Observed, Plan, plan_model_deployment
+from modelserve.reconcile.plan import OWNED_KINDS, EventSpec, Observed, Plan, plan_model_deployment, rollout_spec_for
+from modelserve.rollout.state import state_from_status
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Context:
-    """What a reconcile needs besides the key: the API client, settings and the clock."""
+    """What a reconcile needs besides the key: the API client, settings, the clock, and hooks that
+    other controllers (SLA, predictive autoscaling) install to hand their views to the planner."""
 
     kube: KubeClient
     prometheus_url: str | None = None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    predictive_floors: Callable[[str, str], dict] | None = None  # (namespace, name) -> {region: PredictiveFloor}
 
 
 def owned_selector(name: str) -> str:
@@ -48,11 +54,55 @@ def observe(ctx: Context, body: dict) -> tuple[Observed, dict[str, dict[str, dic
     if ref:
         observed.placement = ctx.kube.get("RegionPlacement", ns, ref)
         observed.placement_missing = observed.placement is None
+        if observed.placement is not None:
+            observed.nodes = ctx.kube.list("Node")
+            observed.pods = ctx.kube.list("Pod", ns, label_selector=f"{c.LABEL_INSTANCE}={name}")
     ref = (spec.get("slaPolicyRef") or {}).get("name")
     if ref:
         observed.sla_policy = ctx.kube.get("SLAPolicy", ns, ref)
         observed.sla_policy_missing = observed.sla_policy is None
+    observed.sla = _sla_view(ctx, body)
+    if ctx.predictive_floors is not None:
+        observed.predictive = ctx.predictive_floors(ns, name)
     return observed, owned
+
+
+def _sla_view(ctx: Context, body: dict) -> Any:
+    try:
+        from modelserve.reconcile import sla
+    except ImportError:
+        return None
+    view_for = getattr(sla, "sla_view_for", None)
+    if view_for is None:
+        return None
+    try:
+        return view_for(ctx, body)
+    except Exception:  # the SLA view is advisory: never block serving on it
+        log.exception("SLA view for %s/%s failed", body["metadata"].get("namespace"), body["metadata"]["name"])
+        return None
+
+
+def maybe_analyse(ctx: Context, body: dict, observed: Observed, now: datetime) -> None:
+    """Run the analysis when it is due; its outcome goes into `observed.analysis`."""
+    from modelserve.reconcile.analysis_run import analysis_due, run_analysis
+
+    try:
+        spec = parse_model_deployment(body.get("spec") or {})
+        revision = revision_hash(spec)
+        rspec = rollout_spec_for(spec, dict(body["metadata"].get("annotations") or {}), revision, observed.sla)
+    except (SpecError, ValueError):
+        return
+    status = body.get("status") or {}
+    state = state_from_status(status)
+    start = analysis_due(rspec, state, now)
+    if start is None:
+        return
+    gates = observed.sla.gates if observed.sla else ()
+    try:
+        observed.analysis = run_analysis(ctx.prometheus_url, body["metadata"]["namespace"], body["metadata"]["name"],
+                                         spec.rollout, tuple(gates), state, status.get("rollout") or {}, start, now)
+    except ValueError as exc:  # a gate the judge cannot use: reported as a Degraded condition by the planner
+        log.warning("analysis of %s skipped: %s", body["metadata"]["name"], exc)
 
 
 def apply_plan(ctx: Context, body: dict, plan: Plan, owned: dict[str, dict[str, dict]]) -> int:
@@ -64,12 +114,10 @@ def apply_plan(ctx: Context, body: dict, plan: Plan, owned: dict[str, dict[str, 
         kind, name = obj["kind"], obj["metadata"]["name"]
         wanted.setdefault(kind, set()).add(name)
         live = owned.get(kind, {}).get(name)
-        if live is None and kind not in owned:
+        if live is None:  # not ours yet, or a user-owned object we manage fields in
             live = ctx.kube.get(kind, obj["metadata"].get("namespace"), name)
         # List items carry no apiVersion/kind; everything else must already be as we want it.
-        if live is not None and is_subset(
-            {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}, live
-        ):
+        if live is not None and is_subset({k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}, live):
             continue
         ctx.kube.apply(obj)
         writes += 1
@@ -83,17 +131,68 @@ def apply_plan(ctx: Context, body: dict, plan: Plan, owned: dict[str, dict[str, 
     return writes
 
 
-def status_patch(old: dict, new: dict) -> dict | None:
-    """The merge patch that turns `old` status into `new` (None when they are equal).
-    Keys we no longer set are removed; kopf's own bookkeeping under `kopf` is left alone."""
+def enforce_residency(ctx: Context, body: dict, observed: Observed) -> list[EventSpec]:
+    """Evict (or delete, when a PDB refuses) pods bound outside their allowed regions."""
+    from kubernetes.client.rest import ApiException
+
+    from modelserve.placement import find_violations, parse_region_placement, plan_enforcement
+
+    if observed.placement is None or not observed.pods:
+        return []
+    placement = parse_region_placement(observed.placement)
+    nodes = {n["metadata"]["name"]: n for n in observed.nodes or []}
+    violations = find_violations(observed.pods, nodes, placement)
+    events: list[EventSpec] = []
+    refused: set[str] = set()
+    ns = body["metadata"]["namespace"]
+    for _ in range(2):
+        actions = plan_enforcement(violations, placement.enforcement, refused)
+        retry = False
+        for action in actions:
+            if action.action == "evict":
+                try:
+                    ctx.kube.evict(ns, action.pod)
+                except ApiException as exc:
+                    if exc.status == 429:
+                        refused.add(action.pod)
+                        retry = True
+                        continue
+                    if exc.status != 404:
+                        raise
+            elif action.action == "delete":
+                ctx.kube.delete("Pod", ns, action.pod)
+            else:
+                continue
+        if not retry:
+            break
+    for v in violations:
+        metrics.RESIDENCY_VIOLATIONS.labels(ns, body["metadata"]["name"], v.region or "none").inc()
+        events.append(EventSpec(c.EVENT_WARNING, "ResidencyViolation",
+                                f"pod {v.pod} on node {v.node} in region {v.region or '<none>'}: {v.message}; "
+                                f"{'evicted' if placement.enforcement == 'evict' else 'reported'}"))
+    return events
+
+
+def merge_patch(old: dict, new: dict) -> dict:
+    """The JSON merge patch that turns `old` into `new` (recursively; lists are replaced whole).
+    Keys no longer present are removed; kopf's own bookkeeping under `kopf` is left alone."""
     patch: dict = {}
     for key, value in new.items():
-        if old.get(key) != value:
+        before = old.get(key)
+        if isinstance(value, dict) and isinstance(before, dict):
+            sub = merge_patch(before, value)
+            if sub:
+                patch[key] = sub
+        elif before != value:
             patch[key] = value
     for key in old:
         if key not in new and key != "kopf":
             patch[key] = None
-    return patch or None
+    return patch
+
+
+def status_patch(old: dict, new: dict) -> dict | None:
+    return merge_patch(old, new) or None
 
 
 def post_events(ctx: Context, body: dict, events: list[EventSpec]) -> None:
@@ -110,14 +209,17 @@ def reconcile_model_deployment(ctx: Context, namespace: str, name: str) -> float
     body.setdefault("apiVersion", "modelserve.io/v1alpha1")
     body.setdefault("kind", "ModelDeployment")
     try:
+        now = ctx.clock()
         observed, owned = observe(ctx, body)
-        plan = plan_model_deployment(body, observed, ctx.clock())
+        maybe_analyse(ctx, body, observed, now)
+        plan = plan_model_deployment(body, observed, now)
         apply_error = None
         try:
             apply_plan(ctx, body, plan, owned)
+            plan.events.extend(enforce_residency(ctx, body, observed))
         except Exception as exc:  # report in status, retry with backoff
             apply_error = exc
-            _record_apply_error(plan, exc, ctx.clock())
+            _record_apply_error(plan, exc, now)
         patch = status_patch(body.get("status") or {}, plan.status)
         if patch:
             ctx.kube.patch_status("ModelDeployment", namespace, name, patch)
@@ -139,8 +241,6 @@ def reconcile_model_deployment(ctx: Context, namespace: str, name: str) -> float
 
 
 def _record_apply_error(plan: Plan, exc: Exception, now: datetime) -> None:
-    from modelserve.api.conditions import Condition, merge_conditions
-
     message = f"applying owned objects failed: {getattr(exc, 'reason', '')} {str(exc)[:300]}".strip()
     plan.status["conditions"] = merge_conditions(
         plan.status.get("conditions"),
