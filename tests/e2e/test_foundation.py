@@ -172,7 +172,7 @@ def test_drift_is_repaired(kube: Kube, namespace: str, operator: object) -> None
         60,
         what="Service recreated",
     )
-    assert svc["spec"]["selector"] == {LABEL_INSTANCE: "drift"}
+    assert svc["spec"]["selector"][LABEL_INSTANCE] == "drift"
     # A hand edit of an owned field is put back.
     dep = owned(kube, "deployments", "drift", namespace)[0]["metadata"]["name"]
     kube.run("set", "image", f"deployment/{dep}", "model-server=evil:latest", "-n", namespace)

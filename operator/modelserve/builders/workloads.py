@@ -101,8 +101,12 @@ def build_deployment(owner: Owner, spec: ModelDeploymentSpec, work: RevisionWork
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": metadata(owner, deployment_name(owner.name, work.revision, work.region), labels,
-                             {c.ANNOTATION_REVISION_SPEC: encode(spec)}),
+        "metadata": metadata(
+            owner,
+            deployment_name(owner.name, work.revision, work.region),
+            labels,
+            {c.ANNOTATION_REVISION_SPEC: encode(spec)},
+        ),
         "spec": dep_spec,
     }
 

@@ -9,8 +9,16 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from modelserve.analysis import AnalysisCounters, AnalysisSpec, DecisionAction, GateSpec, QueryTarget
-from modelserve.analysis import decide, judge_analysis, update_counters
+from modelserve.analysis import (
+    AnalysisCounters,
+    AnalysisSpec,
+    DecisionAction,
+    GateSpec,
+    QueryTarget,
+    decide,
+    judge_analysis,
+    update_counters,
+)
 from modelserve.analysis.providers import measure_gates
 from modelserve.analysis.providers.prometheus import PrometheusProvider
 from modelserve.api.conditions import rfc3339
@@ -42,17 +50,30 @@ def analysis_due(rspec: RolloutSpec, state: RolloutState, now: datetime) -> date
     interval = rspec.analysis_interval_seconds
     if (now - start).total_seconds() < interval:
         return None
-    if state.last_analysis_at is not None and (now - state.last_analysis_at).total_seconds() < interval * 0.95:
+    if (
+        state.last_analysis_at is not None
+        and (now - state.last_analysis_at).total_seconds() < interval * 0.95
+    ):
         return None
     return start
 
 
-def run_analysis(prometheus_url: str | None, namespace: str, name: str, rollout: dict, extra_gates: tuple[dict, ...],
-                 state: RolloutState, old_rollout_status: dict, window_start: datetime, now: datetime) -> AnalysisRun:
+def run_analysis(
+    prometheus_url: str | None,
+    namespace: str,
+    name: str,
+    rollout: dict,
+    extra_gates: tuple[dict, ...],
+    state: RolloutState,
+    old_rollout_status: dict,
+    window_start: datetime,
+    now: datetime,
+) -> AnalysisRun:
     """Measure every gate over [window_start, now], judge, update counters, decide."""
     aspec = AnalysisSpec.from_mapping(rollout.get("analysis") or {})
-    gates = list(aspec.gates) + [GateSpec.from_mapping(g) for g in extra_gates
-                                 if g.get("name") not in {x.name for x in aspec.gates}]
+    gates = list(aspec.gates) + [
+        GateSpec.from_mapping(g) for g in extra_gates if g.get("name") not in {x.name for x in aspec.gates}
+    ]
     counters = AnalysisCounters.from_status(old_rollout_status)
     window = max(aspec.interval_seconds, (now - window_start).total_seconds())
     look = counters.passed + counters.failed + counters.inconclusive + counters.errors + 1
@@ -62,21 +83,34 @@ def run_analysis(prometheus_url: str | None, namespace: str, name: str, rollout:
     if not url:
         from modelserve.analysis import gate_error
 
-        results = [gate_error(g, "no Prometheus configured (--prometheus-url or analysis.provider.address)")
-                   for g in gates]
+        results = [
+            gate_error(g, "no Prometheus configured (--prometheus-url or analysis.provider.address)")
+            for g in gates
+        ]
     else:
         provider = PrometheusProvider(url, aspec.metric_preset)
-        results = measure_gates(provider, gates, target, window, min_sample_size=aspec.min_sample_size, look=look)
+        results = measure_gates(
+            provider, gates, target, window, min_sample_size=aspec.min_sample_size, look=look
+        )
     overall = judge_analysis(results)
     counters = update_counters(counters, overall)
     decision = decide(counters, overall, aspec, results, step_complete=True)
     for r in results:
         ANALYSIS_VERDICTS.labels(namespace, name, r.gate, r.verdict.value).inc()
     when = rfc3339(now)
-    log.info("analysis of %s/%s revision %s: %s -> %s (%s)", namespace, name, target.revision, overall.value,
-             decision.action.value, decision.reason)
+    log.info(
+        "analysis of %s/%s revision %s: %s -> %s (%s)",
+        namespace,
+        name,
+        target.revision,
+        overall.value,
+        decision.action.value,
+        decision.reason,
+    )
     return AnalysisRun(
-        outcome=AnalysisOutcome(decision=_DECISIONS[decision.action], reason=decision.reason, window_start=window_start),
+        outcome=AnalysisOutcome(
+            decision=_DECISIONS[decision.action], reason=decision.reason, window_start=window_start
+        ),
         counters=counters.to_status(),
         history=tuple(r.to_history_entry(when) for r in results),
     )

@@ -20,7 +20,12 @@ from typing import Any
 
 from modelserve.api import constants as c
 from modelserve.api.conditions import Condition, merge_conditions, rfc3339
-from modelserve.api.modeldeployment import ModelDeploymentSpec, SpecError, parse_model_deployment, revision_hash
+from modelserve.api.modeldeployment import (
+    ModelDeploymentSpec,
+    SpecError,
+    parse_model_deployment,
+    revision_hash,
+)
 from modelserve.builders.common import Owner, base_labels, deployment_name
 from modelserve.builders.workloads import RevisionWorkload, build_deployment, build_hpa, build_pdb
 from modelserve.placement import (
@@ -37,11 +42,16 @@ from modelserve.reconcile.revisions import specs_by_revision
 from modelserve.reconcile.views import PredictiveFloor, SLAView
 from modelserve.rollout import ObservedRevisions, RevisionReplicas, plan_rollout, rollout_spec_from_api
 from modelserve.rollout.machine import AnalysisOutcome
-from modelserve.rollout.state import RolloutState, state_from_status
+from modelserve.rollout.state import state_from_status
 from modelserve.routers import RouteContext, router_for
 
 OWNED_KINDS = (
-    "Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "HTTPRoute", "VirtualService",
+    "Deployment",
+    "Service",
+    "HorizontalPodAutoscaler",
+    "PodDisruptionBudget",
+    "HTTPRoute",
+    "VirtualService",
 )
 HISTORY_LIMIT = 20
 
@@ -114,8 +124,9 @@ def _by_revision(deployments: dict[str, dict]) -> dict[str, list[dict]]:
 def rollout_spec_for(spec: ModelDeploymentSpec, annotations: dict, revision: str, sla: SLAView | None):
     """The rollout machine's spec: the user's rollout settings, manual controls and SLA gates."""
     router = router_for(spec.router)
-    rspec = rollout_spec_from_api(spec.rollout, annotations=annotations, spec_revision=revision,
-                                  weight_approximate=router.approximate)
+    rspec = rollout_spec_from_api(
+        spec.rollout, annotations=annotations, spec_revision=revision, weight_approximate=router.approximate
+    )
     if sla and sla.gates and not rspec.gates_configured:
         rspec = replace(rspec, gates_configured=True)
     return rspec
@@ -159,51 +170,108 @@ def plan_model_deployment(body: dict, observed: Observed, now: datetime) -> Plan
         state = replace(state, stable_revision=None, candidate_revision=None)
     if observed.analysis is not None:
         counters = observed.analysis.counters
-        state = replace(state, passed=counters["passed"], failed=counters["failed"],
-                        inconclusive=counters["inconclusive"], errors=counters["errors"],
-                        consecutive_errors=counters["consecutiveErrors"], last_analysis_at=now)
+        state = replace(
+            state,
+            passed=counters["passed"],
+            failed=counters["failed"],
+            inconclusive=counters["inconclusive"],
+            errors=counters["errors"],
+            consecutive_errors=counters["consecutiveErrors"],
+            last_analysis_at=now,
+        )
 
     target = _target_replicas(spec, by_rev.get(state.stable_revision or revision, []))
-    revisions_observed = ObservedRevisions(target_replicas=target, revisions={
-        rev: RevisionReplicas(desired=sum(_spec_replicas(d) for d in deps),
-                              ready=sum(_status_int(d, "readyReplicas") for d in deps))
-        for rev, deps in by_rev.items()
-    })
+    revisions_observed = ObservedRevisions(
+        target_replicas=target,
+        revisions={
+            rev: RevisionReplicas(
+                desired=sum(_spec_replicas(d) for d in deps),
+                ready=sum(_status_int(d, "readyReplicas") for d in deps),
+            )
+            for rev, deps in by_rev.items()
+        },
+    )
     frozen = bool(observed.sla and observed.sla.frozen)
-    rplan = plan_rollout(rspec, state, revisions_observed, observed.analysis.outcome if observed.analysis else None,
-                         now, spec_revision=revision, frozen=frozen)
+    rplan = plan_rollout(
+        rspec,
+        state,
+        revisions_observed,
+        observed.analysis.outcome if observed.analysis else None,
+        now,
+        spec_revision=revision,
+        frozen=frozen,
+    )
     events.extend(EventSpec(e.type, e.reason, e.message) for e in rplan.events)
     if observed.analysis is not None:
         events.extend(observed.analysis.events)
     if frozen and rplan.state.phase == c.PHASE_FROZEN and old_status.get("phase") != c.PHASE_FROZEN:
-        events.append(EventSpec(c.EVENT_WARNING, "RolloutFrozen", observed.sla.freeze_reason if observed.sla else ""))
+        events.append(
+            EventSpec(c.EVENT_WARNING, "RolloutFrozen", observed.sla.freeze_reason if observed.sla else "")
+        )
 
     # Workloads: one Deployment per revision (and per region under a placement).
     desired: list[dict] = []
     division_rows: dict[str, Any] = {}
-    availability = (region_availability(observed.nodes or [], placement.region_label,
-                                        [r.name for r in placement.regions]) if placement else {})
+    availability = (
+        region_availability(observed.nodes or [], placement.region_label, [r.name for r in placement.regions])
+        if placement
+        else {}
+    )
     hpa_revision = rplan.stable_revision
-    for rev, replicas in sorted(rplan.replicas.items()):
+    order = sorted(rplan.replicas.items(), key=lambda kv: (kv[0] != rplan.stable_revision, kv[0]))
+    serving_regions = 0
+    if placement is not None:
+        full = divide_replicas(
+            target, placement.regions, available_regions(availability), placement.on_region_unavailable
+        )
+        serving_regions = sum(1 for n in full.replicas.values() if n)
+    for rev, replicas in order:
         rev_spec = specs.get(rev)
         if rev_spec is None:
             continue
         role = "stable" if rev == rplan.stable_revision else "candidate"
-        hpa_managed = spec.autoscaling is not None and rev == hpa_revision and rplan.candidate_revision is None
+        hpa_managed = (
+            spec.autoscaling is not None and rev == hpa_revision and rplan.candidate_revision is None
+        )
         if placement is None:
-            desired.append(build_deployment(owner, rev_spec, RevisionWorkload(
-                revision=rev, role=role, replicas=_hpa_aware(replicas, hpa_managed, observed, owner, rev, None))))
+            desired.append(
+                build_deployment(
+                    owner,
+                    rev_spec,
+                    RevisionWorkload(
+                        revision=rev,
+                        role=role,
+                        replicas=_hpa_aware(replicas, hpa_managed, observed, owner, rev, None),
+                    ),
+                )
+            )
             continue
-        division = divide_replicas(replicas, placement.regions, available_regions(availability),
-                                   placement.on_region_unavailable)
+        if rplan.candidate_revision and replicas > 0:
+            # A rollout runs in every region together: while two revisions serve, each keeps at least
+            # one pod in every region the model serves from.
+            replicas = max(replicas, serving_regions)
+        division = divide_replicas(
+            replicas, placement.regions, available_regions(availability), placement.on_region_unavailable
+        )
         division_rows[rev] = division
         for region, count in sorted(division.replicas.items()):
-            scheduling = pod_scheduling_for_region(placement, region, {c.LABEL_INSTANCE: owner.name,
-                                                                         c.LABEL_REVISION: rev})
-            desired.append(build_deployment(owner, rev_spec, RevisionWorkload(
-                revision=rev, role=role, region=region,
-                replicas=_hpa_aware(count, hpa_managed, observed, owner, rev, region),
-                affinity=scheduling["affinity"], topology_spread=tuple(scheduling["topologySpreadConstraints"]))))
+            scheduling = pod_scheduling_for_region(
+                placement, region, {c.LABEL_INSTANCE: owner.name, c.LABEL_REVISION: rev}
+            )
+            desired.append(
+                build_deployment(
+                    owner,
+                    rev_spec,
+                    RevisionWorkload(
+                        revision=rev,
+                        role=role,
+                        region=region,
+                        replicas=_hpa_aware(count, hpa_managed, observed, owner, rev, region),
+                        affinity=scheduling["affinity"],
+                        topology_spread=tuple(scheduling["topologySpreadConstraints"]),
+                    ),
+                )
+            )
 
     # Autoscaling: one HPA per stable Deployment (per region), floors from the predictive autoscaler.
     if spec.autoscaling is not None and rplan.candidate_revision is None:
@@ -215,11 +283,17 @@ def plan_model_deployment(body: dict, observed: Observed, now: datetime) -> Plan
     if rspec.strategy == "blueGreen":
         preview = (spec.rollout.get("blueGreen") or {}).get("previewServiceName") or f"{owner.name}-preview"
     ctx = RouteContext(
-        namespace=owner.namespace, name=owner.name, stable_revision=rplan.stable_revision,
+        namespace=owner.namespace,
+        name=owner.name,
+        stable_revision=rplan.stable_revision,
         candidate_revision=rplan.candidate_revision or rplan.preview_revision,
-        owner_reference=owner.reference(), labels=base_labels(owner.name, spec.model.name),
-        selector_labels={c.LABEL_INSTANCE: owner.name}, service_port=80, target_port="http",
-        preview_service=preview, router_spec=dict(spec.traffic.get(spec.router) or {}),
+        owner_reference=owner.reference(),
+        labels=base_labels(owner.name, spec.model.name),
+        selector_labels={c.LABEL_INSTANCE: owner.name},
+        service_port=80,
+        target_port="http",
+        preview_service=preview,
+        router_spec=dict(spec.traffic.get(spec.router) or {}),
     )
     desired.extend(router_for(spec.router).desired_objects(ctx, rplan.weights))
 
@@ -234,12 +308,18 @@ def plan_model_deployment(body: dict, observed: Observed, now: datetime) -> Plan
     if desired_replicas == 0:
         ready_cond = Condition(c.COND_READY, True, c.REASON_SCALED_TO_ZERO, "scaled to zero replicas")
     elif available and exists:
-        ready_cond = Condition(c.COND_READY, True, c.REASON_AVAILABLE, f"{stable_ready}/{desired_replicas} replicas ready")
+        ready_cond = Condition(
+            c.COND_READY, True, c.REASON_AVAILABLE, f"{stable_ready}/{desired_replicas} replicas ready"
+        )
     else:
-        ready_cond = Condition(c.COND_READY, False, c.REASON_UNAVAILABLE, f"{stable_ready}/{desired_replicas} replicas ready")
+        ready_cond = Condition(
+            c.COND_READY, False, c.REASON_UNAVAILABLE, f"{stable_ready}/{desired_replicas} replicas ready"
+        )
     conditions.append(ready_cond)
     for cond in rplan.conditions:
-        conditions.append(Condition(cond.type, {"True": True, "False": False}.get(cond.status), cond.reason, cond.message))
+        conditions.append(
+            Condition(cond.type, {"True": True, "False": False}.get(cond.status), cond.reason, cond.message)
+        )
     if not refs_ok and not any(x.type == c.COND_DEGRADED and x.status for x in conditions):
         conditions = [x for x in conditions if x.type != c.COND_DEGRADED]
         conditions.append(Condition(c.COND_DEGRADED, True, refs_reason, refs_message))
@@ -250,9 +330,7 @@ def plan_model_deployment(body: dict, observed: Observed, now: datetime) -> Plan
     if phase in (c.PHASE_READY, c.PHASE_PENDING):
         phase = c.PHASE_READY if (available and exists) else c.PHASE_PENDING
     status["phase"] = phase
-    if phase in (c.PHASE_READY, c.PHASE_PENDING) and not status.get("message"):
-        status["message"] = ready_cond.message
-    elif phase in (c.PHASE_READY, c.PHASE_PENDING):
+    if phase in (c.PHASE_READY, c.PHASE_PENDING):
         status["message"] = ready_cond.message
     rollout = dict(status.get("rollout") or {})
     counters = observed.analysis.counters if observed.analysis else (old_status.get("rollout") or {})
@@ -266,24 +344,33 @@ def plan_model_deployment(body: dict, observed: Observed, now: datetime) -> Plan
         history.extend(observed.analysis.history)
     if history:
         status["analysisHistory"] = history[-HISTORY_LIMIT:]
-    status.update({
-        "observedGeneration": generation,
-        "replicas": current,
-        "readyReplicas": ready,
-        "desiredReplicas": desired_replicas,
-        "url": f"http://{owner.name}.{owner.namespace}.svc.cluster.local",
-    })
+    status.update(
+        {
+            "observedGeneration": generation,
+            "replicas": current,
+            "readyReplicas": ready,
+            "desiredReplicas": desired_replicas,
+            "url": f"http://{owner.name}.{owner.namespace}.svc.cluster.local",
+        }
+    )
     if placement is not None:
         divisions = [division_rows[r] for r in division_rows]
-        pstatus = placement_status(placement, divisions or [divide_replicas(0, placement.regions, set())],
-                                   availability, observed.pods, {n["metadata"]["name"]: n for n in observed.nodes or []})
+        pstatus = placement_status(
+            placement,
+            divisions or [divide_replicas(0, placement.regions, set())],
+            availability,
+            observed.pods,
+            {n["metadata"]["name"]: n for n in observed.nodes or []},
+        )
         status["placement"] = pstatus.as_model_status()
         conditions.append(pstatus.condition)
     if observed.sla is not None:
         status["sla"] = dict(observed.sla.status)
     floors = {k: v for k, v in observed.predictive.items() if v.status}
     if floors:
-        status["autoscaling"] = dict(next(iter(floors.values())).status) if len(floors) == 1 else _merge_floors(floors)
+        status["autoscaling"] = (
+            dict(next(iter(floors.values())).status) if len(floors) == 1 else _merge_floors(floors)
+        )
     status["conditions"] = merge_conditions(old_status.get("conditions"), conditions, now, generation)
     events.extend(transition_events(old_status, status))
     requeue = rplan.requeue_after
@@ -292,8 +379,9 @@ def plan_model_deployment(body: dict, observed: Observed, now: datetime) -> Plan
     return Plan(desired=desired, status=status, events=events, requeue_after=requeue)
 
 
-def _hpa_aware(replicas: int, hpa_managed: bool, observed: Observed, owner: Owner, rev: str,
-               region: str | None) -> int:
+def _hpa_aware(
+    replicas: int, hpa_managed: bool, observed: Observed, owner: Owner, rev: str, region: str | None
+) -> int:
     """With an HPA on this Deployment, restate what the HPA chose (never fight it); start at the plan."""
     if not hpa_managed:
         return replicas
@@ -309,19 +397,32 @@ def _target_replicas(spec: ModelDeploymentSpec, stable_deps: list[dict]) -> int:
     return min(max(current, spec.autoscaling.min_replicas, 1), spec.autoscaling.max_replicas)
 
 
-def _hpas(owner: Owner, spec: ModelDeploymentSpec, revision: str, placement: PlacementSpec | None,
-          division: Any, observed: Observed) -> list[dict]:
+def _hpas(
+    owner: Owner,
+    spec: ModelDeploymentSpec,
+    revision: str,
+    placement: PlacementSpec | None,
+    division: Any,
+    observed: Observed,
+) -> list[dict]:
     assert spec.autoscaling is not None
     a = spec.autoscaling
     if placement is None:
         floor = observed.predictive.get(None)
         low = _floor(a.min_replicas, a.max_replicas, floor)
-        return [build_hpa(owner, spec, deployment_name(owner.name, revision), min_replicas=low,
-                          max_replicas=a.max_replicas)]
+        return [
+            build_hpa(
+                owner,
+                spec,
+                deployment_name(owner.name, revision),
+                min_replicas=low,
+                max_replicas=a.max_replicas,
+            )
+        ]
     out = []
     shares = [RegionShare(r.name, r.weight, r.min_replicas, r.max_replicas) for r in placement.regions]
     total_weight = sum(s.weight for s in shares) or 1
-    for region in sorted((division.replicas if division else {})):
+    for region in sorted(division.replicas if division else {}):
         share = next(s for s in shares if s.name == region)
         region_max = max(1, math.ceil(a.max_replicas * share.weight / total_weight))
         if share.max_replicas is not None:
@@ -329,8 +430,16 @@ def _hpas(owner: Owner, spec: ModelDeploymentSpec, revision: str, placement: Pla
         region_min = max(share.min_replicas, math.floor(a.min_replicas * share.weight / total_weight), 1)
         region_min = min(region_min, region_max)
         low = _floor(region_min, region_max, observed.predictive.get(region))
-        out.append(build_hpa(owner, spec, deployment_name(owner.name, revision, region), min_replicas=low,
-                             max_replicas=region_max, name=f"{owner.name}-{region}"))
+        out.append(
+            build_hpa(
+                owner,
+                spec,
+                deployment_name(owner.name, revision, region),
+                min_replicas=low,
+                max_replicas=region_max,
+                name=f"{owner.name}-{region}",
+            )
+        )
     return out
 
 
@@ -344,7 +453,9 @@ def _floor(user_min: int, user_max: int, floor: PredictiveFloor | None) -> int:
 def _merge_floors(floors: dict[str | None, PredictiveFloor]) -> dict:
     first = dict(next(iter(floors.values())).status)
     first["floor"] = sum(int(v.status.get("floor") or 0) for v in floors.values())
-    first["reason"] = "; ".join(f"{k}: {v.status.get('reason', '')}" for k, v in sorted(floors.items(), key=str))
+    first["reason"] = "; ".join(
+        f"{k}: {v.status.get('reason', '')}" for k, v in sorted(floors.items(), key=str)
+    )
     return first
 
 
@@ -357,34 +468,64 @@ def _prune(value: Any) -> Any:
     return value
 
 
-def _blocked_plan(owner: Owner, spec: ModelDeploymentSpec, old_status: dict, conditions: list[Condition],
-                  message: str, observed: Observed, generation: int | None, now: datetime) -> Plan:
+def _blocked_plan(
+    owner: Owner,
+    spec: ModelDeploymentSpec,
+    old_status: dict,
+    conditions: list[Condition],
+    message: str,
+    observed: Observed,
+    generation: int | None,
+    now: datetime,
+) -> Plan:
     """The placement is missing: keep what runs, create nothing that could land in the wrong region."""
-    conditions = [*conditions,
-                  Condition(c.COND_DEGRADED, True, c.REASON_PLACEMENT_NOT_FOUND, message),
-                  Condition(c.COND_READY, False, c.REASON_PLACEMENT_NOT_FOUND, message)]
+    conditions = [
+        *conditions,
+        Condition(c.COND_DEGRADED, True, c.REASON_PLACEMENT_NOT_FOUND, message),
+        Condition(c.COND_READY, False, c.REASON_PLACEMENT_NOT_FOUND, message),
+    ]
     status = {k: v for k, v in old_status.items() if k not in ("conditions",)}
-    status.update({"observedGeneration": generation, "phase": c.PHASE_DEGRADED, "message": message,
-                   "conditions": merge_conditions(old_status.get("conditions"), conditions, now, generation)})
+    status.update(
+        {
+            "observedGeneration": generation,
+            "phase": c.PHASE_DEGRADED,
+            "message": message,
+            "conditions": merge_conditions(old_status.get("conditions"), conditions, now, generation),
+        }
+    )
     events = transition_events(old_status, status)
-    return Plan(desired=[build_pdb(owner, spec)], status=status, events=events, requeue_after=30.0,
-                keep_kinds=frozenset(OWNED_KINDS) - {"PodDisruptionBudget"})
+    return Plan(
+        desired=[build_pdb(owner, spec)],
+        status=status,
+        events=events,
+        requeue_after=30.0,
+        keep_kinds=frozenset(OWNED_KINDS) - {"PodDisruptionBudget"},
+    )
 
 
 def _invalid_spec_plan(old_status: dict, exc: Exception, generation: int | None, now: datetime) -> Plan:
     status = dict(old_status)
-    status.update({
-        "observedGeneration": generation,
-        "phase": c.PHASE_DEGRADED,
-        "message": str(exc),
-        "conditions": merge_conditions(old_status.get("conditions"), [
-            Condition(c.COND_DEGRADED, True, c.REASON_INVALID_SPEC, str(exc)),
-            Condition(c.COND_READY, False, c.REASON_INVALID_SPEC, str(exc)),
-        ], now, generation),
-    })
+    status.update(
+        {
+            "observedGeneration": generation,
+            "phase": c.PHASE_DEGRADED,
+            "message": str(exc),
+            "conditions": merge_conditions(
+                old_status.get("conditions"),
+                [
+                    Condition(c.COND_DEGRADED, True, c.REASON_INVALID_SPEC, str(exc)),
+                    Condition(c.COND_READY, False, c.REASON_INVALID_SPEC, str(exc)),
+                ],
+                now,
+                generation,
+            ),
+        }
+    )
     events = transition_events(old_status, status)
     # Nothing is desired, but nothing owned is deleted either: keep serving until the spec is fixed.
-    return Plan(desired=[], status=status, events=events, requeue_after=None, keep_kinds=frozenset(OWNED_KINDS))
+    return Plan(
+        desired=[], status=status, events=events, requeue_after=None, keep_kinds=frozenset(OWNED_KINDS)
+    )
 
 
 def transition_events(old: dict, new: dict) -> list[EventSpec]:
@@ -392,17 +533,27 @@ def transition_events(old: dict, new: dict) -> list[EventSpec]:
     events: list[EventSpec] = []
     if old.get("phase") != new.get("phase"):
         warning = new.get("phase") in (c.PHASE_DEGRADED, c.PHASE_ROLLED_BACK, c.PHASE_FROZEN)
-        events.append(EventSpec(c.EVENT_WARNING if warning else c.EVENT_NORMAL, new.get("phase") or "Unknown",
-                                f"phase {old.get('phase') or 'None'} -> {new.get('phase')}: {new.get('message', '')}"))
+        events.append(
+            EventSpec(
+                c.EVENT_WARNING if warning else c.EVENT_NORMAL,
+                new.get("phase") or "Unknown",
+                f"phase {old.get('phase') or 'None'} -> {new.get('phase')}: {new.get('message', '')}",
+            )
+        )
     old_c = {x["type"]: x for x in old.get("conditions") or []}
     for cond in new.get("conditions") or []:
         before = old_c.get(cond["type"])
-        turned_bad = cond["status"] == "False" and (before is None or before.get("status") != "False"
-                                                    or before.get("reason") != cond["reason"])
+        turned_bad = cond["status"] == "False" and (
+            before is None or before.get("status") != "False" or before.get("reason") != cond["reason"]
+        )
         if cond["type"] in (c.COND_REFERENCES, c.COND_RESIDENCY) and turned_bad:
             events.append(EventSpec(c.EVENT_WARNING, cond["reason"], cond["message"]))
-        if cond["type"] in (c.COND_REFERENCES, c.COND_RESIDENCY) and cond["status"] == "True" and before \
-                and before["status"] == "False":
+        if (
+            cond["type"] in (c.COND_REFERENCES, c.COND_RESIDENCY)
+            and cond["status"] == "True"
+            and before
+            and before["status"] == "False"
+        ):
             events.append(EventSpec(c.EVENT_NORMAL, cond["reason"], cond["message"]))
     return events
 

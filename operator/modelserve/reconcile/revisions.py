@@ -16,11 +16,19 @@ from modelserve.api.modeldeployment import ModelDeploymentSpec, ModelRef, revisi
 def revision_fields(spec: ModelDeploymentSpec) -> dict:
     """The fields revision_hash covers, as JSON-ready data."""
     return {
-        "model": {"name": spec.model.name, "version": spec.model.version, "uri": spec.model.uri,
-                  "format": spec.model.format},
-        "runtime": {"image": spec.runtime.image, "command": list(spec.runtime.command),
-                    "args": list(spec.runtime.args), "env": list(spec.runtime.env),
-                    "resources": spec.runtime.resources},
+        "model": {
+            "name": spec.model.name,
+            "version": spec.model.version,
+            "uri": spec.model.uri,
+            "format": spec.model.format,
+        },
+        "runtime": {
+            "image": spec.runtime.image,
+            "command": list(spec.runtime.command),
+            "args": list(spec.runtime.args),
+            "env": list(spec.runtime.env),
+            "resources": spec.runtime.resources,
+        },
     }
 
 
@@ -36,15 +44,22 @@ def spec_for_revision(current: ModelDeploymentSpec, encoded: str) -> ModelDeploy
         return replace(
             current,
             model=ModelRef(name=m["name"], version=m["version"], uri=m["uri"], format=m["format"]),
-            runtime=replace(current.runtime, image=r["image"], command=tuple(r["command"]),
-                            args=tuple(r["args"]), env=tuple(dict(e) for e in r["env"]),
-                            resources=dict(r["resources"])),
+            runtime=replace(
+                current.runtime,
+                image=r["image"],
+                command=tuple(r["command"]),
+                args=tuple(r["args"]),
+                env=tuple(dict(e) for e in r["env"]),
+                resources=dict(r["resources"]),
+            ),
         )
     except (ValueError, KeyError, TypeError):
         return None
 
 
-def specs_by_revision(current: ModelDeploymentSpec, deployments: dict[str, dict]) -> dict[str, ModelDeploymentSpec]:
+def specs_by_revision(
+    current: ModelDeploymentSpec, deployments: dict[str, dict]
+) -> dict[str, ModelDeploymentSpec]:
     """Every revision we can build: the spec's own, and those recorded on live Deployments."""
     out = {revision_hash(current): current}
     for dep in deployments.values():

@@ -15,7 +15,14 @@ from modelserve.api.modeldeployment import SpecError, parse_model_deployment, re
 from modelserve.k8s.client import KubeClient
 from modelserve.k8s.compare import is_subset
 from modelserve.observability import metrics
-from modelserve.reconcile.plan import OWNED_KINDS, EventSpec, Observed, Plan, plan_model_deployment, rollout_spec_for
+from modelserve.reconcile.plan import (
+    OWNED_KINDS,
+    EventSpec,
+    Observed,
+    Plan,
+    plan_model_deployment,
+    rollout_spec_for,
+)
 from modelserve.rollout.state import state_from_status
 
 log = logging.getLogger(__name__)
@@ -29,7 +36,9 @@ class Context:
     kube: KubeClient
     prometheus_url: str | None = None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
-    predictive_floors: Callable[[str, str], dict] | None = None  # (namespace, name) -> {region: PredictiveFloor}
+    predictive_floors: Callable[[str, str], dict] | None = (
+        None  # (namespace, name) -> {region: PredictiveFloor}
+    )
 
 
 def owned_selector(name: str) -> str:
@@ -78,7 +87,9 @@ def _sla_view(ctx: Context, body: dict) -> Any:
     try:
         return view_for(ctx, body)
     except Exception:  # the SLA view is advisory: never block serving on it
-        log.exception("SLA view for %s/%s failed", body["metadata"].get("namespace"), body["metadata"]["name"])
+        log.exception(
+            "SLA view for %s/%s failed", body["metadata"].get("namespace"), body["metadata"]["name"]
+        )
         return None
 
 
@@ -89,7 +100,9 @@ def maybe_analyse(ctx: Context, body: dict, observed: Observed, now: datetime) -
     try:
         spec = parse_model_deployment(body.get("spec") or {})
         revision = revision_hash(spec)
-        rspec = rollout_spec_for(spec, dict(body["metadata"].get("annotations") or {}), revision, observed.sla)
+        rspec = rollout_spec_for(
+            spec, dict(body["metadata"].get("annotations") or {}), revision, observed.sla
+        )
     except (SpecError, ValueError):
         return
     status = body.get("status") or {}
@@ -99,8 +112,17 @@ def maybe_analyse(ctx: Context, body: dict, observed: Observed, now: datetime) -
         return
     gates = observed.sla.gates if observed.sla else ()
     try:
-        observed.analysis = run_analysis(ctx.prometheus_url, body["metadata"]["namespace"], body["metadata"]["name"],
-                                         spec.rollout, tuple(gates), state, status.get("rollout") or {}, start, now)
+        observed.analysis = run_analysis(
+            ctx.prometheus_url,
+            body["metadata"]["namespace"],
+            body["metadata"]["name"],
+            spec.rollout,
+            tuple(gates),
+            state,
+            status.get("rollout") or {},
+            start,
+            now,
+        )
     except ValueError as exc:  # a gate the judge cannot use: reported as a Degraded condition by the planner
         log.warning("analysis of %s skipped: %s", body["metadata"]["name"], exc)
 
@@ -117,7 +139,9 @@ def apply_plan(ctx: Context, body: dict, plan: Plan, owned: dict[str, dict[str, 
         if live is None:  # not ours yet, or a user-owned object we manage fields in
             live = ctx.kube.get(kind, obj["metadata"].get("namespace"), name)
         # List items carry no apiVersion/kind; everything else must already be as we want it.
-        if live is not None and is_subset({k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}, live):
+        if live is not None and is_subset(
+            {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}, live
+        ):
             continue
         ctx.kube.apply(obj)
         writes += 1
@@ -167,9 +191,14 @@ def enforce_residency(ctx: Context, body: dict, observed: Observed) -> list[Even
             break
     for v in violations:
         metrics.RESIDENCY_VIOLATIONS.labels(ns, body["metadata"]["name"], v.region or "none").inc()
-        events.append(EventSpec(c.EVENT_WARNING, "ResidencyViolation",
-                                f"pod {v.pod} on node {v.node} in region {v.region or '<none>'}: {v.message}; "
-                                f"{'evicted' if placement.enforcement == 'evict' else 'reported'}"))
+        events.append(
+            EventSpec(
+                c.EVENT_WARNING,
+                "ResidencyViolation",
+                f"pod {v.pod} on node {v.node} in region {v.region or '<none>'}: {v.message}; "
+                f"{'evicted' if placement.enforcement == 'evict' else 'reported'}",
+            )
+        )
     return events
 
 
