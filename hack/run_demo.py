@@ -45,9 +45,23 @@ def main() -> int:
         metrics_port = free_port()
         log = open(work / "operator.log", "wb")  # noqa: SIM115
         operator = subprocess.Popen(
-            [sys.executable, "-m", "modelserve", "run", "--kubeconfig", str(cluster.operator_kubeconfig),
-             "--prometheus-url", prom.url, "--metrics-port", str(metrics_port), "--health-port", str(free_port())],
-            stdout=log, stderr=subprocess.STDOUT, cwd=str(REPO),
+            [
+                sys.executable,
+                "-m",
+                "modelserve",
+                "run",
+                "--kubeconfig",
+                str(cluster.operator_kubeconfig),
+                "--prometheus-url",
+                prom.url,
+                "--metrics-port",
+                str(metrics_port),
+                "--health-port",
+                str(free_port()),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=str(REPO),
         )
         print(f"  operator running (metrics on :{metrics_port}, log {work / 'operator.log'})")
         cluster.kubectl("create", "namespace", "demo")
@@ -56,7 +70,9 @@ def main() -> int:
             cluster.kubectl("apply", "-n", "demo", "-f", str(example))
         deadline = time.monotonic() + float(os.environ.get("MODELSERVE_RUN_SECONDS", "1e9"))
         while not stop and time.monotonic() < deadline:
-            out = cluster.kubectl("get", "modeldeployments,regionplacements,slapolicies", "-n", "demo", check=False)
+            out = cluster.kubectl(
+                "get", "modeldeployments,regionplacements,slapolicies", "-n", "demo", check=False
+            )
             owned = cluster.kubectl("get", "deployments,services,hpa,pdb", "-n", "demo", check=False)
             pods = cluster.kubectl("get", "pods", "-n", "demo", "-o", "wide", check=False)
             print("\033[2J\033[H" if sys.stdout.isatty() else "\n", end="")
