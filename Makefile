@@ -47,7 +47,7 @@ unit: venv
 e2e: deps
 	$(PY) -m pytest tests/e2e -q $(PYTEST_ARGS)
 
-test: deps lint
+test: deps lint typecheck
 	$(PY) -m pytest tests/unit -q $(PYTEST_ARGS)
 	$(PY) -m pytest tests/e2e -q $(PYTEST_ARGS)
 

@@ -45,7 +45,9 @@ def merge_conditions(
             "status": cond.status_text,
             "reason": cond.reason,
             "message": cond.message,
-            "lastTransitionTime": rfc3339(now) if changed else before.get("lastTransitionTime", rfc3339(now)),
+            "lastTransitionTime": rfc3339(now)
+            if changed or before is None
+            else before.get("lastTransitionTime", rfc3339(now)),
         }
         if generation is not None:
             entry["observedGeneration"] = generation

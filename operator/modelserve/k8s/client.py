@@ -166,7 +166,7 @@ class KubeClient:
         """A core/v1 Event about `involved` (a resource body), as `kubectl describe` shows them."""
         meta = involved["metadata"]
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        event = {
+        event: dict[str, Any] = {
             "apiVersion": "v1",
             "kind": "Event",
             "metadata": {"generateName": f"{meta['name']}.", "namespace": meta.get("namespace", "default")},

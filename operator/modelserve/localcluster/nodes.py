@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 REGION_LABEL = "topology.kubernetes.io/region"
 ZONE_LABEL = "topology.kubernetes.io/zone"
@@ -47,7 +48,7 @@ class FakeNode:
         }
 
 
-def nodes_for_region(region: str, count: int = 2, **kwargs: str) -> list[FakeNode]:
+def nodes_for_region(region: str, count: int = 2, **kwargs: Any) -> list[FakeNode]:
     """`count` nodes in `region`, spread over zones a, b, c..."""
     return [
         FakeNode(name=f"kwok-{region}-{i}", region=region, zone=f"{region}{'abc'[i % 3]}", **kwargs)
