@@ -1,0 +1,254 @@
+"""`kubectl modelserve forecast --prometheus-url ... --plot FILE.png`: demand history, forecast, floor.
+
+The operator's status already says what it forecast (status.autoscaling); this module only adds a
+picture of it for a human. It fetches the demand history with the ModelDeployment's demand query,
+fits the same forecaster the operator uses (`modelserve.forecasting`: clean_series, fit_forecaster,
+forecast) and draws history, point forecast, prediction interval and the floor from status. The fit
+here is for the plot only; it never feeds back into the cluster.
+
+`fetch_demand` does the HTTP; everything else is pure apart from writing the PNG.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from modelserve.rollout.steps import parse_duration
+
+# The demand query when spec.autoscaling.predictive.query is not set: requests per second of the
+# ModelDeployment over all revisions and regions (metric contract, docs/analysis.md and autoscaling.md).
+DEFAULT_DEMAND_QUERY = 'sum(rate(modelserve_requests_total{{namespace="{namespace}", model="{model}"}}[5m]))'
+STEP_SECONDS = 300  # the forecaster's grid (docs/autoscaling.md)
+MAX_POINTS = 10_000  # stay under Prometheus' 11,000 points per range query
+DEFAULT_PLOT_HORIZON = "1d"
+HTTP_TIMEOUT_SECONDS = 30
+
+
+class ForecastError(Exception):
+    """The forecast could not be drawn (no data, Prometheus error, forecasting module missing)."""
+
+
+def demand_query(md: Mapping[str, Any]) -> str:
+    """The ModelDeployment's demand query: spec.autoscaling.predictive.query (with `{{namespace}}` and
+    `{{model}}` filled in) or the default from the metric contract."""
+    meta = md.get("metadata") or {}
+    namespace, name = str(meta.get("namespace") or "default"), str(meta.get("name") or "")
+    predictive = ((md.get("spec") or {}).get("autoscaling") or {}).get("predictive") or {}
+    query = predictive.get("query")
+    if not query:
+        return DEFAULT_DEMAND_QUERY.format(namespace=namespace, model=name)
+    for placeholder, value in (("namespace", namespace), ("model", name)):
+        query = query.replace("{{" + placeholder + "}}", value).replace("{{ " + placeholder + " }}", value)
+    return str(query)
+
+
+def range_step_seconds(span_seconds: float) -> int:
+    """Resolution of the range query: 60 s, coarser when the span would exceed MAX_POINTS."""
+    return max(60, math.ceil(span_seconds / MAX_POINTS))
+
+
+def parse_range_result(payload: Mapping[str, Any], query: str) -> tuple[list[float], list[float]]:
+    """A /api/v1/query_range JSON body in, (timestamps, values) out; several series are summed per time.
+
+    Raises ForecastError on an error status or a result that is not a matrix.
+    """
+    if payload.get("status") != "success":
+        raise ForecastError(f"Prometheus: {payload.get('errorType')}: {payload.get('error')} (query {query})")
+    data = payload.get("data") or {}
+    if data.get("resultType") != "matrix":
+        raise ForecastError(f"Prometheus: expected a matrix, got {data.get('resultType')!r} (query {query})")
+    totals: dict[float, float] = {}
+    for series in data.get("result") or ():
+        for ts, raw in series.get("values") or ():
+            value = float(raw)
+            if math.isfinite(value):
+                totals[float(ts)] = totals.get(float(ts), 0.0) + value
+    times = sorted(totals)
+    return times, [totals[t] for t in times]
+
+
+def fetch_demand(url: str, query: str, start: float, end: float) -> tuple[list[float], list[float]]:
+    """Range query `query` over [start, end] (epoch seconds) against Prometheus at `url`."""
+    step = range_step_seconds(end - start)
+    params = urllib.parse.urlencode(
+        {"query": query, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": step}
+    )
+    endpoint = url.rstrip("/") + "/api/v1/query_range?" + params
+    try:
+        with urllib.request.urlopen(endpoint, timeout=HTTP_TIMEOUT_SECONDS) as resp:
+            payload = json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            payload = json.loads(exc.read())
+        except (ValueError, OSError):
+            raise ForecastError(f"Prometheus at {url}: HTTP {exc.code}") from exc
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise ForecastError(f"Prometheus at {url}: {exc}") from exc
+    return parse_range_result(payload, query)
+
+
+@dataclass(frozen=True)
+class ForecastSettings:
+    """The predictive settings the plot uses (the operator's, from spec, with the CRD's defaults)."""
+
+    history_seconds: float
+    min_history_seconds: float
+    model: str
+    seasonality: str
+    quantile: float
+    horizon_seconds: float
+
+
+def forecast_settings(md: Mapping[str, Any], plot_horizon: str = DEFAULT_PLOT_HORIZON) -> ForecastSettings:
+    """spec.autoscaling.predictive (defaults per docs/api.md) and the plot's horizon in."""
+    predictive = ((md.get("spec") or {}).get("autoscaling") or {}).get("predictive") or {}
+    path = "spec.autoscaling.predictive"
+    return ForecastSettings(
+        history_seconds=parse_duration(str(predictive.get("history") or "7d"), field=f"{path}.history"),
+        min_history_seconds=parse_duration(
+            str(predictive.get("minHistory") or "2d"), field=f"{path}.minHistory"
+        ),
+        model=str(predictive.get("model") or "auto"),
+        seasonality=str(predictive.get("seasonality") or "auto"),
+        quantile=float(predictive.get("quantile") or 0.9),
+        horizon_seconds=parse_duration(plot_horizon, field="--horizon"),
+    )
+
+
+@dataclass
+class ForecastPicture:
+    """What the plot shows: the cleaned history, the forecast (None with too little history) and why."""
+
+    history_times: list[float]
+    history_values: list[float]
+    forecast_times: list[float]
+    forecast_point: list[float]
+    forecast_upper: list[float]
+    quantile: float
+    model: str | None
+    message: str
+
+
+def fit_picture(
+    times: Sequence[float], values: Sequence[float], settings: ForecastSettings, now: float
+) -> ForecastPicture:
+    """Demand samples in, cleaned history + forecast out, with the operator's forecasting module.
+
+    Raises ForecastError when `modelserve.forecasting` is not available or there are no samples.
+    """
+    try:
+        from modelserve.forecasting import InsufficientHistory, clean_series, fit_forecaster, forecast
+    except ImportError as exc:  # the module is built alongside the plugin; say so plainly
+        raise ForecastError(
+            f"modelserve.forecasting is not available ({exc}); cannot draw a forecast"
+        ) from exc
+    if not times:
+        raise ForecastError("the demand query returned no samples")
+    series = clean_series(list(times), list(values), is_counter=False, step_seconds=STEP_SECONDS)
+    history_times = [float(t) for t in series.times]
+    history_values = [float(v) for v in series.values]
+    state = fit_forecaster(
+        series,
+        model=settings.model,
+        seasonality=settings.seasonality,
+        min_history_seconds=settings.min_history_seconds,
+        quantile=settings.quantile,
+        horizon_seconds=min(settings.horizon_seconds, 3600.0),
+        now=now,
+    )
+    if isinstance(state, InsufficientHistory):
+        return ForecastPicture(
+            history_times, history_values, [], [], [], settings.quantile, None, state.message
+        )
+    fc = forecast(state, series, now=now, horizon_seconds=settings.horizon_seconds)
+    error = f", backtest sMAPE {state.backtest_error}%" if state.backtest_error is not None else ""
+    return ForecastPicture(
+        history_times,
+        history_values,
+        [float(t) for t in fc.times],
+        [float(v) for v in fc.point],
+        [float(v) for v in fc.upper],
+        fc.quantile,
+        fc.model,
+        f"{fc.model}{error}",
+    )
+
+
+def floor_capacity(md: Mapping[str, Any], floor: int | None) -> float | None:
+    """The demand the floor can serve, in the demand query's unit, when the target says (requests per
+    second per replica); None otherwise (the floor is then drawn in replicas on a second axis)."""
+    if floor is None:
+        return None
+    target = (((md.get("spec") or {}).get("autoscaling") or {}).get("target")) or {}
+    if target.get("metric") == "requestsPerSecond" and target.get("averageValue"):
+        return float(floor) * float(target["averageValue"])
+    return None
+
+
+def plot_picture(
+    path: str, picture: ForecastPicture, *, title: str, floor: int | None, floor_demand: float | None
+) -> None:
+    """Draw history, forecast, prediction interval and the floor into `path` (PNG, matplotlib Agg)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.dates as mdates
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise ForecastError("--plot needs matplotlib: pip install 'modelserve[plot]'") from exc
+    from datetime import UTC, datetime
+
+    def dates(ts: Sequence[float]) -> Any:  # matplotlib takes datetimes; its stubs say floats
+        return [datetime.fromtimestamp(t, UTC) for t in ts]
+
+    fig, ax = plt.subplots(figsize=(11, 4.5), dpi=110)
+    try:
+        ax.plot(dates(picture.history_times), picture.history_values, color="#4c72b0", lw=1.0, label="demand")
+        if picture.forecast_times:
+            ft = dates(picture.forecast_times)
+            ax.fill_between(
+                ft,
+                picture.forecast_point,
+                picture.forecast_upper,
+                color="#dd8452",
+                alpha=0.25,
+                label=f"prediction interval (to q{picture.quantile:g})",
+            )
+            ax.plot(ft, picture.forecast_point, color="#dd8452", lw=1.4, label=f"forecast ({picture.model})")
+            ax.plot(ft, picture.forecast_upper, color="#dd8452", lw=0.8, ls="--")
+        everything = picture.history_times + picture.forecast_times
+        if floor is not None and everything:
+            span = dates([min(everything), max(everything)])
+            if floor_demand is not None:
+                ax.plot(
+                    span,
+                    [floor_demand, floor_demand],
+                    color="#55a868",
+                    lw=1.4,
+                    label=f"floor now: {floor} replicas = {floor_demand:g} at the target per replica",
+                )
+            else:
+                twin = ax.twinx()
+                twin.plot(span, [floor, floor], color="#55a868", lw=1.4, label=f"floor now: {floor} replicas")
+                twin.set_ylabel("replicas")
+                twin.set_ylim(bottom=0, top=max(floor * 1.5, 1))
+                twin.legend(loc="upper right")
+        ax.set_title(title + ("" if picture.forecast_times else f" ({picture.message})"))
+        ax.set_ylabel("demand")
+        ax.set_ylim(bottom=0)
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d %H:%M"))
+        ax.grid(alpha=0.3)
+        ax.legend(loc="upper left")
+        fig.autofmt_xdate()
+        fig.tight_layout()
+        fig.savefig(path)
+    finally:
+        plt.close(fig)
