@@ -241,7 +241,7 @@ def test_durations() -> None:
     assert (
         parse_duration("1h30m") == 5400 and parse_duration("250ms") == 0.25 and parse_duration("7d") == 604800
     )
-    with pytest.raises(ValueError, match="spec.x"):
+    with pytest.raises(ValueError, match=r"spec\.x"):
         parse_duration("5 minutes", "spec.x")
     assert format_duration(90) == "1m30s"
 
