@@ -51,8 +51,40 @@ def render(docs: list[dict], namespace: str = "default") -> list[dict]:
 
 
 def _render_extra(docs: list[dict], namespace: str) -> list[dict]:
-    """Objects owned by other kinds (SLAPolicy PrometheusRules), when their planners are present."""
-    return []
+    """Objects owned by other kinds: the PrometheusRule of every SLAPolicy in `docs`, for the
+    ModelDeployments of the same documents it governs (slaPolicyRef first, then selectors), as the
+    operator would apply it. Files with policies but no ModelDeployment at all render each policy for
+    every model of the namespace (rules to load into a Prometheus without prometheus-operator); a
+    policy that governs none of the given models renders nothing, like the operator. An invalid policy
+    spec exits with the field path."""
+    from modelserve.reconcile.sla import governance_for, owner_reference
+    from modelserve.slo import SpecError, parse_sla_policy, render_prometheus_rule
+
+    def in_namespace(d: dict) -> dict:
+        return {**d, "metadata": {"namespace": namespace, **(d.get("metadata") or {})}}
+
+    policies = [in_namespace(d) for d in docs if d.get("kind") == "SLAPolicy"]
+    models = [in_namespace(d) for d in docs if d.get("kind") == "ModelDeployment"]
+    out: list[dict] = []
+    for policy in policies:
+        meta = policy["metadata"]
+        try:
+            spec = parse_sla_policy(policy)
+        except SpecError as exc:
+            raise SystemExit(f"SLAPolicy {meta.get('name')}: {exc}") from None
+        governed: list[str] | None = None
+        if models:
+            same_ns = [p for p in policies if p["metadata"]["namespace"] == meta["namespace"]]
+            ns_models = [m for m in models if m["metadata"]["namespace"] == meta["namespace"]]
+            governed = list(governance_for(meta["namespace"], meta["name"], ns_models, same_ns).models)
+            if not governed:
+                continue
+        rule = render_prometheus_rule(meta["name"], meta["namespace"], spec, governed)
+        rule["metadata"]["ownerReferences"] = [
+            owner_reference({"metadata": {**meta, "uid": "<uid of the SLAPolicy>"}})
+        ]
+        out.append(rule)
+    return out
 
 
 def render_yaml(objects: list[dict]) -> str:

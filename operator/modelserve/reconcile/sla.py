@@ -32,6 +32,7 @@ from typing import Any
 from modelserve import GROUP, VERSION
 from modelserve.api import constants as c
 from modelserve.api.conditions import Condition, find_condition, merge_conditions, parse_time
+from modelserve.k8s.client import NotFound
 from modelserve.k8s.compare import is_subset
 from modelserve.observability import metrics
 from modelserve.reconcile.plan import EventSpec
@@ -712,6 +713,8 @@ def reconcile_sla_policy(ctx: Any, namespace: str, name: str) -> float | None:
         export_metrics(namespace, name, outcome, governance.models)
         metrics.RECONCILES.labels(KIND, "ok").inc()
         return sla_interval_seconds()
+    except NotFound:
+        return None  # deleted while we worked (e.g. its namespace is going away): nothing left to do
     except Exception:
         metrics.RECONCILES.labels(KIND, "error").inc()
         metrics.RECONCILE_ERRORS.labels(KIND).inc()
