@@ -8,6 +8,7 @@ writes progress, diff-base annotations or finalizers into a user's resource.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 from typing import Any
 
@@ -38,6 +39,7 @@ class RuntimeOptions:
 
 
 OPTIONS = RuntimeOptions()
+BACKGROUND_CONTROLLERS = ("modelserve.reconcile.predictive",)
 
 
 def configure_settings(settings: kopf.OperatorSettings) -> None:
@@ -73,6 +75,15 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.queue = queue
     memo.ctx = ctx
     memo.resync = asyncio.create_task(_resync(queue))
+    # Controllers with a loop of their own (the predictive autoscaler's forecast cycle) start here,
+    # with the same context and queue; they hand decisions to the planner through `ctx` hooks.
+    memo.background = []
+    for module in BACKGROUND_CONTROLLERS:
+        start = getattr(importlib.import_module(module), "start", None)
+        if start is not None:
+            task = start(ctx, queue)
+            if task is not None:
+                memo.background.append(task)
 
 
 async def _resync(queue: WorkQueue) -> None:
@@ -85,6 +96,8 @@ async def _resync(queue: WorkQueue) -> None:
 
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    for task in getattr(memo, "background", []):
+        task.cancel()
     if getattr(memo, "resync", None):
         memo.resync.cancel()
     if getattr(memo, "queue", None):
