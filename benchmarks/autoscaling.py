@@ -364,9 +364,11 @@ def plot(target: str, title: str, start: float, demand: np.ndarray, setup: Setup
     import matplotlib.pyplot as plt
 
     need = demand / setup.capacity_per_replica
-    # Show the 3 days around the largest under-provisioning gap between reactive and predictive.
-    gap = (need > reactive.ready) & ~(need > predictive.ready)
-    day_gaps = np.add.reduceat(gap.astype(int), np.arange(0, gap.shape[0], 1440))
+    # Show the 3 days around the day with the most under-provisioning (either policy), plus a
+    # tie-break on peak demand so a trace with none still shows its busiest days.
+    short = (need > reactive.ready).astype(float) + (need > predictive.ready)
+    day_starts = np.arange(0, need.shape[0], 1440)
+    day_gaps = np.add.reduceat(short, day_starts) + np.maximum.reduceat(need, day_starts) / (need.max() + 1)
     day_gaps[: evaluate_from // 1440] = -1
     last_start = max(0, need.shape[0] // 1440 - 3)
     first_day = int(np.clip(np.argmax(day_gaps) - 1, evaluate_from // 1440, last_start))

@@ -5,8 +5,9 @@
 
 with four rules on top:
 
-- **Lead time.** A pod asked for at `now` serves at `now + startupSeconds + one HPA sync (15 s)`, so
-  the look-ahead is never shorter than that lead (default horizon: the lead, at least 5 minutes).
+- **Lead time.** A pod asked for at `now` serves at `now + startupSeconds + one HPA sync (15 s)`, and
+  the floor decided now stays until the next planning step's floor takes effect, so the look-ahead
+  is never shorter than lead + planning interval (default horizon: that, at least 5 minutes).
 - **Live demand.** The floor never drops below what the demand measured right now needs
   (`ceil(live / target)`): a forecast that misses a surge must not take capacity away from it.
 - **Gradual descent.** It falls at most `scaleDownPercentPerStep` percent of its value per planning
@@ -62,6 +63,7 @@ class FloorParams:
     horizon_seconds: float | None = None
     hold_seconds: float = 600.0
     max_data_age_seconds: float = 900.0
+    planning_interval_seconds: float = 60.0
 
     def __post_init__(self) -> None:
         if self.target_per_replica <= 0:
@@ -76,9 +78,12 @@ class FloorParams:
 
     @property
     def effective_horizon_seconds(self) -> float:
-        default = max(self.lead_seconds, MIN_DEFAULT_HORIZON_SECONDS)
+        """The look-ahead: the floor set now is the only one in force over [now + lead, now + planning
+        interval + lead], so the window reaches at least that far."""
+        needed = self.lead_seconds + self.planning_interval_seconds
+        default = max(needed, MIN_DEFAULT_HORIZON_SECONDS)
         horizon = default if self.horizon_seconds is None else self.horizon_seconds
-        return max(horizon, self.lead_seconds)
+        return max(horizon, needed)
 
 
 @dataclass(frozen=True)
@@ -130,8 +135,8 @@ def plan_floor(forecast: Forecast | InsufficientHistory | None, current_floor: i
         return keep(REASON_NO_FORECAST, "no forecast available; keeping the current floor")
     age = now - forecast.data_end
     if age > params.max_data_age_seconds:
-        return keep(REASON_STALE_DATA, f"newest demand data is {age:.0f}s old "
-                                       f"(limit {params.max_data_age_seconds:.0f}s); keeping the current floor")
+        return keep(REASON_STALE_DATA, f"newest demand data is {age:.0f}s old (limit "
+                                       f"{params.max_data_age_seconds:.0f}s); keeping the current floor")
 
     horizon = params.effective_horizon_seconds
     times = np.asarray(forecast.times, dtype=float)
@@ -139,7 +144,8 @@ def plan_floor(forecast: Forecast | InsufficientHistory | None, current_floor: i
     # Bins that overlap [now, now + horizon].
     in_window = (times < now + horizon) & (times + forecast.step_seconds > now)
     if not in_window.any() or times[in_window].max() + forecast.step_seconds < now + horizon:
-        return keep(REASON_NO_FORECAST, f"forecast does not reach now + {horizon:.0f}s; keeping the current floor")
+        return keep(REASON_NO_FORECAST,
+                    f"forecast does not reach now + {horizon:.0f}s; keeping the current floor")
     window = upper[in_window]
     if not np.all(np.isfinite(window)):
         return keep(REASON_NO_FORECAST, "forecast has missing values; keeping the current floor")
@@ -164,7 +170,8 @@ def plan_floor(forecast: Forecast | InsufficientHistory | None, current_floor: i
             raised_at = now
     elif last_raised_at is not None and now - last_raised_at < params.hold_seconds:
         floor, reason = current, REASON_HOLD_AFTER_RAISE
-        message += f"; holding {current} for {params.hold_seconds - (now - last_raised_at):.0f}s after the last raise"
+        left = params.hold_seconds - (now - last_raised_at)
+        message += f"; holding {current} for {left:.0f}s after the last raise"
     else:
         drop = max(1, math.floor(current * params.scale_down_percent_per_step / 100.0))
         floor = max(wanted, current - drop)
@@ -176,4 +183,5 @@ def plan_floor(forecast: Forecast | InsufficientHistory | None, current_floor: i
     if clamped:
         reason = clamped
         message += f"; clamped to {clamped} {clamped_floor}"
-    return FloorDecision(clamped_floor, reason, message, peak=peak, peak_time=peak_time, last_raised_at=raised_at)
+    return FloorDecision(clamped_floor, reason, message, peak=peak, peak_time=peak_time,
+                         last_raised_at=raised_at)

@@ -165,5 +165,6 @@ class HpaSimulator:
             del self.pods[desired:]
         if change:
             self.scale_events.append((now, change))
-            horizon = now - max(self.behavior.scale_up_period_seconds, self.behavior.scale_down_period_seconds)
+            b = self.behavior
+            horizon = now - max(b.scale_up_period_seconds, b.scale_down_period_seconds)
             self.scale_events = [e for e in self.scale_events if e[0] > horizon]

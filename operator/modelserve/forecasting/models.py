@@ -51,7 +51,9 @@ class ForecastState:
     `season` has `season_points` log-space values (HW: seasonal components, naive: the last season);
     at 5-minute steps a daily season is 288 numbers (~3 KB of JSON), a weekly one 2016 (~20 KB).
     `last_time` is the start of the last bin folded in; `resid_quantile` is the `quantile` of one-step
-    log-space errors, which sets the width of the prediction interval.
+    log-space errors, which sets the width of the prediction interval; `hourly_quantiles` (24 values,
+    seasonal models) is the same per hour of the day (UTC), because noise is not the same at 4 am
+    and at the peak.
     """
 
     model: str
@@ -70,6 +72,7 @@ class ForecastState:
     season: list[float] = field(default_factory=list)
     beta: list[float] = field(default_factory=list)
     ar_state: list[float] = field(default_factory=list)
+    hourly_quantiles: list[float] = field(default_factory=list)
     backtest_error: float | None = None
     backtest_metric: str = "sMAPE"
     candidates: dict[str, float] = field(default_factory=dict)
@@ -146,7 +149,7 @@ def advance(state: ForecastState, z: np.ndarray, lead: int = 0) -> tuple[np.ndar
     if n == 0:
         return errors, ahead
     step, m = state.step_seconds, max(state.season_points, 1)
-    first_index = int(round(state.last_time / step)) + 1
+    first_index = round(state.last_time / step) + 1
     clip = INNOVATION_CLIP * state.resid_scale if state.resid_scale > 0 else math.inf
     season = state.season
     if state.model == HOLT_WINTERS:
@@ -210,7 +213,7 @@ def predict(state: ForecastState, leads: np.ndarray) -> tuple[np.ndarray, np.nda
     """
     leads = np.asarray(leads, dtype=np.int64)
     step, m = state.step_seconds, max(state.season_points, 1)
-    first_index = int(round(state.last_time / step))
+    first_index = round(state.last_time / step)
     phases = (first_index + leads) % m
     season = np.asarray(state.season) if state.season else np.zeros(m)
     if state.model == HOLT_WINTERS:
@@ -272,9 +275,9 @@ def _new_state(model: str, seasonality: str, m: int, step: int, offset: float, s
 
 
 def fit_model(model: str, z: np.ndarray, *, start: float, step_seconds: int, seasonality: str,
-              quantile: float, offset: float, now: float) -> tuple[ForecastState, np.ndarray]:
+              quantile: float, offset: float, now: float) -> tuple[ForecastState, np.ndarray, np.ndarray]:
     """Fit `model` on gap-free log-space bins `z` starting at `start`; return the state after the last
-    bin and the in-sample one-step errors (after a burn-in of one season)."""
+    bin, the in-sample one-step errors (after a burn-in of one season) and the times of their bins."""
     m = int(SEASON_SECONDS[seasonality] // step_seconds) if SEASON_SECONDS[seasonality] else 1
     if model == HOLT_WINTERS:
         state = _fit_holt_winters(z, start, step_seconds, seasonality, m, quantile, offset, now)
@@ -285,24 +288,52 @@ def fit_model(model: str, z: np.ndarray, *, start: float, step_seconds: int, sea
         first = z[:m] if z.shape[0] >= m else np.r_[z, np.full(m - z.shape[0], z.mean())]
         state.season = [0.0] * m
         for i, value in enumerate(first):  # seed the ring buffer with the first season
-            state.season[(int(round(start / step_seconds)) + i) % m] = float(value)
+            state.season[(round(start / step_seconds) + i) % m] = float(value)
         # The naive model is "fitted" by its first season; errors are measured from the second on.
         state.last_time = start + (min(m, z.shape[0]) - 1) * step_seconds
         errors, _ = advance(state, z[m:])
-        state.last_time = start + (z.shape[0] - 1) * step_seconds
-        return _with_residuals(state, errors, quantile), errors
+        times = start + step_seconds * np.arange(m, z.shape[0], dtype=float)
+        return set_residual_quantiles(state, errors, times), errors, times
     else:
         raise ValueError(f"spec.autoscaling.predictive.model: unknown model {model!r}")
     errors, _ = advance(state, z)
     burn = m if m > 1 else min(12, z.shape[0] // 4)
-    return _with_residuals(state, errors[burn:], quantile), errors[burn:]
+    times = start + step_seconds * np.arange(burn, z.shape[0], dtype=float)
+    return set_residual_quantiles(state, errors[burn:], times), errors[burn:], times
 
 
-def _with_residuals(state: ForecastState, errors: np.ndarray, quantile: float) -> ForecastState:
-    e = errors[np.isfinite(errors)]
+# Hourly quantiles are shrunk towards the overall one with this many pseudo-observations, so an hour
+# with few errors does not get a noisy band.
+HOURLY_SHRINKAGE = 20
+
+
+def set_residual_quantiles(state: ForecastState, errors: np.ndarray, times: np.ndarray) -> ForecastState:
+    """Set the interval width (overall and per UTC hour of day) and the clipping scale from one-step
+    errors made at `times` (log space). Negative quantiles are floored at 0: the upper bound never
+    sits below the point forecast."""
+    ok = np.isfinite(errors)
+    e, t = errors[ok], times[ok]
     state.resid_scale = _robust_scale(e)
-    state.resid_quantile = float(max(np.quantile(e, quantile), 0.0)) if e.size else 0.0
+    overall = float(max(np.quantile(e, state.quantile), 0.0)) if e.size else 0.0
+    state.resid_quantile = overall
+    state.hourly_quantiles = []
+    if state.season_points > 1 and e.size >= 24 * HOURLY_SHRINKAGE:
+        hours = ((t % 86400) // 3600).astype(int)
+        hourly = []
+        for hour in range(24):
+            bucket = e[hours == hour]
+            q = float(np.quantile(bucket, state.quantile)) if bucket.size else overall
+            shrunk = (bucket.size * q + HOURLY_SHRINKAGE * overall) / (bucket.size + HOURLY_SHRINKAGE)
+            hourly.append(max(shrunk, 0.0))
+        state.hourly_quantiles = hourly
     return state
+
+
+def residual_quantile_at(state: ForecastState, times: np.ndarray) -> np.ndarray:
+    """The one-step error quantile that applies to bins starting at `times`."""
+    if len(state.hourly_quantiles) == 24:
+        return np.asarray(state.hourly_quantiles)[((np.asarray(times) % 86400) // 3600).astype(int)]
+    return np.full(np.shape(times), state.resid_quantile)
 
 
 def _fit_holt_winters(z: np.ndarray, start: float, step: int, seasonality: str, m: int, quantile: float,
@@ -331,7 +362,7 @@ def _fit_holt_winters(z: np.ndarray, start: float, step: int, seasonality: str, 
                        level=level0, trend=0.0)
     season = [0.0] * m
     if seasonal:
-        base = int(round(start / step))
+        base = round(start / step)
         for i in range(m):
             season[(base + i) % m] = float(head[i] - level0)
     state.season = season
@@ -381,25 +412,27 @@ def forecast(state: ForecastState, series_since_fit: Any, *, now: float, horizon
     if step_seconds is not None and step_seconds != step:
         raise ValueError(f"step_seconds: the state was fitted on {step}s steps, not {step_seconds}s")
     if series_since_fit.step_seconds != step:
-        raise ValueError(f"series_since_fit: step is {series_since_fit.step_seconds}s, the state's is {step}s")
+        raise ValueError(f"series_since_fit: step is {series_since_fit.step_seconds}s, "
+                         f"the state's is {step}s")
     advanced = state.copy()
     new = series_since_fit.after(state.last_time)
     values = new.values
     finite = np.flatnonzero(np.isfinite(values))
     if finite.size:
         values = values[: finite[-1] + 1]
-        gap = int(round((new.start - state.last_time) / step)) - 1
+        gap = round((new.start - state.last_time) / step) - 1
         if gap > MAX_FORECAST_STEPS:  # data resumed after a long outage: restart from it
             advanced.last_time = new.start - step
             gap = 0
         z = np.r_[np.full(max(gap, 0), np.nan), to_log(values, state.offset)]
         advance(advanced, z)
-    steps = int(math.ceil((now + horizon_seconds - advanced.last_time) / step))
+    steps = math.ceil((now + horizon_seconds - advanced.last_time) / step)
     steps = min(max(steps, 1), MAX_FORECAST_STEPS)
     leads = np.arange(1, steps + 1)
     z_point, factor = predict(advanced, leads)
-    width = advanced.resid_quantile * np.sqrt(factor)
-    return Forecast(times=advanced.last_time + leads * float(step),
+    times = advanced.last_time + leads * float(step)
+    width = residual_quantile_at(advanced, times) * np.sqrt(factor)
+    return Forecast(times=times,
                     point=from_log(z_point, state.offset), upper=from_log(z_point + width, state.offset),
                     quantile=state.quantile, model=state.model, step_seconds=step,
                     data_end=advanced.last_time + step, state=advanced)

@@ -30,6 +30,7 @@ from .models import (
     fit_model,
     from_log,
     predict,
+    set_residual_quantiles,
     to_log,
 )
 from .series import Series, fill_gaps
@@ -102,7 +103,8 @@ def smape(actual: np.ndarray, predicted: np.ndarray) -> float:
 
 def fit_forecaster(series: Series, *, model: str = AUTO, seasonality: str = AUTO,
                    min_history_seconds: float = 2 * 86400, quantile: float = 0.9,
-                   horizon_seconds: float = 900, now: float | None = None) -> ForecastState | InsufficientHistory:
+                   horizon_seconds: float = 900,
+                   now: float | None = None) -> ForecastState | InsufficientHistory:
     """History in, a fitted :class:`ForecastState` out (or :class:`InsufficientHistory`).
 
     - `model`: `auto` (lowest backtest sMAPE) or one of holtWinters | sarimax | seasonalNaive.
@@ -114,7 +116,8 @@ def fit_forecaster(series: Series, *, model: str = AUTO, seasonality: str = AUTO
     - `now`: recorded as the fit time (defaults to the end of the series).
     """
     if model != AUTO and model not in MODELS:
-        raise ValueError(f"spec.autoscaling.predictive.model: {model!r} is not one of auto, {', '.join(MODELS)}")
+        raise ValueError(f"spec.autoscaling.predictive.model: {model!r} is not one of "
+                         f"auto, {', '.join(MODELS)}")
     if seasonality not in SEASONALITIES:
         raise ValueError(f"spec.autoscaling.predictive.seasonality: {seasonality!r} is not one of "
                          f"{', '.join(SEASONALITIES)}")
@@ -153,9 +156,12 @@ def fit_forecaster(series: Series, *, model: str = AUTO, seasonality: str = AUTO
     candidates = MODELS if model == AUTO else (model,)
     results: list[tuple[float, str, ForecastState]] = []
     for name in candidates:
-        state, _errors = fit_model(name, z[:train], start=start, step_seconds=step, seasonality=season,
-                                   quantile=quantile, offset=offset, now=fitted_at)
-        error, state = _roll_through(state, z[train:], lead)
+        state, errors, times = fit_model(name, z[:train], start=start, step_seconds=step,
+                                         seasonality=season, quantile=quantile, offset=offset, now=fitted_at)
+        error, state, held_out_errors = _roll_through(state, z[train:], lead)
+        # The interval is set from in-sample and held-out one-step errors together.
+        held_out_times = start + step * np.arange(train, n, dtype=float)
+        set_residual_quantiles(state, np.r_[errors, held_out_errors], np.r_[times, held_out_times])
         results.append((error, name, state))
     scores = {name: round(err, 3) for err, name, _ in results}
     # NaN scores (no backtest possible) sort last; ties prefer the simpler model (listed later).
@@ -167,14 +173,14 @@ def fit_forecaster(series: Series, *, model: str = AUTO, seasonality: str = AUTO
     return best
 
 
-def _roll_through(state: ForecastState, z: np.ndarray, lead: int) -> tuple[float, ForecastState]:
+def _roll_through(state: ForecastState, z: np.ndarray, lead: int) -> tuple[float, ForecastState, np.ndarray]:
     """Advance `state` over the held-out bins `z`, forecasting `lead` bins ahead from every origin.
 
-    Returns the sMAPE of those forecasts (original scale) and the state at the end of `z`. The
-    one-step errors seen on the way widen the residual quantile with out-of-sample evidence.
+    Returns the sMAPE of those forecasts (original scale), the state at the end of `z` and the
+    one-step errors seen on the way (out-of-sample evidence for the interval width).
     """
     if z.shape[0] == 0:
-        return float("nan"), state
+        return float("nan"), state, np.zeros(0)
     first, _ = predict(state, np.array([lead]))
     errors, ahead = advance(state, z, lead=lead)
     # forecasts[k] is for held-out bin k: from the origin before the backtest (k = lead - 1) and
@@ -185,7 +191,4 @@ def _roll_through(state: ForecastState, z: np.ndarray, lead: int) -> tuple[float
     forecasts[lead:] = ahead[: max(z.shape[0] - lead, 0)]
     actual = from_log(z, state.offset)
     error = smape(actual, from_log(forecasts, state.offset))
-    out_of_sample = errors[np.isfinite(errors)]
-    if out_of_sample.size:
-        state.resid_quantile = float(max(state.resid_quantile, np.quantile(out_of_sample, state.quantile)))
-    return error, state
+    return error, state, errors

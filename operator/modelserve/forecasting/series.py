@@ -138,7 +138,7 @@ def clean_series(timestamps: Sequence[Any] | np.ndarray, values: Sequence[float]
         resets = int(np.count_nonzero(reset))
         increase = np.where(reset, v[1:], delta)
         seconds = np.diff(t)
-        t = t[1:]  # an increase belongs to the interval that ends at its sample
+        t = (t[1:] + t[:-1]) / 2  # an increase belongs to the bin holding its interval's midpoint
         start = float(np.floor(t[0] / step_seconds) * step_seconds)
         idx = ((t - start) // step_seconds).astype(np.int64)
         n = int(idx[-1]) + 1
