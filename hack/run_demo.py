@@ -17,8 +17,54 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import yaml  # noqa: E402
 from modelserve.localcluster import LocalCluster, LocalPrometheus  # noqa: E402
 from modelserve.localcluster.processes import free_port  # noqa: E402
+
+# Two models whose next version is rolled out as a canary while the simulator plays the gateway:
+# `canary-good` is promoted step by step, `canary-bad` (10% errors) is rolled back by the judge.
+CANARY_MODELS = ("canary-good", "canary-bad")
+
+
+def canary_model(name: str, version: str) -> dict:
+    return {
+        "apiVersion": "modelserve.io/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": name, "labels": {"demo": "canary"}},
+        "spec": {
+            "model": {
+                "name": name,
+                "version": version,
+                "uri": f"s3://models/{name}/{version}",
+                "format": "onnx",
+            },
+            "runtime": {
+                "image": "registry.example.com/onnx-server:1.0",
+                "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},
+            },
+            "replicas": 4,
+            "rollout": {
+                "strategy": "canary",
+                "canary": {
+                    "steps": [
+                        {"setWeight": 25},
+                        {"analysis": {"duration": "30s"}},
+                        {"setWeight": 50},
+                        {"analysis": {"duration": "30s"}},
+                        {"setWeight": 100},
+                    ]
+                },
+                "analysis": {
+                    "interval": "10s",
+                    "minSampleSize": 50,
+                    "gates": [
+                        {"name": "error-rate", "builtin": "errorRate", "max": 0.02},
+                        {"name": "latency-p99", "builtin": "latencyP99", "maxMilliseconds": 500},
+                    ],
+                },
+            },
+        },
+    }
 
 
 def main() -> int:
@@ -31,6 +77,7 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    simulator = None
     cluster = LocalCluster(work / "cluster")
     prom = LocalPrometheus(work / "prometheus")
     operator = None
@@ -68,8 +115,18 @@ def main() -> int:
         for example in sorted((REPO / "examples").glob("*.yaml")):
             print(f"applying {example.relative_to(REPO)}")
             cluster.kubectl("apply", "-n", "demo", "-f", str(example))
+        simulator = start_canary_demo(cluster, prom)
         deadline = time.monotonic() + float(os.environ.get("MODELSERVE_RUN_SECONDS", "1e9"))
+        rolled_out = False
         while not stop and time.monotonic() < deadline:
+            if simulator and not rolled_out and _all_ready(cluster, CANARY_MODELS):
+                # v1 is serving: roll out v2 of both; the bad one's candidate answers 10% errors.
+                simulator.set_behaviour("candidate", model="canary-bad", error_rate=0.10)
+                for name in CANARY_MODELS:
+                    cluster.kubectl(
+                        "apply", "-n", "demo", "-f", "-", input=yaml.safe_dump(canary_model(name, "2"))
+                    )
+                rolled_out = True
             out = cluster.kubectl(
                 "get", "modeldeployments,regionplacements,slapolicies", "-n", "demo", check=False
             )
@@ -85,6 +142,8 @@ def main() -> int:
         return 0
     finally:
         print("tearing down...", flush=True)
+        if simulator:
+            simulator.stop()
         if operator:
             operator.terminate()
             try:
@@ -93,6 +152,35 @@ def main() -> int:
                 operator.kill()
         prom.stop()
         cluster.stop()
+
+
+def start_canary_demo(cluster: LocalCluster, prom: LocalPrometheus):  # type: ignore[no-untyped-def]
+    """Apply the two canary models (v1) and start the traffic simulator for them."""
+    try:
+        from tests.simulator import Simulator
+    except ImportError:  # the simulator ships with the tests; without them, no canary demo
+        return None
+    for name in CANARY_MODELS:
+        cluster.kubectl("apply", "-n", "demo", "-f", "-", input=yaml.safe_dump(canary_model(name, "1")))
+    sim = Simulator.from_kubeconfig(str(cluster.kubeconfig), "demo", list(CANARY_MODELS), rps=40.0).start()
+    prom.add_target("simulator", sim.address)
+    prom.reload()
+    print(f"  traffic simulator at {sim.url}, scraped by Prometheus")
+    return sim
+
+
+def _all_ready(cluster: LocalCluster, names: tuple[str, ...]) -> bool:
+    out = cluster.kubectl(
+        "get",
+        "modeldeployments",
+        "-n",
+        "demo",
+        *names,
+        "-o",
+        "jsonpath={.items[*].status.phase}",
+        check=False,
+    )
+    return out.returncode == 0 and out.stdout.split() == ["Ready"] * len(names)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ ANNOTATION_PAUSED = f"{GROUP}/paused"
 ANNOTATION_OVERRIDE_FREEZE = f"{GROUP}/override-freeze"
 # Set on owned objects: the hash of what we applied, for cheap no-change detection.
 ANNOTATION_REVISION_SPEC = f"{GROUP}/revision-spec"
+# Set on owned objects: a hash of what we last applied, so a changed intent is always re-applied.
+ANNOTATION_APPLIED = f"{GROUP}/applied"
 
 # Condition types.
 COND_READY = "Ready"

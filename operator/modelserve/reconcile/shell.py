@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -127,12 +129,26 @@ def maybe_analyse(ctx: Context, body: dict, observed: Observed, now: datetime) -
         log.warning("analysis of %s skipped: %s", body["metadata"]["name"], exc)
 
 
+def stamp_intent(obj: dict) -> dict:
+    """`obj` with the annotation `modelserve.io/applied` = a hash of everything else we want in it.
+
+    The subset comparison below cannot see a key we stopped setting (a selector entry, a label);
+    the hash can: when our intent changes, the live annotation differs and we apply again.
+    """
+    body = {k: v for k, v in obj.items() if k != "status"}
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+    meta = dict(obj["metadata"])
+    meta["annotations"] = {**(meta.get("annotations") or {}), c.ANNOTATION_APPLIED: digest}
+    return {**obj, "metadata": meta}
+
+
 def apply_plan(ctx: Context, body: dict, plan: Plan, owned: dict[str, dict[str, dict]]) -> int:
     """Apply desired objects that differ from what is live, delete owned objects no longer desired.
     Returns how many writes were made."""
     writes = 0
     wanted: dict[str, set[str]] = {}
     for obj in plan.desired:
+        obj = stamp_intent(obj)
         kind, name = obj["kind"], obj["metadata"]["name"]
         wanted.setdefault(kind, set()).add(name)
         live = owned.get(kind, {}).get(name)

@@ -185,7 +185,9 @@ def desired_prometheus_rule(
     meta = policy_body["metadata"]
     rule = render_prometheus_rule(meta["name"], meta["namespace"], spec, list(models))
     rule["metadata"]["ownerReferences"] = [owner_reference(policy_body)]
-    return rule
+    from modelserve.reconcile.shell import stamp_intent  # one no-change test for every owned object
+
+    return stamp_intent(rule)
 
 
 def rule_up_to_date(desired: Mapping[str, Any], live: Mapping[str, Any] | None) -> bool:
