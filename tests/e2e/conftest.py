@@ -109,3 +109,67 @@ def start_operator(kubeconfig: str | Path, log_dir: Path, **kwargs: object) -> O
 
 
 __all__ = ["OPERATOR_USER", "start_operator"]
+
+
+# --- progressive delivery: mesh CRDs and the traffic simulator -------------------------------------------
+
+
+def _crd_documents(path: Path) -> list[dict]:
+    import yaml
+
+    docs = yaml.safe_load_all(path.read_text())
+    return [d for d in docs if d and d.get("kind") == "CustomResourceDefinition"]
+
+
+@pytest.fixture(scope="session")
+def mesh_crds(cluster: TestCluster) -> list[str]:
+    """The real upstream Gateway API (standard channel) and Istio CRDs, read from the Go module cache at
+    the pinned versions (never copied into the repo). Returns the CRD names installed."""
+    import yaml
+    from modelserve.localcluster.versions import go_module_dir, versions
+
+    pins = versions()
+    gateway = go_module_dir("sigs.k8s.io/gateway-api", pins["GATEWAY_API_VERSION"])
+    istio = go_module_dir("istio.io/api", pins["ISTIO_API_VERSION"])
+    docs: list[dict] = []
+    for path in sorted((gateway / "config" / "crd" / "standard").glob("*.yaml")):
+        docs += _crd_documents(path)
+    docs += _crd_documents(istio / "kubernetes" / "customresourcedefinitions.gen.yaml")
+    # Server-side: Istio's CRDs are far larger than client-side apply's last-applied annotation allows.
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=yaml.safe_dump_all(docs))
+    names = [d["metadata"]["name"] for d in docs]
+    for name in ("httproutes.gateway.networking.k8s.io", "virtualservices.networking.istio.io"):
+        cluster.kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
+    return names
+
+
+@pytest.fixture
+def simulator(cluster: TestCluster, prometheus: LocalPrometheus, namespace: str) -> Iterator[object]:
+    """A factory: `simulator(model, rps=..., seed=..., prometheus=...)` starts the traffic simulator
+    (tests/simulator) for ModelDeployment(s) `model` in the test's namespace, registers its /metrics as a
+    scrape target of the session Prometheus (or the one given) and reloads it. Every simulator started
+    is stopped and unregistered after the test."""
+    import contextlib
+
+    from tests.simulator import Simulator
+
+    started: list[tuple[Simulator, LocalPrometheus, str]] = []
+
+    def start(
+        model: str | list[str], *, prometheus: LocalPrometheus = prometheus, **kwargs: object
+    ) -> Simulator:
+        sim = Simulator.from_kubeconfig(str(cluster.kubeconfig), namespace, model, **kwargs)  # type: ignore[arg-type]
+        sim.start()
+        job = f"simulator-{sim.port}"
+        started.append((sim, prometheus, job))
+        prometheus.add_target(job, sim.address)
+        prometheus.reload()
+        return sim
+
+    yield start
+    for sim, prom, job in started:
+        sim.stop()
+        prom.remove_job(job)
+        if prom.proc is not None:
+            with contextlib.suppress(OSError):
+                prom.reload()
