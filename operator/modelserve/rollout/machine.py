@@ -454,7 +454,10 @@ def _start_or_block(run: _Run, revision: str, frozen: bool) -> None:
         if manual.retry_token is None or manual.retry_token == s.retry_token:
             message = (f"revision {revision} was rolled back ({s.failed_reason}); it is not retried. "
                        f"Change the spec or set {_RETRY_HINT}")
-            if s.phase != PHASE_ROLLED_BACK:
+            if s.phase == PHASE_ROLLED_BACK and s.message:
+                # Keep the rollback's own message: it names the gate, the measured value and the bound.
+                message = s.message
+            else:
                 run.event(EVENT_WARNING, EVENT_BLOCKED, message)
             run.set(phase=PHASE_ROLLED_BACK, message=message)
             return
