@@ -1,0 +1,324 @@
+"""Predictive autoscaling e2e: a week of seasonal demand backfilled into the real Prometheus, a
+dedicated operator forecasting it, and the real HPA controller acting on the floors on KWOK nodes.
+
+One scenario, three ModelDeployments side by side (timed on the 5-minute bin grid):
+
+* `surge`: quiet (1 req/s) for hours, then 20 req/s every day from P on. The floor must rise about
+  one horizon (5 min) before P — not at once — and the HPA must have the pods Running before P.
+* `ebb`: busy (20 req/s) every day until E, then quiet. The floor is raised at once and held
+  (the hold after a raise is set to last until the live demand has faded after E), then descends
+  one replica per planning step (scaleDownPercentPerStep 10 %), never all at once.
+* `fresh`: predictive but without any history: the HPA stays at spec.minReplicas and
+  status.autoscaling.reason says why.
+
+The history is written as TSDB blocks (promtool) ending a minute before the test starts, under the
+labels of a scrape target that serves the same counters live, so the series simply continue.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import start_operator
+from tests.e2e.harness import Kube, OperatorProcess, wait_until
+
+DAY = 86400
+STEP = 300
+LOW, HIGH = 1.0, 20.0  # req/s; at 5 req/s per replica: 1 replica, and ceil(20 x 1.1 / 5) = 5
+INTERVAL = 5  # planning step of the dedicated operator (s)
+LIVE_FADE = 60  # the ebb's demand query rates over 1 minute: its live demand falls within that
+SERIES_LABELS = 'revision="r1",region="eu-central-1",code="200"'
+
+
+@dataclass(frozen=True)
+class DailyPlateau:
+    """HIGH req/s during [start, start + width) of every day (start: any moment of one such day),
+    LOW otherwise; `count(t)` is the request counter (0 at `origin`)."""
+
+    start: float
+    width: float
+    origin: float
+
+    def rate(self, t: float) -> float:
+        return HIGH if (t - self.start) % DAY < self.width else LOW
+
+    def _high_seconds(self, t: float) -> float:
+        days = math.floor((t - self.start) / DAY)
+        return days * self.width + min(max(t - self.start - days * DAY, 0.0), self.width)
+
+    def count(self, t: float) -> float:
+        return LOW * (t - self.origin) + (HIGH - LOW) * (
+            self._high_seconds(t) - self._high_seconds(self.origin)
+        )
+
+
+class DemandExporter:
+    """Serves the models' request counters live (`modelserve_requests_total`, metric contract)."""
+
+    def __init__(self, namespace: str, models: dict[str, DailyPlateau]):
+        self.namespace = namespace
+        self.models = models
+        exporter = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = exporter.render(time.time()).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.server.server_address[1]}"
+
+    def labels(self, model: str) -> str:
+        return f'namespace="{self.namespace}",model="{model}",{SERIES_LABELS}'
+
+    def render(self, now: float) -> str:
+        lines = ["# TYPE modelserve_requests_total counter"]
+        for model, profile in sorted(self.models.items()):
+            lines.append(f"modelserve_requests_total{{{self.labels(model)}}} {profile.count(now)!r}")
+        return "\n".join(lines) + "\n"
+
+    def history(self, job: str, start: float, end: float) -> str:
+        """OpenMetrics text of every counter sampled each minute over [start, end], with the labels
+        the scrape of this exporter adds (job, instance), so the live samples continue the series."""
+        lines = []
+        for model, profile in sorted(self.models.items()):
+            labels = f'job="{job}",instance="{self.address}",{self.labels(model)}'
+            t = start
+            while t <= end:
+                lines.append(f"modelserve_requests_total{{{labels}}} {profile.count(t):.3f} {t:.0f}")
+                t += 60
+        return "\n".join(lines) + "\n# EOF\n"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def predictive_md(name: str, *, min_replicas: int = 1, max_replicas: int = 8, **predictive: Any) -> dict:
+    return {
+        "apiVersion": "modelserve.io/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": name},
+        "spec": {
+            "model": {"name": name, "version": "1", "uri": f"s3://models/{name}/1", "format": "sklearn"},
+            "runtime": {
+                "image": "registry.example.com/sklearn-server:1.4",
+                "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},
+                "startupSeconds": 5,
+            },
+            "autoscaling": {
+                "minReplicas": min_replicas,
+                "maxReplicas": max_replicas,
+                "target": {"metric": "requestsPerSecond", "averageValue": 5},
+                "predictive": {"enabled": True, **predictive},
+            },
+        },
+    }
+
+
+@contextmanager
+def own_operator(session_operator: OperatorProcess) -> Iterator[None]:
+    """The session operator watches every namespace: freeze it while this test's operator (with a
+    short planning interval) acts, so exactly one operator writes the HPAs."""
+    os.kill(session_operator.proc.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(session_operator.proc.pid, signal.SIGCONT)
+
+
+def iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def hpa_min(kube: Kube, name: str, namespace: str) -> int | None:
+    hpa = kube.get("horizontalpodautoscaler", name, namespace)
+    return None if hpa is None else int(hpa["spec"]["minReplicas"])
+
+
+def autoscaling_status(kube: Kube, name: str, namespace: str) -> dict:
+    return ((kube.get("modeldeployment", name, namespace) or {}).get("status") or {}).get("autoscaling") or {}
+
+
+def running_on_kwok(kube: Kube, name: str, namespace: str) -> int:
+    pods = kube.items("pods", namespace, selector=f"app.kubernetes.io/instance={name}")
+    return sum(
+        1
+        for p in pods
+        if p["status"].get("phase") == "Running"
+        and not p["metadata"].get("deletionTimestamp")
+        and str(p["spec"].get("nodeName", "")).startswith("kwok-")
+    )
+
+
+@pytest.mark.timeout(1200)  # the scenario waits for times on the 5-minute grid (up to ~11 min)
+def test_floor_rises_before_the_forecast_peak_and_descends_gradually(
+    kube: Kube, cluster: Any, namespace: str, prometheus: Any, operator: OperatorProcess, workdir: Path
+) -> None:
+    t0 = time.time()
+    ebb_end = math.ceil((t0 + 240) / STEP) * STEP  # E: on the bin grid, after the first forecasts
+    surge_start = ebb_end + STEP  # P: one bin later, so the surge's floor is low at first
+    origin = math.floor((t0 - 7 * DAY - 900) / 60) * 60
+    models = {
+        "surge": DailyPlateau(start=surge_start, width=3 * 3600, origin=origin),
+        "ebb": DailyPlateau(start=ebb_end - 4 * 3600, width=4 * 3600, origin=origin),
+    }
+    exporter = DemandExporter(namespace, models)
+    job = f"predictive-{namespace}"
+    prometheus.add_target(job, exporter.address)
+    prometheus.reload()
+    ops: list[OperatorProcess] = []
+    try:
+        prometheus.backfill(exporter.history(job, origin, math.floor((t0 - 60) / 60) * 60))
+        # Blocks moved into the data directory are loaded by Prometheus' next reload (about a minute).
+        wait_until(
+            lambda: prometheus.query(
+                f'modelserve_requests_total{{namespace="{namespace}",model="surge"}}', time=t0 - 3 * DAY
+            ),
+            150,
+            interval=2,
+            what="backfilled history visible in Prometheus",
+        )
+        kube.apply(predictive_md("surge"), namespace)
+        # A short rate window: the live demand follows the drop at E within a minute, so what limits the
+        # descent is the floor's own rule, not the 5-minute rate fading out.
+        one_minute = 'sum(rate(modelserve_requests_total{namespace="{{namespace}}",model="{{model}}"}[1m]))'
+        kube.apply(predictive_md("ebb", query=one_minute), namespace)
+        kube.apply(predictive_md("fresh", min_replicas=2, max_replicas=4), namespace)
+
+        with own_operator(operator):
+            # Hold the ebb's raise (made at the first step) until its live demand has faded after E:
+            # the descent is then the floor's own rule (GradualDescent), not the live-demand rule.
+            hold = max(20, round(ebb_end + LIVE_FADE + 15 - time.time()))
+            op = start_operator(
+                cluster.operator_kubeconfig,
+                workdir,
+                namespaces=[namespace],
+                prometheus_url=prometheus.url,
+                env={
+                    "MODELSERVE_PREDICTIVE_INTERVAL_SECONDS": str(INTERVAL),
+                    "MODELSERVE_PREDICTIVE_HOLD_SECONDS": str(hold),
+                },
+                name="predictive",
+            )
+            ops.append(op)
+
+            def fitted(name: str) -> dict | None:
+                assert op.alive(), op.log()[-3000:]
+                status = autoscaling_status(kube, name, namespace)
+                return status if status.get("model") else None
+
+            surge_first = wait_until(lambda: fitted("surge"), 120, interval=1, what="surge fitted")
+            first_seen = time.time()
+            ebb_first = wait_until(lambda: fitted("ebb"), 60, interval=1, what="ebb fitted")
+            assert surge_first["historyPoints"] >= 2000 and surge_first["lastFitTime"]
+            assert surge_first["backtestMetric"] == "sMAPE" and surge_first["backtestError"] >= 0
+
+            # fresh: no history -> reactive, and the status says why.
+            fresh = wait_until(
+                lambda: (s := autoscaling_status(kube, "fresh", namespace)).get("reason") and s,
+                60,
+                what="fresh status",
+            )
+            assert "insufficient history: have 0s, need 2d" in fresh["reason"], fresh
+            assert wait_until(lambda: hpa_min(kube, "fresh", namespace) == 2, 30, what="fresh HPA at min")
+
+            # surge: low while the peak is beyond the 5-minute horizon (when the first forecast came early
+            # enough to see it), then raised ahead of P.
+            if first_seen < surge_start - STEP - 2 * INTERVAL:
+                assert surge_first["floor"] == 1, surge_first
+                assert hpa_min(kube, "surge", namespace) == 1
+
+            # ebb: raised at once (the busy plateau is in the window), held, then descends after E.
+            assert ebb_first["floor"] >= 4, ebb_first
+            wait_until(lambda: (hpa_min(kube, "ebb", namespace) or 0) >= 4, 30, what="ebb HPA floor raised")
+            wait_until(lambda: running_on_kwok(kube, "ebb", namespace) >= 4, 60, what="ebb pods Running")
+
+            surge_raised_at = None
+            surge_running_at = None
+            surge_status_at_raise: dict = {}
+            ebb_trace: list[tuple[float, int]] = []
+            ebb_reasons: list[str] = []
+            ebb_reason_kinds: set[str] = set()
+            ebb_descending_floors: set[int] = set()
+            deadline = max(surge_start + 60, ebb_end + 180)
+            while time.time() < deadline:
+                assert op.alive(), op.log()[-3000:]
+                now = time.time()
+                if surge_raised_at is None and (hpa_min(kube, "surge", namespace) or 0) >= 4:
+                    surge_raised_at = now
+                    surge_status_at_raise = autoscaling_status(kube, "surge", namespace)
+                if (
+                    surge_raised_at
+                    and surge_running_at is None
+                    and running_on_kwok(kube, "surge", namespace) >= 4
+                ):
+                    surge_running_at = time.time()
+                ebb_status = autoscaling_status(kube, "ebb", namespace)
+                ebb_reason_kinds.add(ebb_status.get("reason", "").split(":")[0])
+                if ebb_status.get("reason", "").startswith("GradualDescent"):
+                    ebb_descending_floors.add(ebb_status["floor"])
+                low = hpa_min(kube, "ebb", namespace)
+                if low is not None and (not ebb_trace or ebb_trace[-1][1] != low):
+                    ebb_trace.append((now, low))
+                    ebb_reasons.append(autoscaling_status(kube, "ebb", namespace).get("reason", ""))
+                if surge_running_at and ebb_trace and ebb_trace[-1][1] == 1:
+                    break
+                time.sleep(0.5)
+
+            # surge: the HPA's minReplicas rose about one horizon ahead of P, and the pods ran before P.
+            assert surge_raised_at is not None, "surge floor never rose"
+            assert surge_start - STEP - INTERVAL <= surge_raised_at < surge_start, (
+                surge_raised_at - surge_start
+            )
+            assert surge_running_at is not None and surge_running_at < surge_start, (
+                "pods not Running before P"
+            )
+            assert surge_status_at_raise.get("forecastPeakTime") == iso(surge_start), surge_status_at_raise
+            assert 15 <= surge_status_at_raise["forecastPeak"] <= 40, surge_status_at_raise
+            assert surge_status_at_raise["reason"].startswith("ForecastPeak"), surge_status_at_raise
+            deployment = kube.items("deployments", namespace, selector="app.kubernetes.io/instance=surge")[0]
+            assert deployment["spec"]["replicas"] >= 4
+
+            # ebb: held while busy, then one replica per step after E, down to spec.minReplicas.
+            values = [v for _, v in ebb_trace]
+            top = values.index(max(values))
+            descent = ebb_trace[top:]
+            assert descent[-1][1] == 1, ebb_trace
+            assert all(b[1] == a[1] - 1 for a, b in itertools.pairwise(descent)), ebb_trace
+            assert descent[1][0] >= ebb_end + LIVE_FADE, (descent[1][0] - ebb_end, ebb_trace)
+            assert "HoldAfterRaise" in ebb_reason_kinds, ebb_reason_kinds  # forecast low, floor held
+            assert ebb_descending_floors >= {4, 3, 2}, (ebb_descending_floors, ebb_reasons)
+            assert hpa_min(kube, "fresh", namespace) == 2
+    finally:
+        for op in ops:
+            op.stop()
+        prometheus.remove_job(job)
+        prometheus.reload()
+        exporter.stop()
