@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
+import signal
 import time
 import urllib.request
 import uuid
@@ -253,6 +255,18 @@ def healthy(op: OperatorProcess) -> bool:
 
 
 def test_operator_runs_with_exactly_the_chart_rbac(
+    cluster: Any, kube: Kube, release: dict[str, str], tmp_path: Path, operator: OperatorProcess
+) -> None:
+    # The session operator (system:masters) watches every namespace: freeze it, so everything below is
+    # done by the operator that authenticates as the chart's ServiceAccount, under exactly its RBAC.
+    os.kill(operator.proc.pid, signal.SIGSTOP)
+    try:
+        _operator_runs_with_exactly_the_chart_rbac(cluster, kube, release, tmp_path)
+    finally:
+        os.kill(operator.proc.pid, signal.SIGCONT)
+
+
+def _operator_runs_with_exactly_the_chart_rbac(
     cluster: Any, kube: Kube, release: dict[str, str], tmp_path: Path
 ) -> None:
     name, ns, fullname, user = release["name"], release["namespace"], release["fullname"], release["user"]
@@ -306,6 +320,55 @@ def test_operator_runs_with_exactly_the_chart_rbac(
             )
         ]
         assert deployments, "no Deployment owned by the ModelDeployment"
+
+        # Residency under the chart's RBAC: nodes are read, pods placed by region.
+        kube.apply(
+            {
+                "apiVersion": "modelserve.io/v1alpha1",
+                "kind": "RegionPlacement",
+                "metadata": {"name": "eu-only"},
+                "spec": {
+                    "residency": {"allowedRegions": ["eu-central-1"]},
+                    "regions": [{"name": "eu-central-1"}],
+                },
+            },
+            namespace=ns,
+        )
+        placed = model_deployment(md_name + "-eu")
+        placed["spec"]["placementRef"] = {"name": "eu-only"}
+        kube.apply(placed, namespace=ns)
+        wait_until(
+            lambda: (
+                (m := kube.get("modeldeployment", md_name + "-eu", ns))
+                and (m.get("status") or {}).get("phase") == "Ready"
+            ),
+            120,
+            what="placed model Ready under the chart's RBAC",
+        )
+
+        # A rollout and an abort under the chart's RBAC: candidate Deployment, Services, Events.
+        rolled = model_deployment(md_name)
+        rolled["spec"]["model"]["version"] = "2"
+        rolled["spec"]["rollout"] = {
+            "strategy": "canary",
+            "canary": {"steps": [{"setWeight": 50}, {"pause": {}}]},
+        }
+        kube.apply(rolled, namespace=ns)
+        wait_until(
+            lambda: (kube.get("modeldeployment", md_name, ns).get("status") or {}).get("canaryWeight") == 50,
+            120,
+            what="canary at 50% under the chart's RBAC",
+        )
+        kube.run("annotate", "modeldeployment", md_name, "-n", ns, "modelserve.io/abort=true")
+        wait_until(
+            lambda: (
+                (kube.get("modeldeployment", md_name, ns).get("status") or {}).get("phase") == "RolledBack"
+            ),
+            120,
+            what="abort under the chart's RBAC",
+        )
+        assert any(e["reason"] == "RolledBack" for e in kube.items("events", ns))
+        kube.run("delete", "modeldeployment", md_name + "-eu", "-n", ns, "--wait=true", "--timeout=60s")
 
         kube.run("delete", "modeldeployment", md_name, "-n", ns, "--wait=true", "--timeout=60s")
     finally:

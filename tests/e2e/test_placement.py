@@ -283,8 +283,18 @@ def test_no_allowed_region_keeps_pods_pending(
 
         rp = wait_until(pending_and_reported, 120, what="Pending pods and Ready=False on the placement")
         assert "no allowed region" in condition(rp, "Ready")["message"]
-        md = kube.get("modeldeployment", "stuck", namespace)
-        assert md["status"]["phase"] != "Ready" or md["status"]["readyReplicas"] < 2
+        # The ModelDeployment says why, in the scheduler's words.
+        md = wait_until(
+            lambda: (
+                (m := kube.get("modeldeployment", "stuck", namespace))
+                and "Pending" in (condition(m, "Ready") or {}).get("message", "")
+                and m
+            ),
+            60,
+            what="Ready condition naming the Pending pods",
+        )
+        assert condition(md, "Ready")["status"] == "False"
+        assert "nodes are available" in condition(md, "Ready")["message"]
         assert rec.outside({"eu-central-1"}) == {}
 
 

@@ -319,3 +319,31 @@ def test_render_without_a_cluster() -> None:
     kinds = sorted({o["kind"] for o in objects})
     assert "Deployment" in kinds and "Service" in kinds
     assert all(o["metadata"]["namespace"] == "ml" for o in objects)
+
+
+def test_pending_pods_are_reported_with_the_schedulers_reason() -> None:
+    placement = {
+        "metadata": {"name": "g"},
+        "spec": {"residency": {"allowedRegions": ["a"]}, "regions": [{"name": "a"}]},
+    }
+    pod = {
+        "metadata": {"name": "p-1", "labels": {}},
+        "spec": {},
+        "status": {
+            "phase": "Pending",
+            "conditions": [
+                {
+                    "type": "PodScheduled",
+                    "status": "False",
+                    "reason": "Unschedulable",
+                    "message": "0/6 nodes are available: 6 node(s) didn't match Pod's node affinity.",
+                }
+            ],
+        },
+    }
+    plan = plan_model_deployment(
+        md(placementRef={"name": "g"}), Observed(placement=placement, nodes=[], pods=[pod]), NOW
+    )
+    ready = next(c for c in plan.status["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "False" and ready["reason"] == "PodsPending"
+    assert "1 pod(s) Pending: 0/6 nodes are available" in ready["message"]

@@ -34,6 +34,7 @@ from modelserve.placement import (
     available_regions,
     divide_replicas,
     parse_region_placement,
+    pending_reasons,
     placement_status,
     pod_scheduling_for_region,
     region_availability,
@@ -364,6 +365,18 @@ def plan_model_deployment(body: dict, observed: Observed, now: datetime) -> Plan
         )
         status["placement"] = pstatus.as_model_status()
         conditions.append(pstatus.condition)
+        pending = [(pod, reason) for pod, reason in pending_reasons(observed.pods) if reason]
+        if pending and not ready_cond.status:
+            # Say why pods cannot be placed, in the scheduler's own words.
+            reasons = sorted({reason for _, reason in pending})
+            ready_cond = Condition(
+                c.COND_READY,
+                False,
+                "PodsPending",
+                f"{ready_cond.message}; {len(pending)} pod(s) Pending: {'; '.join(reasons)}"[:1000],
+            )
+            conditions = [x for x in conditions if x.type != c.COND_READY] + [ready_cond]
+            status["message"] = ready_cond.message
     if observed.sla is not None:
         status["sla"] = dict(observed.sla.status)
     floors = {k: v for k, v in observed.predictive.items() if v.status}
