@@ -73,15 +73,38 @@ class OperatorProcess:
             argv += ["--namespace", ns]
         if prometheus_url:
             argv += ["--prometheus-url", prometheus_url]
+        self._argv = argv
+        self._env = {**os.environ, **(env or {})}
+        self._spawn()
+
+    def _spawn(self) -> None:
         self._log = open(self.log_path, "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            argv,
+            self._argv,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env={**os.environ, **(env or {})},
+            env=self._env,
             cwd=str(REPO),
         )
+
+    def pause(self) -> None:
+        """Stop acting (a test runs an operator of its own). `resume()` starts a fresh process:
+        a process frozen with SIGSTOP comes back with stale watch streams, a fresh one re-lists."""
+        self.stop()
+
+    def resume(self, timeout: float = 60) -> None:
+        self._spawn()
+
+        def healthy() -> bool:
+            import urllib.request
+
+            if not self.alive():
+                raise AssertionError("operator exited:\n" + self.log()[-3000:])
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/healthz", timeout=2) as resp:
+                return resp.status == 200
+
+        wait_until(healthy, timeout, what="operator liveness after resume")
 
     def alive(self) -> bool:
         return self.proc.poll() is None

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
-import signal
 import time
 import urllib.request
 import uuid
@@ -259,11 +257,11 @@ def test_operator_runs_with_exactly_the_chart_rbac(
 ) -> None:
     # The session operator (system:masters) watches every namespace: freeze it, so everything below is
     # done by the operator that authenticates as the chart's ServiceAccount, under exactly its RBAC.
-    os.kill(operator.proc.pid, signal.SIGSTOP)
+    operator.pause()
     try:
         _operator_runs_with_exactly_the_chart_rbac(cluster, kube, release, tmp_path)
     finally:
-        os.kill(operator.proc.pid, signal.SIGCONT)
+        operator.resume()
 
 
 def _operator_runs_with_exactly_the_chart_rbac(

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
-import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -146,11 +144,11 @@ def predictive_md(name: str, *, min_replicas: int = 1, max_replicas: int = 8, **
 def own_operator(session_operator: OperatorProcess) -> Iterator[None]:
     """The session operator watches every namespace: freeze it while this test's operator (with a
     short planning interval) acts, so exactly one operator writes the HPAs."""
-    os.kill(session_operator.proc.pid, signal.SIGSTOP)
+    session_operator.pause()
     try:
         yield
     finally:
-        os.kill(session_operator.proc.pid, signal.SIGCONT)
+        session_operator.resume()
 
 
 def iso(epoch: float) -> str:

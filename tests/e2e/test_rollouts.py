@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import re
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -476,13 +474,13 @@ def test_prometheus_down_mid_analysis_never_promotes(
 
 @contextmanager
 def own_operator(session_operator: OperatorProcess) -> Iterator[None]:
-    """The session operator watches every namespace; freeze it (SIGSTOP) while a test runs its own, so
-    exactly one operator acts. It resumes (SIGCONT) afterwards and re-syncs from the API."""
-    os.kill(session_operator.proc.pid, signal.SIGSTOP)
+    """The session operator watches every namespace; stop it while a test runs its own, so
+    exactly one operator acts. A fresh one starts afterwards and re-lists everything from the API."""
+    session_operator.pause()
     try:
         yield
     finally:
-        os.kill(session_operator.proc.pid, signal.SIGCONT)
+        session_operator.resume()
 
 
 def _operator_healthy(op: OperatorProcess) -> bool:
