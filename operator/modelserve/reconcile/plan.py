@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from modelserve.api import constants as c
-from modelserve.api.conditions import Condition, merge_conditions, rfc3339
+from modelserve.api.conditions import Condition, merge_conditions
 from modelserve.api.modeldeployment import (
     ModelDeploymentSpec,
     SpecError,
@@ -570,6 +570,3 @@ def transition_events(old: dict, new: dict) -> list[EventSpec]:
             events.append(EventSpec(c.EVENT_NORMAL, cond["reason"], cond["message"]))
     return events
 
-
-def now_text(now: datetime) -> str:
-    return rfc3339(now)
