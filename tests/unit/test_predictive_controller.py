@@ -600,3 +600,52 @@ def test_clean_series_of_the_cycle_matches_the_forecasters_grid() -> None:
     direct = clean_series([t - STEP / 2 for t, _ in points], [v for _, v in points], step_seconds=STEP)
     ours = p.series_from_points(points)
     assert ours.start == direct.start and np.allclose(ours.values, direct.values)
+
+
+def _floor(floor: int | None, reason: str, peak: float = 10.0, **extra: Any) -> PredictiveFloor:
+    status = {"floor": floor, "reason": reason, "forecastPeak": peak,
+              "forecastPeakTime": "2026-03-02T12:05:00Z", "model": "sarimax", **extra}
+    return PredictiveFloor(floor, status)
+
+
+def test_material_change_ignores_figures_but_not_floors_reasons_or_notes() -> None:
+    base = {None: _floor(3, "ForecastPeak: q0.9 forecast peak 10.2 in the next 375s -> 3 replicas; "
+                            "live demand 4.1 needs 1")}
+    figures = {None: _floor(3, "ForecastPeak: q0.9 forecast peak 11.7 in the next 375s -> 3 replicas; "
+                               "live demand 5.3 needs 2", peak=11.7)}
+    assert not p.material_change(base, figures)
+    raised = {None: _floor(4, "ForecastPeak: q0.9 forecast peak 14.2 in the next 375s -> 4 replicas")}
+    assert p.material_change(base, raised)
+    reason = {None: _floor(3, "HoldAfterRaise: q0.9 forecast peak 10.2 in the next 375s -> 3 replicas; "
+                              "live demand 4.1 needs 1")}
+    assert p.material_change(base, reason)
+    note = {None: _floor(3, base[None].status["reason"] + "; Prometheus unavailable (timeout)")}
+    assert p.material_change(base, note)
+    refit = {None: _floor(3, base[None].status["reason"], lastFitTime="2026-03-02T13:00:00Z")}
+    assert p.material_change(base, refit)
+    assert p.material_change(base, {"eu": base[None]})
+
+
+def test_figure_only_changes_are_published_at_most_every_refresh_period() -> None:
+    queue = FakeQueue(key("iris"))
+    clock = [NOW]
+    c = controller(FakeKube(), FakeBackend({}), queue, clock)
+    try:
+        published = []
+        for minute in range(16):
+            clock[0] = NOW + 60 * minute
+            floors = {None: _floor(3, f"ForecastPeak: q0.9 forecast peak {10 + minute} -> 3 replicas",
+                                   peak=10.0 + minute)}
+            before = len(queue.added)
+            c.publish("ml", "iris", floors)
+            if len(queue.added) > before:
+                published.append(minute)
+        # The first, then once per STATUS_REFRESH_SECONDS (5 min) although the peak moved every minute.
+        assert published == [0, 5, 10, 15]
+        assert c.floors_for("ml", "iris")[None].status["forecastPeak"] == 25.0
+        # A new floor goes out at once.
+        clock[0] += 60
+        c.publish("ml", "iris", {None: _floor(4, "ForecastPeak: q0.9 forecast peak 30 -> 4 replicas")})
+        assert c.floors_for("ml", "iris")[None].floor == 4 and len(queue.added) == 5
+    finally:
+        c.close()

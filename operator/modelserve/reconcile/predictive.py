@@ -448,6 +448,34 @@ def autoscaling_status(
     return status
 
 
+# A status.autoscaling whose only change is in figures (forecast peak and its time, live demand in
+# the message) is republished at most this often; floors, reasons, models and notes go out at once.
+STATUS_REFRESH_SECONDS = 300.0
+
+_FIGURES = re.compile(r"\d[\d.,:eTZ+-]*")
+
+
+def _shape(status: dict) -> dict:
+    """status.autoscaling with every number blanked: what stays when only the figures move."""
+    return {
+        k: (_FIGURES.sub("#", v) if isinstance(v, str) else "#")
+        for k, v in status.items()
+        if k not in ("forecastPeak", "forecastPeakTime")
+    } | {"floor": status.get("floor"), "lastFitTime": status.get("lastFitTime"), "model": status.get("model")}
+
+
+def material_change(old: dict[str | None, PredictiveFloor], new: dict[str | None, PredictiveFloor]) -> bool:
+    """True when a floor, a region, a reason, the model, the fit or a note changed; False when only
+    figures did (the forecast peak moves with every new bin and the message quotes live demand)."""
+    if old.keys() != new.keys():
+        return True
+    for region, floor in new.items():
+        before = old[region]
+        if before.floor != floor.floor or _shape(before.status) != _shape(floor.status):
+            return True
+    return False
+
+
 def reactive_floor(reactive: Reactive, min_replicas: int | None = None) -> PredictiveFloor:
     """No floor (the HPA is purely reactive), with status.autoscaling saying why."""
     status: dict[str, Any] = {"reason": f"{reactive.reason}: {reactive.message}"}
@@ -516,6 +544,7 @@ class PredictiveController:
         self._prometheus = prometheus
         self._tracks: dict[tuple[str, str, str | None], SeriesTrack] = {}
         self._floors: dict[tuple[str, str], dict[str | None, PredictiveFloor]] = {}
+        self._published_at: dict[tuple[str, str], float] = {}
         self._io = concurrent.futures.ThreadPoolExecutor(
             max_workers=MAX_CONCURRENT_MODELS, thread_name_prefix="predictive"
         )
@@ -578,15 +607,27 @@ class PredictiveController:
         return await asyncio.get_running_loop().run_in_executor(self._io, fn, *args)
 
     def publish(self, ns: str, name: str, floors: dict[str | None, PredictiveFloor]) -> None:
-        """Hand the floors to the planner; queue the ModelDeployment when they changed."""
-        if self._floors.get((ns, name)) == floors:
+        """Hand the floors to the planner; queue the ModelDeployment when they changed.
+
+        A change of figures only (forecast peak, live demand in the message) is held back until
+        STATUS_REFRESH_SECONDS after the last publication, so status.autoscaling is not rewritten at
+        every planning step; a new floor, reason, model, fit or note goes out at once."""
+        old = self._floors.get((ns, name))
+        if old == floors:
+            return
+        now = self.clock()
+        last = self._published_at.get((ns, name))
+        recent = last is not None and now - last < STATUS_REFRESH_SECONDS
+        if old is not None and recent and not material_change(old, floors):
             return
         self._floors[(ns, name)] = floors
+        self._published_at[(ns, name)] = now
         self.queue.add((MD, ns, name))
 
     def forget(self, ns: str, name: str) -> None:
         """The model is gone or no longer predictive: drop its state, floors and gauges."""
         had = self._floors.pop((ns, name), None)
+        self._published_at.pop((ns, name), None)
         for key in [k for k in self._tracks if k[:2] == (ns, name)]:
             del self._tracks[key]
         for gauge in (FORECAST_DEMAND, PREDICTIVE_FLOOR):
