@@ -29,13 +29,14 @@ import json
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 from modelserve.forecasting import (
     HPA_SYNC_SECONDS,
     FloorParams,
+    Forecast,
     ForecastState,
     HpaSimulator,
     InsufficientHistory,
@@ -88,7 +89,7 @@ class Setup:
     startup_seconds: float = 60
     metric_delay_seconds: float = 60
     max_replicas: int = 1000
-    planning_interval_seconds: int = 300
+    planning_interval_seconds: int = 60
     refit_interval_seconds: int = 3600
     history_seconds: int = 7 * DAY
     min_history_seconds: int = 2 * DAY
@@ -155,18 +156,42 @@ def simulate(name: str, demand: np.ndarray, setup: Setup, start: float, *, floor
     return Run(name, under_ticks / ticks, hours, minutes, ready_log, alive_log)
 
 
+def floor_params(setup: Setup) -> FloorParams:
+    return FloorParams(min_replicas=1, max_replicas=setup.max_replicas,
+                       target_per_replica=setup.target_per_replica,
+                       headroom_percent=setup.headroom_percent,
+                       startup_seconds=setup.startup_seconds,
+                       scale_down_percent_per_step=setup.scale_down_percent_per_step,
+                       hold_seconds=setup.hold_seconds,
+                       planning_interval_seconds=setup.planning_interval_seconds)
+
+
+def replay_floors(recorded: list, minutes: int, params: FloorParams) -> np.ndarray:
+    """The floors (0 = none yet) that plan_floor with `params` sets, minute by minute, on forecasts
+    recorded by PredictiveFloor(record=True): the forecasting does not depend on the planner's
+    headroom or hold, so one forecasting pass serves every such setting."""
+    floors = np.zeros(minutes, dtype=np.int32)
+    floor: int | None = None
+    raised: float | None = None
+    previous = 0
+    for i, now, basis, live in recorded:
+        floors[previous:i] = floor or 0
+        decision = plan_floor(basis, floor, live, params, now, last_raised_at=raised)
+        floor, raised, previous = decision.floor, decision.last_raised_at, i
+    floors[previous:] = floor or 0
+    return floors
+
+
 class PredictiveFloor:
     """The operator's predictive cycle, replayed: data up to the current minute only."""
 
-    def __init__(self, demand: np.ndarray, start: float, setup: Setup):
+    def __init__(self, demand: np.ndarray, start: float, setup: Setup, *, record: bool = False):
         self.demand, self.start, self.setup = demand, start, setup
-        self.params = FloorParams(min_replicas=1, max_replicas=setup.max_replicas,
-                                  target_per_replica=setup.target_per_replica,
-                                  headroom_percent=setup.headroom_percent,
-                                  startup_seconds=setup.startup_seconds,
-                                  scale_down_percent_per_step=setup.scale_down_percent_per_step,
-                                  hold_seconds=setup.hold_seconds,
-                                  planning_interval_seconds=setup.planning_interval_seconds)
+        self.params = floor_params(setup)
+        # With record=True, what plan_floor was given at each planning step (minute, now, forecast
+        # without its state, live demand), so other planner settings can be replayed on it.
+        self.recorded: list[tuple[int, float, Forecast | InsufficientHistory, float]] | None = (
+            [] if record else None)
         self.state: ForecastState | InsufficientHistory | None = None
         self.floor: int | None = None
         self.last_raised_at: float | None = None
@@ -208,6 +233,8 @@ class PredictiveFloor:
             if isinstance(self.state, InsufficientHistory):
                 decision = plan_floor(self.state, self.floor, live, self.params, now,
                                       last_raised_at=self.last_raised_at)
+                if self.recorded is not None:
+                    self.recorded.append((i, now, self.state, live))
             else:
                 first = int((self.state.last_time + s.step_seconds - self.start) // 60)
                 times, values = self._minutes(first, last_complete_minute)
@@ -216,6 +243,8 @@ class PredictiveFloor:
                 self.state = fc.state
                 decision = plan_floor(fc, self.floor, live, self.params, now,
                                       last_raised_at=self.last_raised_at)
+                if self.recorded is not None:
+                    self.recorded.append((i, now, replace(fc, state=None), live))  # type: ignore[arg-type]
             self.floor, self.last_raised_at = decision.floor, decision.last_raised_at
             self.update_seconds += time.process_time() - t0
         self.floors[i] = self.floor or 0
@@ -299,7 +328,7 @@ def run_trace(args: argparse.Namespace) -> dict:
                   startup_seconds=args.startup_seconds, metric_delay_seconds=args.metric_delay_seconds,
                   refit_interval_seconds=args.refit_interval,
                   planning_interval_seconds=args.planning_interval,
-                  quantile=args.quantile, headroom_percent=args.headroom)
+                  quantile=args.quantile, headroom_percent=args.headroom, hold_seconds=args.hold_seconds)
     evaluate_from = setup.min_history_seconds // 60
     print(f"# {path.name}: {raw.shape[0]} minutes, interval {interval}s, scale {args.scale:g}; "
           f"capacity-per-replica {capacity:g} req/s (5-min peak {smooth_peak:.1f} req/s needs "
@@ -354,6 +383,69 @@ def run_trace(args: argparse.Namespace) -> dict:
         plot(args.plot, path.name, start, raw, setup, reactive, predictive, best, planner.floors,
              evaluate_from)
     return result
+
+
+def parse_list(text: str) -> list[float]:
+    return [float(x) for x in text.split(",") if x.strip()]
+
+
+def run_sweep(args: argparse.Namespace) -> dict:
+    """The cost/coverage frontier: every quantile x headroom x hold setting, each scored like a
+    normal run; (b) is read off the reactive HPA's own cost/coverage curve (target utilisation 0.7
+    down to 0.3), interpolated at the setting's replica-hours."""
+    path = Path(args.trace)
+    start, interval, counts = load_trace(path)
+    raw = minute_demand(counts, interval, args.scale)
+    if args.days:
+        raw = raw[: int(args.days * 1440)]
+    smooth_peak = float(np.convolve(raw, np.ones(5) / 5, mode="valid").max())
+    capacity = args.capacity_per_replica or nice_capacity(smooth_peak)
+    base = Setup(capacity_per_replica=capacity, target_utilization=args.target_utilization,
+                 startup_seconds=args.startup_seconds, metric_delay_seconds=args.metric_delay_seconds,
+                 refit_interval_seconds=args.refit_interval, planning_interval_seconds=args.planning_interval)
+    evaluate_from = base.min_history_seconds // 60
+    wall = time.time()
+    reactive = simulate("reactive", raw, base, start, evaluate_from=evaluate_from)
+    best = oracle(raw, base, base.target_utilization, evaluate_from)
+    curve = []  # (replica-hours, under-provisioned minutes) of the reactive HPA with more headroom
+    for utilization in np.arange(base.target_utilization, 0.29, -0.05):
+        run = simulate("reactive", raw, base, start, target_utilization=float(utilization),
+                       evaluate_from=evaluate_from)
+        curve.append((run.replica_hours, run.under_minutes))
+    costs, unders = np.array(curve).T
+    rows = []
+    for quantile in parse_list(args.sweep_quantiles):
+        setup = replace(base, quantile=quantile)
+        planner = PredictiveFloor(raw, start, setup, record=True)
+        for i in range(raw.shape[0]):
+            planner(i, start + i * 60.0)
+        assert planner.recorded is not None
+        for headroom in parse_list(args.sweep_headroom):
+            for hold in parse_list(args.sweep_hold):
+                params = floor_params(replace(setup, headroom_percent=headroom, hold_seconds=hold))
+                floors = replay_floors(planner.recorded, raw.shape[0], params)
+                run = simulate("predictive", raw, setup, start, evaluate_from=evaluate_from,
+                               floor_for_minute=lambda i, now, f=floors: int(f[i]) or None)
+                equal_cost_under = float(np.interp(run.replica_hours, costs, unders))
+                under_ratio = run.under_minutes / reactive.under_minutes if reactive.under_minutes else None
+                cost_ratio = run.replica_hours / reactive.replica_hours
+                rows.append({
+                    "quantile": quantile, "headroom": headroom, "hold_seconds": hold,
+                    "under_provisioned_minutes": round(run.under_minutes, 1),
+                    "under_ratio": None if under_ratio is None else round(under_ratio, 3),
+                    "cost_ratio": round(cost_ratio, 3),
+                    "vs_oracle": round(run.replica_hours / best.replica_hours, 3),
+                    "equal_cost_reactive_under_minutes": round(equal_cost_under, 1),
+                    "a_pass": bool(under_ratio is not None and under_ratio <= 0.2 and cost_ratio <= 1.10),
+                    "b_pass": bool(run.under_minutes < equal_cost_under),
+                    "c_pass": bool(run.replica_hours <= 1.25 * best.replica_hours),
+                })
+    return {"trace": path.name, "capacity_per_replica": capacity, "scored_minutes": reactive.minutes,
+            "reactive": {"under_provisioned_minutes": round(reactive.under_minutes, 1),
+                         "replica_hours": round(reactive.replica_hours, 1),
+                         "vs_oracle": round(reactive.replica_hours / best.replica_hours, 3)},
+            "planning_interval_seconds": base.planning_interval_seconds, "rows": rows,
+            "wall_seconds": round(time.time() - wall, 1)}
 
 
 def plot(target: str, title: str, start: float, demand: np.ndarray, setup: Setup, reactive: Run,
@@ -467,7 +559,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quantile", type=float, default=0.9)
     parser.add_argument("--headroom", type=float, default=10, help="headroomPercent")
     parser.add_argument("--refit-interval", type=int, default=3600, help="seconds")
-    parser.add_argument("--planning-interval", type=int, default=300, help="seconds")
+    parser.add_argument("--planning-interval", type=int, default=60,
+                        help="seconds between planning steps (default 60, the operator's)")
+    parser.add_argument("--hold-seconds", type=float, default=600,
+                        help="hold after a raise (the operator's MODELSERVE_PREDICTIVE_HOLD_SECONDS)")
+    parser.add_argument("--sweep", action="store_true",
+                        help="replay the planner over --sweep-quantiles x --sweep-headroom x --sweep-hold "
+                             "(one forecasting pass per quantile) and print the cost/coverage frontier")
+    parser.add_argument("--sweep-quantiles", default="0.5,0.75,0.9")
+    parser.add_argument("--sweep-headroom", default="0,5,10")
+    parser.add_argument("--sweep-hold", default="0,300,600")
     parser.add_argument("--days", type=float, default=None, help="only the first N days of the trace")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--plot", help="write a PNG of 3 days (reactive vs predictive vs oracle)")
@@ -487,6 +588,25 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.trace:
         parser.error("--trace or --cost is required")
+    if args.sweep:
+        sweep = run_sweep(args)
+        if args.json:
+            print(json.dumps(sweep, indent=2))
+            return 0
+        r = sweep["reactive"]
+        print(f"# {sweep['trace']}: reactive {r['under_provisioned_minutes']} under-provisioned min, "
+              f"{r['replica_hours']} replica-h ({r['vs_oracle']}x oracle); "
+              f"planning every {sweep['planning_interval_seconds']}s; wall {sweep['wall_seconds']} s")
+        print("| quantile | headroom % | hold s | under-prov. min | vs reactive | replica-h vs reactive "
+              "| vs oracle | equal-cost reactive min | (a) | (b) | (c) |")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|:-:|:-:|:-:|")
+        for row in sweep["rows"]:
+            marks = ["✔" if row[k] else "✘" for k in ("a_pass", "b_pass", "c_pass")]
+            print(f"| {row['quantile']:g} | {row['headroom']:g} | {row['hold_seconds']:g} "
+                  f"| {row['under_provisioned_minutes']} | {row['under_ratio']} | {row['cost_ratio']} "
+                  f"| {row['vs_oracle']} | {row['equal_cost_reactive_under_minutes']} | "
+                  + " | ".join(marks) + " |")
+        return 0
     result = run_trace(args)
     if args.json:
         print(json.dumps(result, indent=2))
