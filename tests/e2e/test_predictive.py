@@ -1,7 +1,7 @@
 """Predictive autoscaling e2e: a week of seasonal demand backfilled into the real Prometheus, a
 dedicated operator forecasting it, and the real HPA controller acting on the floors on KWOK nodes.
 
-One scenario, three ModelDeployments side by side (timed on the 5-minute bin grid):
+One scenario, four ModelDeployments side by side (timed on the 5-minute bin grid):
 
 * `surge`: quiet (1 req/s) for hours, then 20 req/s every day from P on. The floor must rise about
   one horizon (5 min) before P — not at once — and the HPA must have the pods Running before P.
@@ -10,15 +10,22 @@ One scenario, three ModelDeployments side by side (timed on the 5-minute bin gri
   one replica per planning step (scaleDownPercentPerStep 10 %), never all at once.
 * `fresh`: predictive but without any history: the HPA stays at spec.minReplicas and
   status.autoscaling.reason says why.
+* `regional`: split by a RegionPlacement over eu-central-1 and ap-southeast-1, so its demand is
+  forecast per region (`sum by (region) (...)`): in eu-central-1 it surges daily at P like `surge`, in
+  ap-southeast-1 it peaks hours away. The eu-central-1 HPA's floor rises ahead of P (its pods Running
+  on eu-central-1 nodes before P) while the ap-southeast-1 HPA stays at its minimum throughout;
+  status.autoscaling sums the regions' floors and gives each region's reason.
 
 The history is written as TSDB blocks (promtool) ending a minute before the test starts, under the
-labels of a scrape target that serves the same counters live, so the series simply continue.
+labels of a scrape target that serves the same counters live, so the series simply continue. Every
+series carries a `region` label (eu-central-1 unless a model is split over regions).
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -30,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from modelserve.localcluster.nodes import REGION_LABEL
 
 from tests.e2e.conftest import start_operator
 from tests.e2e.harness import Kube, OperatorProcess, wait_until
@@ -39,7 +47,8 @@ STEP = 300
 LOW, HIGH = 1.0, 20.0  # req/s; at 5 req/s per replica: 1 replica, and ceil(20 x 1.1 / 5) = 5
 INTERVAL = 5  # planning step of the dedicated operator (s)
 LIVE_FADE = 60  # the ebb's demand query rates over 1 minute: its live demand falls within that
-SERIES_LABELS = 'revision="r1",region="eu-central-1",code="200"'
+SERIES_LABELS = 'revision="r1",code="200"'
+EU, AP = "eu-central-1", "ap-southeast-1"
 
 
 @dataclass(frozen=True)
@@ -65,11 +74,12 @@ class DailyPlateau:
 
 
 class DemandExporter:
-    """Serves the models' request counters live (`modelserve_requests_total`, metric contract)."""
+    """Serves the models' request counters live (`modelserve_requests_total`, metric contract), one
+    series per (model, region)."""
 
-    def __init__(self, namespace: str, models: dict[str, DailyPlateau]):
+    def __init__(self, namespace: str, series: dict[tuple[str, str], DailyPlateau]):
         self.namespace = namespace
-        self.models = models
+        self.series = series
         exporter = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -92,21 +102,22 @@ class DemandExporter:
     def address(self) -> str:
         return f"127.0.0.1:{self.server.server_address[1]}"
 
-    def labels(self, model: str) -> str:
-        return f'namespace="{self.namespace}",model="{model}",{SERIES_LABELS}'
+    def labels(self, model: str, region: str) -> str:
+        return f'namespace="{self.namespace}",model="{model}",region="{region}",{SERIES_LABELS}'
 
     def render(self, now: float) -> str:
         lines = ["# TYPE modelserve_requests_total counter"]
-        for model, profile in sorted(self.models.items()):
-            lines.append(f"modelserve_requests_total{{{self.labels(model)}}} {profile.count(now)!r}")
+        for (model, region), profile in sorted(self.series.items()):
+            labels = self.labels(model, region)
+            lines.append(f"modelserve_requests_total{{{labels}}} {profile.count(now)!r}")
         return "\n".join(lines) + "\n"
 
     def history(self, job: str, start: float, end: float) -> str:
         """OpenMetrics text of every counter sampled each minute over [start, end], with the labels
         the scrape of this exporter adds (job, instance), so the live samples continue the series."""
         lines = []
-        for model, profile in sorted(self.models.items()):
-            labels = f'job="{job}",instance="{self.address}",{self.labels(model)}'
+        for (model, region), profile in sorted(self.series.items()):
+            labels = f'job="{job}",instance="{self.address}",{self.labels(model, region)}'
             t = start
             while t <= end:
                 lines.append(f"modelserve_requests_total{{{labels}}} {profile.count(t):.3f} {t:.0f}")
@@ -118,8 +129,15 @@ class DemandExporter:
         self.server.server_close()
 
 
-def predictive_md(name: str, *, min_replicas: int = 1, max_replicas: int = 8, **predictive: Any) -> dict:
-    return {
+def predictive_md(
+    name: str,
+    *,
+    min_replicas: int = 1,
+    max_replicas: int = 8,
+    placement: str | None = None,
+    **predictive: Any,
+) -> dict:
+    md: dict = {
         "apiVersion": "modelserve.io/v1alpha1",
         "kind": "ModelDeployment",
         "metadata": {"name": name},
@@ -136,6 +154,21 @@ def predictive_md(name: str, *, min_replicas: int = 1, max_replicas: int = 8, **
                 "target": {"metric": "requestsPerSecond", "averageValue": 5},
                 "predictive": {"enabled": True, **predictive},
             },
+        },
+    }
+    if placement:
+        md["spec"]["placementRef"] = {"name": placement}
+    return md
+
+
+def region_placement(name: str, regions: list[str]) -> dict:
+    return {
+        "apiVersion": "modelserve.io/v1alpha1",
+        "kind": "RegionPlacement",
+        "metadata": {"name": name},
+        "spec": {
+            "residency": {"jurisdiction": "TEST", "allowedRegions": regions},
+            "regions": [{"name": r} for r in regions],
         },
     }
 
@@ -164,6 +197,34 @@ def autoscaling_status(kube: Kube, name: str, namespace: str) -> dict:
     return ((kube.get("modeldeployment", name, namespace) or {}).get("status") or {}).get("autoscaling") or {}
 
 
+def region_reasons(status: dict) -> dict[str, str]:
+    """Each region's part of a merged (several regions) status.autoscaling.reason:
+    "ap-southeast-1: ForecastPeak: ...; eu-central-1: ForecastPeak: ..." -> {region: "ForecastPeak: ..."}."""
+    parts = re.split(r"(?:^|; )([a-z]+-[a-z]+-\d+): ", status.get("reason", ""))
+    return dict(zip(parts[1::2], parts[2::2], strict=True))
+
+
+def reason_kind(reason: str) -> str:
+    return reason.split(":")[0]
+
+
+def running_in_region(kube: Kube, name: str, namespace: str, region: str) -> int:
+    """Running pods of `name`'s `region` Deployment on KWOK nodes of that region."""
+    nodes = {
+        n["metadata"]["name"]: (n["metadata"].get("labels") or {}).get(REGION_LABEL)
+        for n in kube.items("nodes")
+    }
+    selector = f"app.kubernetes.io/instance={name},modelserve.io/region={region}"
+    return sum(
+        1
+        for p in kube.items("pods", namespace, selector=selector)
+        if p["status"].get("phase") == "Running"
+        and not p["metadata"].get("deletionTimestamp")
+        and str(p["spec"].get("nodeName", "")).startswith("kwok-")
+        and nodes.get(p["spec"]["nodeName"]) == region
+    )
+
+
 def running_on_kwok(kube: Kube, name: str, namespace: str) -> int:
     pods = kube.items("pods", namespace, selector=f"app.kubernetes.io/instance={name}")
     return sum(
@@ -183,11 +244,15 @@ def test_floor_rises_before_the_forecast_peak_and_descends_gradually(
     ebb_end = math.ceil((t0 + 240) / STEP) * STEP  # E: on the bin grid, after the first forecasts
     surge_start = ebb_end + STEP  # P: one bin later, so the surge's floor is low at first
     origin = math.floor((t0 - 7 * DAY - 900) / 60) * 60
-    models = {
-        "surge": DailyPlateau(start=surge_start, width=3 * 3600, origin=origin),
-        "ebb": DailyPlateau(start=ebb_end - 4 * 3600, width=4 * 3600, origin=origin),
+    series = {
+        ("surge", EU): DailyPlateau(start=surge_start, width=3 * 3600, origin=origin),
+        ("ebb", EU): DailyPlateau(start=ebb_end - 4 * 3600, width=4 * 3600, origin=origin),
+        # regional: the same daily surge at P in eu-central-1; in ap-southeast-1 a peak 8 hours later,
+        # so its demand is LOW all through the test (a pooled forecast would raise both regions).
+        ("regional", EU): DailyPlateau(start=surge_start, width=3 * 3600, origin=origin),
+        ("regional", AP): DailyPlateau(start=surge_start + 8 * 3600, width=3 * 3600, origin=origin),
     }
-    exporter = DemandExporter(namespace, models)
+    exporter = DemandExporter(namespace, series)
     job = f"predictive-{namespace}"
     prometheus.add_target(job, exporter.address)
     prometheus.reload()
@@ -209,6 +274,13 @@ def test_floor_rises_before_the_forecast_peak_and_descends_gradually(
         one_minute = 'sum(rate(modelserve_requests_total{namespace="{{namespace}}",model="{{model}}"}[1m]))'
         kube.apply(predictive_md("ebb", query=one_minute), namespace)
         kube.apply(predictive_md("fresh", min_replicas=2, max_replicas=4), namespace)
+        # Two regions of weight 1: each regional HPA gets minReplicas max(1, 2 // 2) = 1 and
+        # maxReplicas ceil(16 / 2) = 8 (reconcile/plan.py `_hpas`). minReplicas 2 so that each region's
+        # Deployment starts with a pod: an HPA does not scale a Deployment at 0 replicas.
+        kube.apply(region_placement("two-regions", [EU, AP]), namespace)
+        kube.apply(
+            predictive_md("regional", min_replicas=2, max_replicas=16, placement="two-regions"), namespace
+        )
 
         with own_operator(operator):
             # Hold the ebb's raise (made at the first step) until its live demand has faded after E:
@@ -247,6 +319,26 @@ def test_floor_rises_before_the_forecast_peak_and_descends_gradually(
             assert "insufficient history: have 0s, need 2d" in fresh["reason"], fresh
             assert wait_until(lambda: hpa_min(kube, "fresh", namespace) == 2, 30, what="fresh HPA at min")
 
+            # regional: both regions fitted (each its own series), each with its own HPA.
+            regional_first = wait_until(
+                lambda: (
+                    fitted("regional")
+                    and (r := region_reasons(s := autoscaling_status(kube, "regional", namespace))).keys()
+                    == {EU, AP}
+                    and not {reason_kind(v) for v in r.values()} & {"NoForecast", "InsufficientHistory"}
+                    and s
+                ),
+                120,
+                interval=1,
+                what="regional fitted in both regions",
+            )
+            regional_first_seen = time.time()
+            eu_hpa, ap_hpa = f"regional-{EU}", f"regional-{AP}"
+            assert hpa_min(kube, ap_hpa, namespace) == 1, regional_first
+            if regional_first_seen < surge_start - STEP - 2 * INTERVAL:
+                assert regional_first["floor"] == 2, regional_first  # 1 + 1
+                assert hpa_min(kube, eu_hpa, namespace) == 1
+
             # surge: low while the peak is beyond the 5-minute horizon (when the first forecast came early
             # enough to see it), then raised ahead of P.
             if first_seen < surge_start - STEP - 2 * INTERVAL:
@@ -265,6 +357,9 @@ def test_floor_rises_before_the_forecast_peak_and_descends_gradually(
             ebb_reasons: list[str] = []
             ebb_reason_kinds: set[str] = set()
             ebb_descending_floors: set[int] = set()
+            eu_raised_at = None
+            eu_running_at = None
+            ap_floors: set[int | None] = set()
             deadline = max(surge_start + 60, ebb_end + 180)
             while time.time() < deadline:
                 assert op.alive(), op.log()[-3000:]
@@ -278,6 +373,15 @@ def test_floor_rises_before_the_forecast_peak_and_descends_gradually(
                     and running_on_kwok(kube, "surge", namespace) >= 4
                 ):
                     surge_running_at = time.time()
+                ap_floors.add(hpa_min(kube, ap_hpa, namespace))
+                if eu_raised_at is None and (hpa_min(kube, eu_hpa, namespace) or 0) >= 4:
+                    eu_raised_at = now
+                if (
+                    eu_raised_at
+                    and eu_running_at is None
+                    and running_in_region(kube, "regional", namespace, EU) >= 4
+                ):
+                    eu_running_at = time.time()
                 ebb_status = autoscaling_status(kube, "ebb", namespace)
                 ebb_reason_kinds.add(ebb_status.get("reason", "").split(":")[0])
                 if ebb_status.get("reason", "").startswith("GradualDescent"):
@@ -286,7 +390,7 @@ def test_floor_rises_before_the_forecast_peak_and_descends_gradually(
                 if low is not None and (not ebb_trace or ebb_trace[-1][1] != low):
                     ebb_trace.append((now, low))
                     ebb_reasons.append(autoscaling_status(kube, "ebb", namespace).get("reason", ""))
-                if surge_running_at and ebb_trace and ebb_trace[-1][1] == 1:
+                if surge_running_at and eu_running_at and ebb_trace and ebb_trace[-1][1] == 1:
                     break
                 time.sleep(0.5)
 
@@ -314,6 +418,32 @@ def test_floor_rises_before_the_forecast_peak_and_descends_gradually(
             assert "HoldAfterRaise" in ebb_reason_kinds, ebb_reason_kinds  # forecast low, floor held
             assert ebb_descending_floors >= {4, 3, 2}, (ebb_descending_floors, ebb_reasons)
             assert hpa_min(kube, "fresh", namespace) == 2
+
+            # regional: eu-central-1 forecast on its own, raised ahead of P with its pods Running in
+            # eu-central-1; ap-southeast-1 (LOW all through) never left its minimum.
+            assert eu_raised_at is not None, "regional eu-central-1 floor never rose"
+            assert surge_start - STEP - INTERVAL <= eu_raised_at < surge_start, eu_raised_at - surge_start
+            assert eu_running_at is not None and eu_running_at < surge_start, (
+                "regional eu-central-1 pods not Running before P"
+            )
+            ap_floors.add(hpa_min(kube, ap_hpa, namespace))
+            assert ap_floors == {1}, ap_floors
+            assert running_in_region(kube, "regional", namespace, AP) == 1
+            # status.autoscaling: the regions' floors summed, each region's reason named.
+            eu_floor = hpa_min(kube, eu_hpa, namespace) or 0
+            merged = wait_until(
+                lambda: (
+                    (s := autoscaling_status(kube, "regional", namespace)).get("floor") == eu_floor + 1 and s
+                ),
+                60,
+                what="regional status.autoscaling with both floors",
+            )
+            reasons = region_reasons(merged)
+            assert reasons.keys() == {EU, AP}, merged
+            assert reason_kind(reasons[AP]) == "ForecastPeak" and "-> 1 replicas" in reasons[AP], merged
+            assert reason_kind(reasons[EU]) in ("ForecastPeak", "LiveDemand", "MaxReplicas"), merged
+            assert "-> 1 replicas" not in reasons[EU], merged
+            assert 4 <= eu_floor <= 8, merged
     finally:
         for op in ops:
             op.stop()

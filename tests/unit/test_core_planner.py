@@ -347,3 +347,36 @@ def test_pending_pods_are_reported_with_the_schedulers_reason() -> None:
     ready = next(c for c in plan.status["conditions"] if c["type"] == "Ready")
     assert ready["status"] == "False" and ready["reason"] == "PodsPending"
     assert "1 pod(s) Pending: 0/6 nodes are available" in ready["message"]
+
+
+def test_autoscaled_region_left_empty_by_the_weights_starts_at_one_pod() -> None:
+    # min 1 over two equal regions divides to 1 + 0; an HPA never scales a Deployment at 0, so the
+    # empty region would be dead to live load and to its predictive floor.
+    placement = {
+        "metadata": {"name": "g"},
+        "spec": {
+            "residency": {"allowedRegions": ["a", "b", "c"]},
+            "regions": [{"name": "a"}, {"name": "b"}, {"name": "c"}],
+        },
+    }
+    nodes = [
+        {
+            "metadata": {"name": f"n-{r}", "labels": {"topology.kubernetes.io/region": r}},
+            "spec": {},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+        }
+        for r in ("a", "b")  # region c has no node
+    ]
+    body = md(placementRef={"name": "g"}, autoscaling={"minReplicas": 1, "maxReplicas": 9})
+    floors = {"a": PredictiveFloor(1, {"floor": 1}), "b": PredictiveFloor(3, {"floor": 3})}
+    plan = plan_model_deployment(body, Observed(placement=placement, nodes=nodes, predictive=floors), NOW)
+    deps = {d["metadata"]["labels"]["modelserve.io/region"]: d for d in by_kind(plan.desired)["Deployment"]}
+    assert {r: d["spec"]["replicas"] for r, d in deps.items() if r != "c"} == {"a": 1, "b": 1}
+    assert deps.get("c") is None or deps["c"]["spec"]["replicas"] == 0  # no node: nothing Pending there
+    hpas = {h["spec"]["scaleTargetRef"]["name"]: h for h in by_kind(plan.desired)["HorizontalPodAutoscaler"]}
+    assert hpas[deps["b"]["metadata"]["name"]]["spec"]["minReplicas"] == 3
+    # Without autoscaling the weights alone decide: one replica, one region.
+    fixed = plan_model_deployment(md(replicas=1, placementRef={"name": "g"}),
+                                  Observed(placement=placement, nodes=nodes), NOW)
+    counts = sorted(d["spec"]["replicas"] for d in by_kind(fixed.desired)["Deployment"])
+    assert counts in ([0, 1], [0, 0, 1], [1])

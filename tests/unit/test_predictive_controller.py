@@ -649,3 +649,85 @@ def test_figure_only_changes_are_published_at_most_every_refresh_period() -> Non
         assert c.floors_for("ml", "iris")[None].floor == 4 and len(queue.added) == 5
     finally:
         c.close()
+
+
+class RegionalBackend(FakeBackend):
+    """Prometheus answering `sum by (region)`: one series per region of the model's demand."""
+
+    def __init__(self, demand: dict[str, dict[str, list[tuple[float, float]]]]):
+        super().__init__({})
+        self.regional = demand
+
+    def custom_query(self, query: str, params: dict | None = None, timeout: Any = None) -> Any:
+        return [
+            {"metric": {"region": r}, "value": [points[-1][0], str(points[-1][1])]}
+            for r, points in self.regional.get(self._model(query), {}).items()
+            if points
+        ]
+
+    def custom_query_range(
+        self,
+        query: str,
+        start_time: datetime,
+        end_time: datetime,
+        step: str,
+        params: dict | None = None,
+        timeout: Any = None,
+    ) -> Any:
+        lo, hi = start_time.timestamp(), end_time.timestamp()
+        out = []
+        for region, points in self.regional.get(self._model(query), {}).items():
+            inside = [[t, str(v)] for t, v in points if lo <= t <= hi]
+            if inside:
+                out.append({"metric": {"region": region}, "values": inside})
+        return out
+
+
+def test_a_region_dropped_from_the_placement_is_forgotten_and_starts_afresh_when_back() -> None:
+    body = md_body("geo", maxReplicas=20, predictive={"model": "seasonalNaive"})
+    body["spec"]["placementRef"] = {"name": "two"}
+    placement = {
+        "kind": "RegionPlacement",
+        "metadata": {"namespace": "ml", "name": "two"},
+        "spec": {"regions": [{"name": "eu"}, {"name": "ap"}]},
+    }
+    ap_hpa = {
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"namespace": "ml", "name": "geo-ap"},
+        "spec": {"minReplicas": 1},
+    }
+    busy = [(t, 30.0) for t, _ in _daily_points(7, NOW + 3600)]  # 30 rps: 7 replicas per region
+    quiet = [(t, 1.0) for t, _ in busy]
+    backend = RegionalBackend({"geo": {"eu": quiet, "ap": busy}})
+    clock = [NOW + 10]
+    c = controller(FakeKube(body, placement, ap_hpa), backend, FakeQueue(key("geo")), clock)
+
+    def ap_gauges() -> list:
+        return [
+            s
+            for m in PREDICTIVE_FLOOR.collect()
+            for s in m.samples
+            if s.labels.get("modeldeployment") == "geo" and s.labels.get("region") == "ap"
+        ]
+
+    async def go() -> None:
+        await c.step()
+        assert {r: f.floor for r, f in c.floors_for("ml", "geo").items()} == {"eu": 1, "ap": 7}
+        assert ap_gauges()
+        placement["spec"]["regions"] = [{"name": "eu"}]  # ap leaves the placement
+        clock[0] += 60
+        await c.step()
+        assert set(c.floors_for("ml", "geo")) == {"eu"}
+        assert ("ml", "geo", "ap") not in c._tracks and ap_gauges() == []
+        # ap comes back, quiet now, its HPA at 1: its floor starts from there, not from the old 7.
+        backend.regional["geo"]["ap"] = quiet
+        placement["spec"]["regions"] = [{"name": "eu"}, {"name": "ap"}]
+        clock[0] += 60
+        await c.step()
+        ap = c.floors_for("ml", "geo")["ap"]
+        assert ap.floor == 1, ap.status
+
+    try:
+        asyncio.run(go())
+    finally:
+        c.close()

@@ -255,7 +255,13 @@ def plan_model_deployment(body: dict, observed: Observed, now: datetime) -> Plan
             replicas, placement.regions, available_regions(availability), placement.on_region_unavailable
         )
         division_rows[rev] = division
+        reachable = available_regions(availability)
         for region, count in sorted(division.replicas.items()):
+            if hpa_managed and count == 0 and region in reachable:
+                # Every regional HPA has minReplicas >= 1, but an HPA does not scale a Deployment
+                # that is at 0: a region the weights leave empty would never scale (or take a
+                # predictive floor). Start it at one pod and let its HPA take over.
+                count = 1
             scheduling = pod_scheduling_for_region(
                 placement, region, {c.LABEL_INSTANCE: owner.name, c.LABEL_REVISION: rev}
             )

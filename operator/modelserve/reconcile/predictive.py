@@ -708,6 +708,14 @@ class PredictiveController:
         prometheus: PrometheusQuery,
     ) -> None:
         now = self.clock()
+        # A region that left the placement (or the whole-model series after a placementRef was added):
+        # drop its state and gauges, so it is not exported stale and, should it come back, starts from
+        # its HPA again instead of an old floor.
+        for gone in [k for k in self._tracks if k[:2] == (ns, name) and k[2] not in config.floors]:
+            del self._tracks[gone]
+            for gauge in (FORECAST_DEMAND, PREDICTIVE_FLOOR):
+                with contextlib.suppress(KeyError):
+                    gauge.remove(ns, name, gone[2] or "")
         tracks = {r: self._tracks.setdefault((ns, name, r), SeriesTrack()) for r in config.regions}
         for region, track in tracks.items():
             if not track.seeded:
