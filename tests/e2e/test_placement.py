@@ -187,10 +187,12 @@ def test_eu_only_relabelled_node_is_evicted(
             lambda: (
                 (m := kube.get("modeldeployment", "gdpr", namespace))
                 and condition(m, "ResidencyCompliant")["status"] == "True"
+                # The replacement pod may turn Ready just after compliance is restored: wait for both.
+                and (m.get("status") or {}).get("readyReplicas") == 2
                 and m
             ),
             60,
-            what="compliant again",
+            what="compliant again with both replicas Ready",
         )
         assert md["status"]["readyReplicas"] == 2
         # Every binding happened on an EU node (the relabel made an existing binding foreign, not a new one).
