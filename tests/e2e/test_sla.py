@@ -178,7 +178,7 @@ def model_entry(kube: Kube, policy: str, model_name: str, namespace: str) -> dic
 
 
 def measured_entry(
-    kube: Kube, policy: str, model_name: str, namespace: str, timeout: float = 120, check: Any = None
+    kube: Kube, policy: str, model_name: str, namespace: str, timeout: float = 180, check: Any = None
 ) -> dict:
     """Wait for the model's entry to carry an attainment percent (and satisfy `check`)."""
 
@@ -538,7 +538,7 @@ def test_a_model_named_by_one_policy_and_selected_by_others_reports_under_the_na
     def names(policy: str) -> list[str]:
         return [e["name"] for e in policy_status(kube, policy, namespace).get("models") or []]
 
-    wait_until(lambda: names("zzz") == ["named"] and names("aaa") == ["plain"], 90, what="model lists")
+    wait_until(lambda: names("zzz") == ["named"] and names("aaa") == ["plain"], 180, what="model lists")
     assert names("bbb") == []
     wait_until(
         lambda: (
