@@ -373,6 +373,8 @@ def test_autoscaled_region_left_empty_by_the_weights_starts_at_one_pod() -> None
     deps = {d["metadata"]["labels"]["modelserve.io/region"]: d for d in by_kind(plan.desired)["Deployment"]}
     assert {r: d["spec"]["replicas"] for r, d in deps.items() if r != "c"} == {"a": 1, "b": 1}
     assert deps.get("c") is None or deps["c"]["spec"]["replicas"] == 0  # no node: nothing Pending there
+    desired = {r["name"]: r["desired"] for r in plan.status["placement"]["regions"]}
+    assert desired == {"a": 1, "b": 1, "c": 0}  # status says what the Deployments run
     hpas = {h["spec"]["scaleTargetRef"]["name"]: h for h in by_kind(plan.desired)["HorizontalPodAutoscaler"]}
     assert hpas[deps["b"]["metadata"]["name"]]["spec"]["minReplicas"] == 3
     # Without autoscaling the weights alone decide: one replica, one region.

@@ -251,17 +251,17 @@ def plan_model_deployment(body: dict, observed: Observed, now: datetime) -> Plan
             # A rollout runs in every region together: while two revisions serve, each keeps at least
             # one pod in every region the model serves from.
             replicas = max(replicas, serving_regions)
+        shares = placement.regions
+        if hpa_managed:
+            # Every regional HPA has minReplicas >= 1, but an HPA does not scale a Deployment that is
+            # at 0: a region the weights left empty would never scale (nor take a predictive floor).
+            # So each region starts at one pod at least (unavailable regions still get none).
+            shares = tuple(replace(r, min_replicas=max(r.min_replicas, 1)) for r in shares)
         division = divide_replicas(
-            replicas, placement.regions, available_regions(availability), placement.on_region_unavailable
+            replicas, shares, available_regions(availability), placement.on_region_unavailable
         )
         division_rows[rev] = division
-        reachable = available_regions(availability)
         for region, count in sorted(division.replicas.items()):
-            if hpa_managed and count == 0 and region in reachable:
-                # Every regional HPA has minReplicas >= 1, but an HPA does not scale a Deployment
-                # that is at 0: a region the weights leave empty would never scale (or take a
-                # predictive floor). Start it at one pod and let its HPA take over.
-                count = 1
             scheduling = pod_scheduling_for_region(
                 placement, region, {c.LABEL_INSTANCE: owner.name, c.LABEL_REVISION: rev}
             )
