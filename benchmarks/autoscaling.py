@@ -316,7 +316,19 @@ def equal_cost_reactive(demand: np.ndarray, setup: Setup, start: float, cost: fl
     return lo, best
 
 
-def run_trace(args: argparse.Namespace) -> dict:
+@dataclass
+class Replay:
+    """A trace turned into per-minute demand, and the simulation settings from the command line."""
+
+    path: Path
+    start: float
+    interval: int
+    demand: np.ndarray
+    smooth_peak: float
+    setup: Setup
+
+
+def replay_from_args(args: argparse.Namespace) -> Replay:
     path = Path(args.trace)
     start, interval, counts = load_trace(path)
     raw = minute_demand(counts, interval, args.scale)
@@ -329,6 +341,14 @@ def run_trace(args: argparse.Namespace) -> dict:
                   refit_interval_seconds=args.refit_interval,
                   planning_interval_seconds=args.planning_interval,
                   quantile=args.quantile, headroom_percent=args.headroom, hold_seconds=args.hold_seconds)
+    return Replay(path, start, interval, raw, smooth_peak, setup)
+
+
+def run_trace(args: argparse.Namespace) -> dict:
+    r = replay_from_args(args)
+    path, start, interval, raw, setup = r.path, r.start, r.interval, r.demand, r.setup
+    smooth_peak = r.smooth_peak
+    capacity = setup.capacity_per_replica
     evaluate_from = setup.min_history_seconds // 60
     print(f"# {path.name}: {raw.shape[0]} minutes, interval {interval}s, scale {args.scale:g}; "
           f"capacity-per-replica {capacity:g} req/s (5-min peak {smooth_peak:.1f} req/s needs "
@@ -393,16 +413,9 @@ def run_sweep(args: argparse.Namespace) -> dict:
     """The cost/coverage frontier: every quantile x headroom x hold setting, each scored like a
     normal run; (b) is read off the reactive HPA's own cost/coverage curve (target utilisation 0.7
     down to 0.3), interpolated at the setting's replica-hours."""
-    path = Path(args.trace)
-    start, interval, counts = load_trace(path)
-    raw = minute_demand(counts, interval, args.scale)
-    if args.days:
-        raw = raw[: int(args.days * 1440)]
-    smooth_peak = float(np.convolve(raw, np.ones(5) / 5, mode="valid").max())
-    capacity = args.capacity_per_replica or nice_capacity(smooth_peak)
-    base = Setup(capacity_per_replica=capacity, target_utilization=args.target_utilization,
-                 startup_seconds=args.startup_seconds, metric_delay_seconds=args.metric_delay_seconds,
-                 refit_interval_seconds=args.refit_interval, planning_interval_seconds=args.planning_interval)
+    r = replay_from_args(args)
+    path, start, raw, base = r.path, r.start, r.demand, r.setup
+    capacity = base.capacity_per_replica
     evaluate_from = base.min_history_seconds // 60
     wall = time.time()
     reactive = simulate("reactive", raw, base, start, evaluate_from=evaluate_from)
