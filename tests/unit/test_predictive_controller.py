@@ -376,11 +376,19 @@ class FakeBackend:
     def _model(self, query: str) -> str:
         return query.split('model="')[1].split('"')[0]
 
+    def _series(self, model: str) -> list[tuple[dict, list[tuple[float, float]]]]:
+        """(labels, points) of each series the model's demand query returns."""
+        points = self.demand.get(model) or []
+        return [({}, points)] if points else []
+
     def custom_query(self, query: str, params: dict | None = None, timeout: Any = None) -> Any:
         if self.down:
             raise ConnectionError("connection refused")
-        points = self.demand.get(self._model(query)) or []
-        return [{"metric": {}, "value": [points[-1][0], str(points[-1][1])]}] if points else []
+        return [
+            {"metric": labels, "value": [points[-1][0], str(points[-1][1])]}
+            for labels, points in self._series(self._model(query))
+            if points
+        ]
 
     def custom_query_range(
         self,
@@ -395,8 +403,12 @@ class FakeBackend:
             raise ConnectionError("connection refused")
         lo, hi = start_time.timestamp(), end_time.timestamp()
         self.ranges.append((self._model(query), lo, hi))
-        points = [(t, v) for t, v in self.demand.get(self._model(query)) or [] if lo <= t <= hi]
-        return [{"metric": {}, "values": [[t, str(v)] for t, v in points]}] if points else []
+        out = []
+        for labels, points in self._series(self._model(query)):
+            inside = [[t, str(v)] for t, v in points if lo <= t <= hi]
+            if inside:
+                out.append({"metric": labels, "values": inside})
+        return out
 
 
 def controller(
@@ -658,29 +670,8 @@ class RegionalBackend(FakeBackend):
         super().__init__({})
         self.regional = demand
 
-    def custom_query(self, query: str, params: dict | None = None, timeout: Any = None) -> Any:
-        return [
-            {"metric": {"region": r}, "value": [points[-1][0], str(points[-1][1])]}
-            for r, points in self.regional.get(self._model(query), {}).items()
-            if points
-        ]
-
-    def custom_query_range(
-        self,
-        query: str,
-        start_time: datetime,
-        end_time: datetime,
-        step: str,
-        params: dict | None = None,
-        timeout: Any = None,
-    ) -> Any:
-        lo, hi = start_time.timestamp(), end_time.timestamp()
-        out = []
-        for region, points in self.regional.get(self._model(query), {}).items():
-            inside = [[t, str(v)] for t, v in points if lo <= t <= hi]
-            if inside:
-                out.append({"metric": {"region": region}, "values": inside})
-        return out
+    def _series(self, model: str) -> list[tuple[dict, list[tuple[float, float]]]]:
+        return [({"region": r}, points) for r, points in self.regional.get(model, {}).items()]
 
 
 def test_a_region_dropped_from_the_placement_is_forgotten_and_starts_afresh_when_back() -> None:
