@@ -456,12 +456,10 @@ _FIGURES = re.compile(r"\d[\d.,:eTZ+-]*")
 
 
 def _shape(status: dict) -> dict:
-    """status.autoscaling with every number blanked: what stays when only the figures move."""
-    return {
-        k: (_FIGURES.sub("#", v) if isinstance(v, str) else "#")
-        for k, v in status.items()
-        if k not in ("forecastPeak", "forecastPeakTime")
-    } | {"floor": status.get("floor"), "lastFitTime": status.get("lastFitTime"), "model": status.get("model")}
+    """status.autoscaling without its moving figures: the forecast peak and the numbers in the reason
+    (the other numbers, backtest error and history, change only with a fit, i.e. with lastFitTime)."""
+    return {**status, "forecastPeak": None, "forecastPeakTime": None,
+            "reason": _FIGURES.sub("#", str(status.get("reason", "")))}
 
 
 def material_change(old: dict[str | None, PredictiveFloor], new: dict[str | None, PredictiveFloor]) -> bool:
