@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import json
 import math
 import sys
@@ -100,6 +101,8 @@ class Setup:
     hold_seconds: float = 600
     model: str = "auto"
     seasonality: str = "auto"
+    burst: bool = True  # measure the dispersion of minute demand and plan a burst allowance
+    burst_history_seconds: int = DAY
 
     @property
     def target_per_replica(self) -> float:
@@ -166,15 +169,18 @@ def floor_params(setup: Setup) -> FloorParams:
                        planning_interval_seconds=setup.planning_interval_seconds)
 
 
-def replay_floors(recorded: list, minutes: int, params: FloorParams) -> np.ndarray:
+def replay_floors(recorded: list, minutes: int, params: FloorParams, *, burst: bool = True) -> np.ndarray:
     """The floors (0 = none yet) that plan_floor with `params` sets, minute by minute, on forecasts
     recorded by PredictiveFloor(record=True): the forecasting does not depend on the planner's
-    headroom or hold, so one forecasting pass serves every such setting."""
+    headroom or hold, so one forecasting pass serves every such setting. `burst=False` replays
+    without the burst allowance (the forecasts are the same; only the allowance is dropped)."""
     floors = np.zeros(minutes, dtype=np.int32)
     floor: int | None = None
     raised: float | None = None
     previous = 0
     for i, now, basis, live in recorded:
+        if not burst and isinstance(basis, Forecast):
+            basis = replace(basis, burst=None)
         floors[previous:i] = floor or 0
         decision = plan_floor(basis, floor, live, params, now, last_raised_at=raised)
         floor, raised, previous = decision.floor, decision.last_raised_at, i
@@ -220,9 +226,14 @@ class PredictiveFloor:
             first = last_complete_minute - s.history_seconds // 60
             times, values = self._minutes(first, last_complete_minute)
             series = clean_series(times, values, step_seconds=s.step_seconds)
+            fine = None
+            if s.burst:  # the operator's second query: the last day of demand at a 1-minute step
+                fine_times, fine_values = self._minutes(available - s.burst_history_seconds // 60, available)
+                fine = clean_series(fine_times, fine_values, step_seconds=60, outlier_threshold=None)
             self.state = fit_forecaster(series, model=s.model, seasonality=s.seasonality,
                                         min_history_seconds=s.min_history_seconds, quantile=s.quantile,
-                                        horizon_seconds=self.params.effective_horizon_seconds, now=now)
+                                        horizon_seconds=self.params.effective_horizon_seconds, now=now,
+                                        fine=fine)
             self.fit_seconds += time.process_time() - t0
             self.fits += 1
             if isinstance(self.state, ForecastState):
@@ -340,7 +351,8 @@ def replay_from_args(args: argparse.Namespace) -> Replay:
                   startup_seconds=args.startup_seconds, metric_delay_seconds=args.metric_delay_seconds,
                   refit_interval_seconds=args.refit_interval,
                   planning_interval_seconds=args.planning_interval,
-                  quantile=args.quantile, headroom_percent=args.headroom, hold_seconds=args.hold_seconds)
+                  quantile=args.quantile, headroom_percent=args.headroom, hold_seconds=args.hold_seconds,
+                  burst=not args.no_burst)
     return Replay(path, start, interval, raw, smooth_peak, setup)
 
 
@@ -433,26 +445,27 @@ def run_sweep(args: argparse.Namespace) -> dict:
         for i in range(raw.shape[0]):
             planner(i, start + i * 60.0)
         assert planner.recorded is not None
-        for headroom in parse_list(args.sweep_headroom):
-            for hold in parse_list(args.sweep_hold):
-                params = floor_params(replace(setup, headroom_percent=headroom, hold_seconds=hold))
-                floors = replay_floors(planner.recorded, raw.shape[0], params)
-                run = simulate("predictive", raw, setup, start, evaluate_from=evaluate_from,
-                               floor_for_minute=lambda i, now, f=floors: int(f[i]) or None)
-                equal_cost_under = float(np.interp(run.replica_hours, costs, unders))
-                under_ratio = run.under_minutes / reactive.under_minutes if reactive.under_minutes else None
-                cost_ratio = run.replica_hours / reactive.replica_hours
-                rows.append({
-                    "quantile": quantile, "headroom": headroom, "hold_seconds": hold,
-                    "under_provisioned_minutes": round(run.under_minutes, 1),
-                    "under_ratio": None if under_ratio is None else round(under_ratio, 3),
-                    "cost_ratio": round(cost_ratio, 3),
-                    "vs_oracle": round(run.replica_hours / best.replica_hours, 3),
-                    "equal_cost_reactive_under_minutes": round(equal_cost_under, 1),
-                    "a_pass": bool(under_ratio is not None and under_ratio <= 0.2 and cost_ratio <= 1.10),
-                    "b_pass": bool(run.under_minutes < equal_cost_under),
-                    "c_pass": bool(run.replica_hours <= 1.25 * best.replica_hours),
-                })
+        for burst, headroom, hold in itertools.product(
+                [bool(b) for b in parse_list(args.sweep_burst)] if setup.burst else [False],
+                parse_list(args.sweep_headroom), parse_list(args.sweep_hold)):
+            params = floor_params(replace(setup, headroom_percent=headroom, hold_seconds=hold))
+            floors = replay_floors(planner.recorded, raw.shape[0], params, burst=burst)
+            run = simulate("predictive", raw, setup, start, evaluate_from=evaluate_from,
+                           floor_for_minute=lambda i, now, f=floors: int(f[i]) or None)
+            equal_cost_under = float(np.interp(run.replica_hours, costs, unders))
+            under_ratio = run.under_minutes / reactive.under_minutes if reactive.under_minutes else None
+            cost_ratio = run.replica_hours / reactive.replica_hours
+            rows.append({
+                "quantile": quantile, "burst": burst, "headroom": headroom, "hold_seconds": hold,
+                "under_provisioned_minutes": round(run.under_minutes, 1),
+                "under_ratio": None if under_ratio is None else round(under_ratio, 3),
+                "cost_ratio": round(cost_ratio, 3),
+                "vs_oracle": round(run.replica_hours / best.replica_hours, 3),
+                "equal_cost_reactive_under_minutes": round(equal_cost_under, 1),
+                "a_pass": bool(under_ratio is not None and under_ratio <= 0.2 and cost_ratio <= 1.10),
+                "b_pass": bool(run.under_minutes < equal_cost_under),
+                "c_pass": bool(run.replica_hours <= 1.25 * best.replica_hours),
+            })
     return {"trace": path.name, "capacity_per_replica": capacity, "scored_minutes": reactive.minutes,
             "reactive": {"under_provisioned_minutes": round(reactive.under_minutes, 1),
                          "replica_hours": round(reactive.replica_hours, 1),
@@ -525,6 +538,8 @@ def run_cost(args: argparse.Namespace) -> dict:
     params = FloorParams(min_replicas=1, max_replicas=100, target_per_replica=10.0, startup_seconds=60)
     horizon = params.effective_horizon_seconds
     histories = [synthetic_history(rng, 7, step, start) for _ in range(refits)]
+    # The burst query's last day at a 1-minute step, per refit (its dispersion is measured in the fit).
+    fines = [synthetic_history(rng, 1, 60, start + 6 * DAY) for _ in range(refits)]
     # States to update: fitted outside the timed region (the operator keeps them from earlier cycles).
     pool: list[tuple[ForecastState, float, float]] = []
     for t, v in histories[: min(refits, 20)]:
@@ -532,8 +547,10 @@ def run_cost(args: argparse.Namespace) -> dict:
         assert isinstance(fitted, ForecastState)
         pool.append((fitted, float(t[-1]), float(v[-1])))
     cpu = time.process_time()
-    for t, v in histories:
-        fit_forecaster(clean_series(t, v, step_seconds=step), horizon_seconds=horizon, now=t[-1] + step)
+    for (t, v), (ft, fv) in zip(histories, fines, strict=True):
+        fine = clean_series(ft, fv, step_seconds=60, outlier_threshold=None)
+        fit_forecaster(clean_series(t, v, step_seconds=step), horizon_seconds=horizon, now=t[-1] + step,
+                       fine=fine)
     refit_cpu = time.process_time() - cpu
     cpu = time.process_time()
     for k in range(updates):
@@ -582,6 +599,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sweep-quantiles", default="0.5,0.75,0.9")
     parser.add_argument("--sweep-headroom", default="0,5,10")
     parser.add_argument("--sweep-hold", default="0,300,600")
+    parser.add_argument("--sweep-burst", default="1,0",
+                        help="with and/or without the burst allowance (1 and/or 0; default both)")
+    parser.add_argument("--no-burst", action="store_true",
+                        help="no burst allowance (do not measure the dispersion of minute demand)")
     parser.add_argument("--days", type=float, default=None, help="only the first N days of the trace")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--plot", help="write a PNG of 3 days (reactive vs predictive vs oracle)")
@@ -610,12 +631,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"# {sweep['trace']}: reactive {r['under_provisioned_minutes']} under-provisioned min, "
               f"{r['replica_hours']} replica-h ({r['vs_oracle']}x oracle); "
               f"planning every {sweep['planning_interval_seconds']}s; wall {sweep['wall_seconds']} s")
-        print("| quantile | headroom % | hold s | under-prov. min | vs reactive | replica-h vs reactive "
-              "| vs oracle | equal-cost reactive min | (a) | (b) | (c) |")
-        print("|---:|---:|---:|---:|---:|---:|---:|---:|:-:|:-:|:-:|")
+        print("| quantile | burst | headroom % | hold s | under-prov. min | vs reactive "
+              "| replica-h vs reactive | vs oracle | equal-cost reactive min | (a) | (b) | (c) |")
+        print("|---:|:-:|---:|---:|---:|---:|---:|---:|---:|:-:|:-:|:-:|")
         for row in sweep["rows"]:
             marks = ["✔" if row[k] else "✘" for k in ("a_pass", "b_pass", "c_pass")]
-            print(f"| {row['quantile']:g} | {row['headroom']:g} | {row['hold_seconds']:g} "
+            print(f"| {row['quantile']:g} | {'on' if row['burst'] else 'off'} | {row['headroom']:g} "
+                  f"| {row['hold_seconds']:g} "
                   f"| {row['under_provisioned_minutes']} | {row['under_ratio']} | {row['cost_ratio']} "
                   f"| {row['vs_oracle']} | {row['equal_cost_reactive_under_minutes']} | "
                   + " | ".join(marks) + " |")

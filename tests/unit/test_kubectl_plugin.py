@@ -113,6 +113,8 @@ MD: dict[str, Any] = {
             "backtestMetric": "sMAPE",
             "forecastPeak": 231.5,
             "forecastPeakTime": "2025-03-04T12:10:00Z",
+            "burstAllowance": 3.3,
+            "dispersion": 3.5,
             "floor": 6,
             "reason": "ForecastPeak: peak 231.5 in 10m",
             "lastFitTime": "2025-03-04T11:00:00Z",
@@ -442,7 +444,13 @@ def test_forecast_text_from_status() -> None:
     assert "Backtest:      12.3% sMAPE (chosen model, held-out day)" in text
     assert "Forecast peak: 231.5 at 2025-03-04T12:10:00Z" in text
     assert "Floor:         6 (HPA minReplicas)" in text
+    assert "Burst:         +3.3 allowance (dispersion 3.5)" in text
     assert "HPA:           2..10 replicas, requestsPerSecond 50" in text
+    unmeasured = copy.deepcopy(MD)
+    del unmeasured["status"]["autoscaling"]["dispersion"]
+    assert "Burst:         no allowance (dispersion not measured)" in views.format_forecast(
+        views.forecast_view(unmeasured)
+    )
 
 
 def test_demand_query_default_and_template() -> None:

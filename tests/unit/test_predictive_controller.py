@@ -140,6 +140,7 @@ def test_floor_params_come_from_the_spec() -> None:
         min_history_seconds=DAY,
         quantile=0.95,
         horizon_seconds=900,
+        burst_query='sum(rate(modelserve_requests_total{namespace="ml",model="iris"}[1m]))',
     )
 
 
@@ -368,10 +369,17 @@ class FakeKube:
 class FakeBackend:
     """Prometheus with per-model demand (points as a range query gives them) or no answer at all."""
 
-    def __init__(self, demand: dict[str, list[tuple[float, float]]]):
+    def __init__(
+        self,
+        demand: dict[str, list[tuple[float, float]]],
+        fine: dict[str, list[tuple[float, float]]] | None = None,
+    ):
         self.demand = demand
+        self.fine = fine or {}  # the burst query's 1-minute demand per model
         self.down = False
+        self.fine_down = False
         self.ranges: list[tuple[str, float, float]] = []
+        self.fine_ranges: list[tuple[str, float, float, str]] = []
 
     def _model(self, query: str) -> str:
         return query.split('model="')[1].split('"')[0]
@@ -402,9 +410,17 @@ class FakeBackend:
         if self.down:
             raise ConnectionError("connection refused")
         lo, hi = start_time.timestamp(), end_time.timestamp()
-        self.ranges.append((self._model(query), lo, hi))
+        model = self._model(query)
+        if "[1m]" in query:  # the burst query
+            if self.fine_down:
+                raise ConnectionError("burst query refused")
+            self.fine_ranges.append((model, lo, hi, step))
+            series = [({}, self.fine[model])] if self.fine.get(model) else []
+        else:
+            self.ranges.append((model, lo, hi))
+            series = self._series(model)
         out = []
-        for labels, points in self._series(self._model(query)):
+        for labels, points in series:
             inside = [[t, str(v)] for t, v in points if lo <= t <= hi]
             if inside:
                 out.append({"metric": labels, "values": inside})
@@ -424,8 +440,8 @@ def controller(
         clock=lambda: clock[0],
     )
 
-    async def fit_here(series: Any, settings: p.FitSettings, now: float) -> Any:
-        return p.fit_in_worker(series, settings, now)
+    async def fit_here(series: Any, settings: p.FitSettings, now: float, fine: Any = None) -> Any:
+        return p.fit_in_worker(series, settings, now, fine)
 
     c._fit = fit_here  # type: ignore[method-assign]
     return c
@@ -722,3 +738,82 @@ def test_a_region_dropped_from_the_placement_is_forgotten_and_starts_afresh_when
         asyncio.run(go())
     finally:
         c.close()
+
+
+# ----------------------------------------------------------------------------------- burst allowance
+def test_burst_query_is_the_demand_over_one_minute_windows() -> None:
+    assert p.burst_query("ml", "iris") == (
+        'sum(rate(modelserve_requests_total{namespace="ml",model="iris"}[1m]))'
+    )
+    assert p.burst_query("ml", "iris", by_region=True) == (
+        'sum by (region) (rate(modelserve_requests_total{namespace="ml",model="iris"}[1m]))'
+    )
+    assert p.burst_query("ml", "iris", enabled=False) is None
+    # A custom demand query cannot be rewritten to 1-minute windows: no allowance unless told how.
+    assert p.burst_query("ml", "iris", demand_custom="sum(my_rate)") is None
+    assert (
+        p.burst_query("ml", "iris", demand_custom="x", custom='sum(rate(my{model="{{ model }}"}[1m]))')
+        == 'sum(rate(my{model="iris"}[1m]))'
+    )
+    spec = parse_model_deployment(
+        md_body(predictive={"query": "sum(x)", "burst": {"query": "sum(rate(x[1m]))"}})["spec"]
+    )
+    config = p.config_from_spec(spec, "ml", "iris")
+    assert isinstance(config, p.PredictiveConfig) and config.fit.burst_query == "sum(rate(x[1m]))"
+    off_spec = parse_model_deployment(md_body(predictive={"burst": {"enabled": False}})["spec"])
+    off = p.config_from_spec(off_spec, "ml", "iris")
+    assert isinstance(off, p.PredictiveConfig) and off.fit.burst_query is None
+
+
+def test_status_reports_dispersion_and_allowance() -> None:
+    decision = FloorDecision(5, "ForecastPeak", "q0.9 forecast peak 18 + burst allowance 2.2",
+                             peak=18.0, peak_time=NOW + 300, burst=2.2345)
+    status = p.autoscaling_status(decision, _state(dispersion=3.14159))
+    assert status["dispersion"] == 3.14 and status["burstAllowance"] == pytest.approx(2.2345, abs=1e-3)
+    plain = p.autoscaling_status(FloorDecision(4, "ForecastPeak", "m", peak=18.0, burst=0.0), _state())
+    assert "dispersion" not in plain and "burstAllowance" not in plain
+    # The allowance moves with the forecast, like the peak: a figure, not a material change.
+    moved = {None: PredictiveFloor(5, {**status, "burstAllowance": 2.5})}
+    assert not p.material_change({None: PredictiveFloor(5, status)}, moved)
+
+
+def _minute_points(end: float, dispersion: float, seed: int = 5) -> list[tuple[float, float]]:
+    """The last day of 1-minute demand as the burst query returns it (sample at t = the minute before t):
+    the daily shape of _daily_points with counting noise of the given dispersion."""
+    rng = np.random.default_rng(seed)
+    times = np.arange(end - DAY + 60, end + 1, 60)
+    rate = 10.0 + 8.0 * np.sin(2 * np.pi * ((times - 30) % DAY) / DAY)
+    mean = rate * 60
+    counts = rng.negative_binomial(mean / (dispersion - 1), 1 / dispersion)
+    return [(float(t), float(c) / 60) for t, c in zip(times, counts, strict=True)]
+
+
+def test_cycle_measures_dispersion_and_plans_the_allowance() -> None:
+    backend = FakeBackend({"iris": _daily_points(7, NOW)}, fine={"iris": _minute_points(NOW, 4.0)})
+    queue = FakeQueue(key("iris"))
+    clock = [NOW + 10]
+    c = controller(FakeKube(md_body("iris", predictive={"model": "seasonalNaive"})), backend, queue, clock)
+    run_steps(c, clock)
+    floors = c.floors_for("ml", "iris")[None]
+    s = floors.status
+    # One range query at a 1-minute step over the last day, for the refit only.
+    assert backend.fine_ranges == [("iris", NOW - DAY + 60, NOW, "60s")]
+    assert s["dispersion"] == pytest.approx(4.0, rel=0.2)
+    # The allowance is z_0.9 x sqrt(dispersion x peak / 60 s), and the floor provisions for both.
+    expected = 1.2816 * math.sqrt(s["dispersion"] * s["forecastPeak"] / 60)
+    assert s["burstAllowance"] == pytest.approx(expected, rel=0.01)
+    assert floors.floor == math.ceil((s["forecastPeak"] + s["burstAllowance"]) * 1.1 / 5 - 1e-3)
+    assert "+ burst allowance" in s["reason"]
+
+
+def test_a_failing_burst_query_only_drops_the_allowance() -> None:
+    backend = FakeBackend({"iris": _daily_points(7, NOW)}, fine={"iris": _minute_points(NOW, 4.0)})
+    backend.fine_down = True
+    queue = FakeQueue(key("iris"))
+    clock = [NOW + 10]
+    c = controller(FakeKube(md_body("iris", predictive={"model": "seasonalNaive"})), backend, queue, clock)
+    run_steps(c, clock)
+    s = c.floors_for("ml", "iris")[None].status
+    assert s["model"] == "seasonalNaive" and s["reason"].startswith("ForecastPeak")
+    assert "dispersion" not in s and "burstAllowance" not in s
+    assert c.floors_for("ml", "iris")[None].floor == math.ceil(s["forecastPeak"] * 1.1 / 5 - 1e-9)

@@ -61,6 +61,8 @@ class Predictive:
     quantile: float = 0.9
     scale_down_percent_per_step: int = 10
     min_history_seconds: float = 2 * 86400
+    burst: bool = True
+    burst_query: str | None = None
 
 
 @dataclass(frozen=True)
@@ -161,6 +163,8 @@ def parse_model_deployment(spec: dict) -> ModelDeploymentSpec:
                 min_history_seconds=parse_duration(
                     _get(p, "minHistory", "2d"), "spec.autoscaling.predictive.minHistory"
                 ),
+                burst=bool(_get(_get(p, "burst", {}), "enabled", True)),
+                burst_query=_get(p, "burst", {}).get("query") or None,
             )
         except ValueError as exc:
             raise SpecError("spec.autoscaling.predictive", str(exc)) from exc

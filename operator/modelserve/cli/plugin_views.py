@@ -779,6 +779,13 @@ def format_forecast(view: Mapping[str, Any]) -> str:
             number(status.get("forecastPeak"))
             + (f" at {status['forecastPeakTime']}" if status.get("forecastPeakTime") else ""),
         ),
+        _field(
+            "Burst",
+            f"+{number(status.get('burstAllowance') or 0)} allowance (dispersion "
+            f"{number(status['dispersion'])})"
+            if status.get("dispersion") is not None
+            else "no allowance (dispersion not measured)",
+        ),
         _field("Floor", f"{status['floor']} (HPA minReplicas)" if status.get("floor") is not None else NONE),
         _field("Reason", status.get("reason") or NONE),
         _field("Last fit", status.get("lastFitTime") or NONE),

@@ -1,9 +1,10 @@
 """The predictive floor: a forecast in, the HPA's minReplicas out (pure).
 
-    floor = clamp(ceil(max upper-quantile forecast over [now, now + horizon] / target x (1 + headroom)),
-                  minReplicas, maxReplicas)
+    floor = clamp(ceil(max over [now, now + horizon] of (upper-quantile forecast + burst allowance)
+                       / target x (1 + headroom)), minReplicas, maxReplicas)
 
-with four rules on top:
+(the burst allowance covers the minute-to-minute noise inside a forecast's 5-minute bins; see
+`burst`), with four rules on top:
 
 - **Lead time.** A pod asked for at `now` serves at `now + startupSeconds + one HPA sync (15 s)`, and
   the floor decided now stays until the next planning step's floor takes effect, so the look-ahead
@@ -90,8 +91,9 @@ class FloorParams:
 class FloorDecision:
     """The floor to set as the HPA's minReplicas and why.
 
-    `peak` / `peak_time`: the upper-quantile forecast maximum in the look-ahead window and the start
-    of its bin (None when there was no forecast). `last_raised_at`: keep it and pass it back next
+    `peak` / `peak_time`: the upper-quantile forecast in the bin of the look-ahead window that needs
+    the most capacity, and the start of that bin (None when there was no forecast); `burst`: the
+    burst allowance planned on top of `peak` there. `last_raised_at`: keep it and pass it back next
     time (the hold rule needs it).
     """
 
@@ -101,6 +103,7 @@ class FloorDecision:
     peak: float | None = None
     peak_time: float | None = None
     last_raised_at: float | None = None
+    burst: float | None = None
 
 
 def replicas_for(demand: float, target_per_replica: float, headroom_percent: float = 0.0) -> int:
@@ -141,23 +144,27 @@ def plan_floor(forecast: Forecast | InsufficientHistory | None, current_floor: i
     horizon = params.effective_horizon_seconds
     times = np.asarray(forecast.times, dtype=float)
     upper = np.asarray(forecast.upper, dtype=float)
+    planned = np.asarray(forecast.planned, dtype=float)
     # Bins that overlap [now, now + horizon].
     in_window = (times < now + horizon) & (times + forecast.step_seconds > now)
     if not in_window.any() or times[in_window].max() + forecast.step_seconds < now + horizon:
         return keep(REASON_NO_FORECAST,
                     f"forecast does not reach now + {horizon:.0f}s; keeping the current floor")
-    window = upper[in_window]
+    window = planned[in_window]
     if not np.all(np.isfinite(window)):
         return keep(REASON_NO_FORECAST, "forecast has missing values; keeping the current floor")
     peak_index = int(np.argmax(window))
-    peak, peak_time = float(window[peak_index]), float(times[in_window][peak_index])
+    need = float(window[peak_index])
+    peak, peak_time = float(upper[in_window][peak_index]), float(times[in_window][peak_index])
+    burst = need - peak
 
-    from_forecast = replicas_for(peak, params.target_per_replica, params.headroom_percent)
+    from_forecast = replicas_for(need, params.target_per_replica, params.headroom_percent)
     live_ok = live_demand is not None and math.isfinite(live_demand)
     from_live = replicas_for(live_demand, params.target_per_replica) if live_ok else 0  # type: ignore[arg-type]
     wanted = max(from_forecast, from_live)
     reason = REASON_LIVE_DEMAND if from_live > from_forecast else REASON_FORECAST_PEAK
-    message = (f"q{forecast.quantile:g} forecast peak {peak:.4g} in the next {horizon:.0f}s "
+    allowance = f" + burst allowance {burst:.3g}" if burst > 0 else ""
+    message = (f"q{forecast.quantile:g} forecast peak {peak:.4g}{allowance} in the next {horizon:.0f}s "
                f"-> {from_forecast} replicas (headroom {params.headroom_percent:g}%)")
     if live_ok:
         message += f"; live demand {live_demand:.4g} needs {from_live}"
@@ -184,4 +191,4 @@ def plan_floor(forecast: Forecast | InsufficientHistory | None, current_floor: i
         reason = clamped
         message += f"; clamped to {clamped} {clamped_floor}"
     return FloorDecision(clamped_floor, reason, message, peak=peak, peak_time=peak_time,
-                         last_raised_at=raised_at)
+                         last_raised_at=raised_at, burst=burst)

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from .burst import burst_allowance
+
 HOLT_WINTERS = "holtWinters"
 SARIMAX = "sarimax"
 SEASONAL_NAIVE = "seasonalNaive"
@@ -53,7 +55,7 @@ class ForecastState:
     `last_time` is the start of the last bin folded in; `resid_quantile` is the `quantile` of one-step
     log-space errors, which sets the width of the prediction interval; `hourly_quantiles` (24 values,
     seasonal models) is the same per hour of the day (UTC), because noise is not the same at 4 am
-    and at the peak.
+    and at the peak. `dispersion` (φ, see `burst`) sizes the burst allowance; None = no allowance.
     """
 
     model: str
@@ -77,6 +79,7 @@ class ForecastState:
     backtest_metric: str = "sMAPE"
     candidates: dict[str, float] = field(default_factory=dict)
     history_points: int = 0
+    dispersion: float | None = None
     version: int = STATE_VERSION
 
     def to_json(self) -> str:
@@ -114,6 +117,12 @@ class Forecast:
     step_seconds: int
     data_end: float
     state: ForecastState
+    burst: np.ndarray | None = None
+
+    @property
+    def planned(self) -> np.ndarray:
+        """What capacity is planned on: the upper quantile plus the burst allowance."""
+        return self.upper if self.burst is None else self.upper + self.burst
 
 
 def phase_of(times: np.ndarray | float, step_seconds: int, season_points: int) -> np.ndarray:
@@ -432,7 +441,9 @@ def forecast(state: ForecastState, series_since_fit: Any, *, now: float, horizon
     z_point, factor = predict(advanced, leads)
     times = advanced.last_time + leads * float(step)
     width = residual_quantile_at(advanced, times) * np.sqrt(factor)
+    upper = from_log(z_point + width, state.offset)
     return Forecast(times=times,
-                    point=from_log(z_point, state.offset), upper=from_log(z_point + width, state.offset),
+                    point=from_log(z_point, state.offset), upper=upper,
                     quantile=state.quantile, model=state.model, step_seconds=step,
-                    data_end=advanced.last_time + step, state=advanced)
+                    data_end=advanced.last_time + step, state=advanced,
+                    burst=burst_allowance(upper, state.dispersion, state.quantile))

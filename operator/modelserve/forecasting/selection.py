@@ -16,6 +16,7 @@ import numpy as np
 
 from modelserve.api.durations import format_duration
 
+from .burst import estimate_dispersion
 from .models import (
     DAILY,
     HOLT_WINTERS,
@@ -104,7 +105,8 @@ def smape(actual: np.ndarray, predicted: np.ndarray) -> float:
 def fit_forecaster(series: Series, *, model: str = AUTO, seasonality: str = AUTO,
                    min_history_seconds: float = 2 * 86400, quantile: float = 0.9,
                    horizon_seconds: float = 900,
-                   now: float | None = None) -> ForecastState | InsufficientHistory:
+                   now: float | None = None,
+                   fine: Series | None = None) -> ForecastState | InsufficientHistory:
     """History in, a fitted :class:`ForecastState` out (or :class:`InsufficientHistory`).
 
     - `model`: `auto` (lowest backtest sMAPE) or one of holtWinters | sarimax | seasonalNaive.
@@ -114,6 +116,8 @@ def fit_forecaster(series: Series, *, model: str = AUTO, seasonality: str = AUTO
     - `quantile`: the upper quantile the prediction interval gives (capacity is planned on it).
     - `horizon_seconds`: the lead the backtest scores (the planner's look-ahead).
     - `now`: recorded as the fit time (defaults to the end of the series).
+    - `fine`: recent demand at a 1-minute step (the last day is plenty); sets the state's
+      `dispersion`, from which the forecast adds a burst allowance (see `burst`). None: no allowance.
     """
     if model != AUTO and model not in MODELS:
         raise ValueError(f"spec.autoscaling.predictive.model: {model!r} is not one of "
@@ -170,6 +174,8 @@ def fit_forecaster(series: Series, *, model: str = AUTO, seasonality: str = AUTO
     best.backtest_error = None if math.isnan(best_error) else round(best_error, 3)
     best.candidates = scores
     best.history_points = int(series.observed_points)
+    if fine is not None:
+        best.dispersion = estimate_dispersion(fine, step)
     return best
 
 

@@ -59,6 +59,7 @@ from modelserve.forecasting import (
     forecast,
     plan_floor,
 )
+from modelserve.forecasting.burst import BURST_WINDOW_SECONDS
 from modelserve.metrics_source import MetricsError, PrometheusQuery
 from modelserve.observability.metrics import FORECAST_DEMAND, PREDICTIVE_FLOOR
 from modelserve.reconcile.views import PredictiveFloor
@@ -87,6 +88,12 @@ DEFAULT_REGION_QUERY = (
     'sum by (region) (rate(modelserve_requests_total{{namespace="{namespace}",model="{model}"}}[5m]))'
 )
 REGION_LABEL = "region"
+# The burst allowance's query: the same demand over 1-minute windows, sampled every minute over the
+# last day at each refit (1,440 points, one range query); forecasting/burst.py measures its dispersion.
+DEFAULT_BURST_QUERY = DEFAULT_QUERY.replace("[5m]", "[1m]")
+DEFAULT_REGION_BURST_QUERY = DEFAULT_REGION_QUERY.replace("[5m]", "[1m]")
+BURST_STEP_SECONDS = BURST_WINDOW_SECONDS
+BURST_HISTORY_SECONDS = 86400.0
 
 # status.autoscaling.reason prefixes of the operator's own (reactive) cases; plan_floor's are in
 # modelserve.forecasting (ForecastPeak, LiveDemand, GradualDescent, StaleData, InsufficientHistory...).
@@ -130,8 +137,34 @@ def demand_query(namespace: str, name: str, custom: str | None = None, *, by_reg
     if not custom:
         template = DEFAULT_REGION_QUERY if by_region else DEFAULT_QUERY
         return template.format(namespace=namespace, model=name)
-    query = re.sub(r"\{\{\s*namespace\s*\}\}", namespace, custom)
+    return _fill(custom, namespace, name)
+
+
+def _fill(query: str, namespace: str, name: str) -> str:
+    query = re.sub(r"\{\{\s*namespace\s*\}\}", namespace, query)
     return re.sub(r"\{\{\s*model\s*\}\}", name, query)
+
+
+def burst_query(
+    namespace: str,
+    name: str,
+    *,
+    enabled: bool = True,
+    custom: str | None = None,
+    demand_custom: str | None = None,
+    by_region: bool = False,
+) -> str | None:
+    """The PromQL whose 1-minute samples measure the dispersion of demand (the burst allowance), or
+    None for no allowance: `burst.enabled` false, or a custom demand `query` without a `burst.query`
+    (the operator cannot know how to rewrite an arbitrary query to 1-minute windows)."""
+    if not enabled:
+        return None
+    if custom:
+        return _fill(custom, namespace, name)
+    if demand_custom:
+        return None
+    template = DEFAULT_REGION_BURST_QUERY if by_region else DEFAULT_BURST_QUERY
+    return template.format(namespace=namespace, model=name)
 
 
 def aligned_range(start: float, end: float, step: int = STEP_SECONDS) -> tuple[float, float] | None:
@@ -218,6 +251,7 @@ class FitSettings:
     min_history_seconds: float
     quantile: float
     horizon_seconds: float  # the lead the backtest scores
+    burst_query: str | None = None  # 1-minute demand for the dispersion; None = no burst allowance
 
 
 @dataclass(frozen=True)
@@ -347,6 +381,14 @@ def config_from_spec(
         min_history_seconds=p.min_history_seconds,
         quantile=p.quantile,
         horizon_seconds=any_params.effective_horizon_seconds,
+        burst_query=burst_query(
+            namespace,
+            name,
+            enabled=p.burst,
+            custom=p.burst_query,
+            demand_custom=p.query,
+            by_region=by_region,
+        ),
     )
     return PredictiveConfig(
         query=query,
@@ -377,7 +419,7 @@ def refit_due(
     """Whether the expensive fit runs this step for one series.
 
     Yes when it never ran, when the fit settings changed (query, history, model, seasonality,
-    minHistory, quantile, horizon), and when `refitInterval` has passed (shortened by up to
+    minHistory, quantile, horizon, burst query), and when `refitInterval` has passed (shortened by up to
     REFIT_JITTER x `jitter` to spread refits). Without a usable state (too little history, a failed
     fit) it is retried after RECHECK_STEPS planning steps when that is sooner.
     """
@@ -439,12 +481,16 @@ def autoscaling_status(
             status["backtestMetric"] = state.backtest_metric
         status["lastFitTime"] = _iso(state.fitted_at)
         status["historyPoints"] = int(state.history_points)
+        if state.dispersion is not None:
+            status["dispersion"] = _round(float(state.dispersion), 3)
     elif isinstance(state, InsufficientHistory):
         status["historyPoints"] = int(state.have_seconds // step)
     if decision.peak is not None:
         status["forecastPeak"] = _round(decision.peak)
     if decision.peak_time is not None:
         status["forecastPeakTime"] = _iso(decision.peak_time)
+    if decision.burst:
+        status["burstAllowance"] = _round(decision.burst)
     return status
 
 
@@ -456,9 +502,10 @@ _FIGURES = re.compile(r"\d[\d.,:eTZ+-]*")
 
 
 def _shape(status: dict) -> dict:
-    """status.autoscaling without its moving figures: the forecast peak and the numbers in the reason
-    (the other numbers, backtest error and history, change only with a fit, i.e. with lastFitTime)."""
-    return {**status, "forecastPeak": None, "forecastPeakTime": None,
+    """status.autoscaling without its moving figures: the forecast peak, its burst allowance and the
+    numbers in the reason (the other numbers, backtest error, dispersion and history, change only with
+    a fit, i.e. with lastFitTime)."""
+    return {**status, "forecastPeak": None, "forecastPeakTime": None, "burstAllowance": None,
             "reason": _FIGURES.sub("#", str(status.get("reason", "")))}
 
 
@@ -493,8 +540,11 @@ def floor_for(decision: FloorDecision, has_state: bool, data_age: float | None) 
 
 
 # ============================================================================ worker (process pool)
-def fit_in_worker(series: Series, settings: FitSettings, now: float) -> ForecastState | InsufficientHistory:
-    """The expensive fit, run in the process pool (arguments and result are pickled)."""
+def fit_in_worker(
+    series: Series, settings: FitSettings, now: float, fine: Series | None = None
+) -> ForecastState | InsufficientHistory:
+    """The expensive fit, run in the process pool (arguments and result are pickled). `fine`: the
+    1-minute demand of the burst query (None: no burst allowance)."""
     return fit_forecaster(
         series,
         model=settings.model,
@@ -503,6 +553,18 @@ def fit_in_worker(series: Series, settings: FitSettings, now: float) -> Forecast
         quantile=settings.quantile,
         horizon_seconds=settings.horizon_seconds,
         now=now,
+        fine=fine,
+    )
+
+
+def fine_series(points: Sequence[tuple[float, float]]) -> Series | None:
+    """The burst query's samples as a 1-minute Series, uncleaned: its minute-to-minute spread is
+    exactly what is measured, so no outlier is clipped. None without samples."""
+    if not points:
+        return None
+    times = [t - BURST_STEP_SECONDS / 2 for t, _ in points]
+    return clean_series(
+        times, [v for _, v in points], step_seconds=BURST_STEP_SECONDS, outlier_threshold=None
     )
 
 
@@ -748,13 +810,22 @@ class PredictiveController:
             unavailable = f"Prometheus unavailable ({str(exc)[:200]})"
             log.warning("predictive autoscaling of %s/%s: %s", ns, name, unavailable)
 
+        fine: dict[str | None, list[tuple[float, float]]] = {}
+        if due and not unavailable and config.fit.burst_query:
+            fine = await self._fetch_fine(prometheus, config, ns, name, now)
+
         floors: dict[str | None, PredictiveFloor] = {}
         for region, track in tracks.items():
             params = config.floors[region]
             series = series_from_points(history.get(region, []))
             note = unavailable
             if region in due and not unavailable:
-                note = await self._refit(ns, name, region, track, series, config, now) or note
+                note = (
+                    await self._refit(
+                        ns, name, region, track, series, config, now, fine_series(fine.get(region, []))
+                    )
+                    or note
+                )
             fc = None
             if track.state is not None:
                 fc = forecast(track.state, series, now=now, horizon_seconds=params.effective_horizon_seconds)
@@ -792,6 +863,25 @@ class PredictiveController:
             matrix += await self._call(prometheus.range, config.query, first, last, STEP_SECONDS)
         return points_by_region(matrix, config.by_region)
 
+    async def _fetch_fine(
+        self, prometheus: PrometheusQuery, config: PredictiveConfig, ns: str, name: str, now: float
+    ) -> dict[str | None, list[tuple[float, float]]]:
+        """The burst query over the last day at a 1-minute step, grouped by region. Advisory: when it
+        fails the fit goes on without a burst allowance (logged)."""
+        assert config.fit.burst_query is not None
+        span = aligned_range(now - BURST_HISTORY_SECONDS, now, BURST_STEP_SECONDS)
+        if span is None:
+            return {}
+        try:
+            matrix = await self._call(
+                prometheus.range, config.fit.burst_query, span[0], span[1], BURST_STEP_SECONDS
+            )
+        except MetricsError as exc:
+            log.warning("predictive autoscaling of %s/%s: burst query failed, no burst allowance: %s",
+                        ns, name, str(exc)[:200])
+            return {}
+        return points_by_region(matrix, config.by_region)
+
     async def _refit(
         self,
         ns: str,
@@ -801,13 +891,14 @@ class PredictiveController:
         series: Series,
         config: PredictiveConfig,
         now: float,
+        fine: Series | None = None,
     ) -> str:
         """Fit in the process pool; returns a note for status when the fit failed (old state kept)."""
         track.last_attempt = now
         track.fitted_with = config.fit
         started = time.monotonic()
         try:
-            result = await self._fit(series, config.fit, now)
+            result = await self._fit(series, config.fit, now, fine)
         except Exception as exc:  # a fit that fails keeps the previous state; retried in RECHECK_STEPS
             track.fit_error = f"{type(exc).__name__}: {str(exc)[:200]}"
             log.warning("predictive fit of %s/%s (region %s) failed: %s", ns, name, region, track.fit_error)
@@ -818,19 +909,20 @@ class PredictiveController:
         else:
             track.state, track.insufficient = result, None
             log.info(
-                "predictive fit of %s/%s (region %s): %s, backtest sMAPE %s, %d points, %.2fs",
+                "predictive fit of %s/%s (region %s): %s, backtest sMAPE %s, %d points, dispersion %s, %.2fs",
                 ns,
                 name,
                 region,
                 result.model,
                 result.backtest_error,
                 result.history_points,
+                None if result.dispersion is None else round(result.dispersion, 2),
                 time.monotonic() - started,
             )
         return ""
 
     async def _fit(
-        self, series: Series, settings: FitSettings, now: float
+        self, series: Series, settings: FitSettings, now: float, fine: Series | None = None
     ) -> ForecastState | InsufficientHistory:
         loop = asyncio.get_running_loop()
         if self._pool is None:
@@ -839,7 +931,7 @@ class PredictiveController:
                 max_workers=1, mp_context=multiprocessing.get_context("spawn")
             )
         try:
-            return await loop.run_in_executor(self._pool, fit_in_worker, series, settings, now)
+            return await loop.run_in_executor(self._pool, fit_in_worker, series, settings, now, fine)
         except BrokenProcessPool:
             self._pool = None  # a worker died (e.g. OOM-killed): a new pool next time
             raise
