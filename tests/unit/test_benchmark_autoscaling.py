@@ -50,3 +50,15 @@ def test_replayed_floors_equal_the_live_runs_and_follow_the_settings(bench) -> N
     forecasting = np.arange(demand.shape[0]) >= 2 * 1440 + 10
     assert np.all(wider[forecasting] >= replayed[forecasting])
     assert np.any(wider[forecasting] > replayed[forecasting])
+    # The burst allowance: Poisson minutes measure a dispersion of ~1 and add capacity; replaying
+    # without it gives lower floors overall (not minute by minute: the hold after a raise makes the
+    # floor depend on when it was raised).
+    fitted = [fc for _, _, fc, _ in planner.recorded if isinstance(fc, bench.Forecast)]
+    assert fitted and all(fc.burst is not None and np.all(fc.burst > 0) for fc in fitted)
+    plain = bench.replay_floors(planner.recorded, demand.shape[0], planner.params, burst=False)
+    assert plain[forecasting].sum() < replayed[forecasting].sum()
+    assert np.mean(plain[forecasting] <= replayed[forecasting]) > 0.9
+    # --no-burst: no dispersion is measured, the floors are the replay without the allowance.
+    off = bench.PredictiveFloor(demand, start, replace(setup, burst=False))
+    bench.simulate("predictive", demand, setup, start, floor_for_minute=off, evaluate_from=2 * 1440)
+    assert np.array_equal(off.floors, plain)

@@ -10,8 +10,8 @@ import pytest
 from modelserve.forecasting import FloorParams, clean_series, fit_forecaster, forecast, plan_floor
 from modelserve.forecasting.burst import (
     BURST_WINDOW_SECONDS,
-    burst_allowance,
     estimate_dispersion,
+    planned_width,
     z_score,
 )
 from modelserve.forecasting.models import Forecast, ForecastState
@@ -82,19 +82,26 @@ def test_too_little_or_wrong_data_gives_no_estimate():
     assert estimate_dispersion(Series(float(T0), 60, gappy)) is None
 
 
-def test_allowance_is_the_square_root_rule():
+def test_minute_noise_adds_to_the_forecast_interval_in_quadrature():
     assert z_score(0.5) == 0.0
     assert z_score(0.9) == pytest.approx(1.2816, abs=1e-4)
-    rate = np.array([0.0, 1.0, 100.0])
-    allowance = burst_allowance(rate, 3.0, 0.9)
-    assert allowance == pytest.approx(1.2816 * np.sqrt(3.0 * rate / BURST_WINDOW_SECONDS), rel=1e-4)
-    # Relative to the rate it shrinks as 1/sqrt(rate): 100x the rate, 10x less in percent.
-    assert allowance[1] / 1.0 == pytest.approx(math.sqrt(100) * allowance[2] / 100.0, rel=1e-9)
-    assert not burst_allowance(rate, None, 0.9).any()
-    assert not burst_allowance(rate, 0.0, 0.9).any()
-    assert not burst_allowance(rate, 3.0, 0.5).any()  # the median needs no allowance
     with pytest.raises(ValueError):
         z_score(1.0)
+    point = np.array([1.0, 100.0, 100.0])
+    width = np.array([0.2, 0.2, 0.0])
+    widened = planned_width(width, point, 0.0, 3.0, 0.9)
+    sigma = np.sqrt(3.0 * point / BURST_WINDOW_SECONDS) / point  # relative minute noise
+    assert widened == pytest.approx(np.sqrt(width**2 + (1.2816 * sigma) ** 2), rel=1e-4)
+    # The square-root rule: relative to the rate the noise shrinks as 1/sqrt(rate); at 1 req/s it
+    # dominates a 20 % forecast interval, at 100 req/s it barely widens it.
+    assert widened[0] > 0.3 and widened[1] < 0.21
+    # With a perfect forecast (width 0) the bound is exactly z_q minute-noise sds above the point.
+    assert widened[2] == pytest.approx(1.2816 * math.sqrt(3.0 * 100 / 60) / 100, rel=1e-4)
+    # Independent errors: never wider than the two added, never narrower than either.
+    assert np.all(widened <= width + 1.2816 * sigma + 1e-12) and np.all(widened >= width)
+    # No allowance when φ is unknown or zero, or at the median.
+    for dispersion, q in ((None, 0.9), (0.0, 0.9), (3.0, 0.5)):
+        assert np.array_equal(planned_width(width, point, 0.0, dispersion, q), width)
 
 
 def _history(days: int, dispersion: float, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
@@ -115,9 +122,16 @@ def test_fit_measures_dispersion_and_the_forecast_carries_the_allowance():
     assert ForecastState.from_json(state.to_json()).dispersion == state.dispersion
     now = times[-1] + 60
     fc = forecast(state, series, now=now, horizon_seconds=900)
-    assert fc.burst is not None
-    assert fc.burst == pytest.approx(burst_allowance(fc.upper, state.dispersion, 0.9))
-    assert np.all(fc.planned > fc.upper)
+    assert fc.burst is not None and np.all(fc.burst > 0)
+    # upper + burst is the q0.9 of minute demand: the forecast interval and the minute noise of
+    # φ = 3 in quadrature (log(rate + offset) space).
+    off = state.offset
+    width = np.log(fc.upper + off) - np.log(fc.point + off)
+    expected = (fc.point + off) * np.exp(planned_width(width, fc.point, off, state.dispersion, 0.9)) - off
+    np.testing.assert_allclose(fc.planned, expected, rtol=1e-6)
+    # At ~5 req/s the minute noise of φ = 3 (±13 %) is a good part of the bound, less than additive.
+    additive = 1.2816 * np.sqrt(state.dispersion * fc.upper / 60)
+    assert np.all(fc.burst < additive) and np.all(fc.burst > 0.2 * additive)
     # Without the fine series there is no allowance at all.
     plain = fit_forecaster(series, seasonality="daily", quantile=0.9)
     assert isinstance(plain, ForecastState) and plain.dispersion is None

@@ -13,9 +13,16 @@ sqrt(φ / (λ W)): large for a model that serves 1 request/s, negligible at 1,00
 fixed headroom percentage is always wrong somewhere (too little at night, too much at the peak).
 The square-root term is the queueing theorists' "square-root staffing" rule in request units.
 
-The planner provisions for the forecast's upper quantile *plus* the same quantile of this noise:
+The forecast's upper bound is widened to the `quantile` of *minute* demand: forecast error and
+minute noise are independent, so their log-space spreads add in quadrature,
 
-    allowance = z_q · sqrt(φ · upper / W),   z_q = the standard normal quantile of `quantile`
+    planned = (point + offset) · exp( sqrt(w_q² + z_q² · σ²) ) - offset,
+    σ = sqrt(φ · point / W) / (point + offset)
+
+with w_q the forecast's own log-space interval half-width, z_q the standard normal quantile of
+`quantile` and σ the minute noise in log(rate + offset) space. The *burst allowance* is
+`planned - upper`: what the minute noise adds on top of the forecast's upper quantile. It is zero
+at the median (z = 0) and when φ is unknown.
 
 φ is measured, not configured: from the demand at a 1-minute resolution (a second, cheap range query
 over the last day), as the spread of the minutes inside each 5-minute bin around the bin's mean.
@@ -85,10 +92,14 @@ def z_score(quantile: float) -> float:
     return max(NormalDist().inv_cdf(quantile), 0.0)
 
 
-def burst_allowance(rate: np.ndarray | float, dispersion: float | None, quantile: float,
-                    window_seconds: int = BURST_WINDOW_SECONDS) -> np.ndarray:
-    """z_q · sqrt(φ · rate / W) per value of `rate` (requests/s); zeros when φ is unknown or 0."""
-    r = np.maximum(np.asarray(rate, dtype=float), 0.0)
+def planned_width(width: np.ndarray, point: np.ndarray, offset: float, dispersion: float | None,
+                  quantile: float, window_seconds: int = BURST_WINDOW_SECONDS) -> np.ndarray:
+    """The log-space half-width of the `quantile` of minute demand: the forecast's own `width`
+    (log(rate + offset) space, at median forecast rates `point`) and the minute noise in quadrature.
+    Returns `width` unchanged when φ is unknown or 0."""
+    w = np.asarray(width, dtype=float)
     if dispersion is None or not math.isfinite(dispersion) or dispersion <= 0:
-        return np.zeros_like(r)
-    return z_score(quantile) * np.sqrt(dispersion * r / window_seconds)
+        return w
+    rate = np.maximum(np.asarray(point, dtype=float), 0.0)
+    sigma = np.sqrt(dispersion * rate / window_seconds) / (rate + offset)
+    return np.sqrt(w ** 2 + (z_score(quantile) * sigma) ** 2)

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .burst import burst_allowance
+from .burst import planned_width
 
 HOLT_WINTERS = "holtWinters"
 SARIMAX = "sarimax"
@@ -441,9 +441,11 @@ def forecast(state: ForecastState, series_since_fit: Any, *, now: float, horizon
     z_point, factor = predict(advanced, leads)
     times = advanced.last_time + leads * float(step)
     width = residual_quantile_at(advanced, times) * np.sqrt(factor)
+    point = from_log(z_point, state.offset)
     upper = from_log(z_point + width, state.offset)
-    return Forecast(times=times,
-                    point=from_log(z_point, state.offset), upper=upper,
+    planned = from_log(z_point + planned_width(width, point, state.offset, state.dispersion, state.quantile),
+                       state.offset)
+    return Forecast(times=times, point=point, upper=upper,
                     quantile=state.quantile, model=state.model, step_seconds=step,
                     data_end=advanced.last_time + step, state=advanced,
-                    burst=burst_allowance(upper, state.dispersion, state.quantile))
+                    burst=np.maximum(planned - upper, 0.0))
