@@ -95,10 +95,10 @@ class Setup:
     history_seconds: int = 7 * DAY
     min_history_seconds: int = 2 * DAY
     step_seconds: int = 300
-    quantile: float = 0.9
-    headroom_percent: float = 10
+    quantile: float = 0.75
+    headroom_percent: float = 5
     scale_down_percent_per_step: float = 10
-    hold_seconds: float = 600
+    hold_seconds: float = 300
     model: str = "auto"
     seasonality: str = "auto"
     burst: bool = True  # measure the dispersion of minute demand and plan a burst allowance
@@ -586,13 +586,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metric-delay-seconds", type=float, default=60,
                         help="age of the newest demand sample the HPA and forecaster see "
                              "(scrape + rate window)")
-    parser.add_argument("--quantile", type=float, default=0.9)
-    parser.add_argument("--headroom", type=float, default=10, help="headroomPercent")
+    parser.add_argument("--quantile", type=float, default=0.75)
+    parser.add_argument("--headroom", type=float, default=5, help="headroomPercent")
     parser.add_argument("--refit-interval", type=int, default=3600, help="seconds")
     parser.add_argument("--planning-interval", type=int, default=60,
                         help="seconds between planning steps (default 60, the operator's)")
-    parser.add_argument("--hold-seconds", type=float, default=600,
-                        help="hold after a raise (the operator's MODELSERVE_PREDICTIVE_HOLD_SECONDS)")
+    parser.add_argument("--hold-seconds", type=float, default=300,
+                        help="hold after a raise (predictive.holdAfterRaise; the operator's default 300)")
     parser.add_argument("--sweep", action="store_true",
                         help="replay the planner over --sweep-quantiles x --sweep-headroom x --sweep-hold "
                              "(one forecasting pass per quantile) and print the cost/coverage frontier")

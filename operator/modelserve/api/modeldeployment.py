@@ -56,13 +56,14 @@ class Predictive:
     seasonality: str = "auto"
     horizon_seconds: float | None = None
     model: str = "auto"
-    headroom_percent: int = 10
+    headroom_percent: int = 5
     refit_interval_seconds: float = 3600
-    quantile: float = 0.9
+    quantile: float = 0.75
     scale_down_percent_per_step: int = 10
     min_history_seconds: float = 2 * 86400
     burst: bool = True
     burst_query: str | None = None
+    hold_seconds: float | None = None  # None: the operator's default (MODELSERVE_PREDICTIVE_HOLD_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -154,17 +155,22 @@ def parse_model_deployment(spec: dict) -> ModelDeploymentSpec:
                     else None
                 ),
                 model=str(_get(p, "model", "auto")),
-                headroom_percent=int(_get(p, "headroomPercent", 10)),
+                headroom_percent=int(_get(p, "headroomPercent", 5)),
                 refit_interval_seconds=parse_duration(
                     _get(p, "refitInterval", "1h"), "spec.autoscaling.predictive.refitInterval"
                 ),
-                quantile=float(_get(p, "quantile", 0.9)),
+                quantile=float(_get(p, "quantile", 0.75)),
                 scale_down_percent_per_step=int(_get(p, "scaleDownPercentPerStep", 10)),
                 min_history_seconds=parse_duration(
                     _get(p, "minHistory", "2d"), "spec.autoscaling.predictive.minHistory"
                 ),
                 burst=bool(_get(_get(p, "burst", {}), "enabled", True)),
                 burst_query=_get(p, "burst", {}).get("query") or None,
+                hold_seconds=(
+                    parse_duration(p["holdAfterRaise"], "spec.autoscaling.predictive.holdAfterRaise")
+                    if p.get("holdAfterRaise")
+                    else None
+                ),
             )
         except ValueError as exc:
             raise SpecError("spec.autoscaling.predictive", str(exc)) from exc

@@ -117,7 +117,7 @@ def forecast_settings(md: Mapping[str, Any], plot_horizon: str = DEFAULT_PLOT_HO
         ),
         model=str(predictive.get("model") or "auto"),
         seasonality=str(predictive.get("seasonality") or "auto"),
-        quantile=float(predictive.get("quantile") or 0.9),
+        quantile=float(predictive.get("quantile") or 0.75),
         horizon_seconds=parse_duration(plot_horizon, field="--horizon"),
     )
 

@@ -14,7 +14,7 @@
 - **Gradual descent.** It falls at most `scaleDownPercentPerStep` percent of its value per planning
   step (at least one replica), so a forecast that dips early does not drop a fleet at once.
 - **Hold after raise (hysteresis).** After the floor rises it is not lowered for `hold_seconds`
-  (default 10 minutes): raise and fall from noise in consecutive steps would otherwise flap the
+  (default 5 minutes, the HPA's own scale-down stabilization window): raise and fall from noise in consecutive steps would otherwise flap the
   Deployment. Raises are never delayed.
 
 The user's `minReplicas` / `maxReplicas` always win. With no usable forecast (missing or stale data)
@@ -58,11 +58,11 @@ class FloorParams:
     min_replicas: int
     max_replicas: int
     target_per_replica: float
-    headroom_percent: float = 10.0
+    headroom_percent: float = 5.0
     startup_seconds: float = 60.0
     scale_down_percent_per_step: float = 10.0
     horizon_seconds: float | None = None
-    hold_seconds: float = 600.0
+    hold_seconds: float = 300.0
     max_data_age_seconds: float = 900.0
     planning_interval_seconds: float = 60.0
 

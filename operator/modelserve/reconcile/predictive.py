@@ -70,7 +70,7 @@ MD = "ModelDeployment"
 INTERVAL_ENV = "MODELSERVE_PREDICTIVE_INTERVAL_SECONDS"
 HOLD_ENV = "MODELSERVE_PREDICTIVE_HOLD_SECONDS"
 DEFAULT_INTERVAL_SECONDS = 60.0
-DEFAULT_HOLD_SECONDS = 600.0
+DEFAULT_HOLD_SECONDS = 300.0
 STEP_SECONDS = 300  # the forecaster's grid: 5-minute bins aligned to the epoch
 MAX_POINTS_PER_QUERY = 10_000  # Prometheus refuses range queries of more than 11,000 points
 # With too little history (or after a failed fit) look again sooner than refitInterval: this many
@@ -119,8 +119,9 @@ def interval_seconds() -> float:
 
 
 def hold_seconds() -> float:
-    """How long a raised floor is held before it may fall (env MODELSERVE_PREDICTIVE_HOLD_SECONDS,
-    default 600 = the floor planner's hysteresis)."""
+    """How long a raised floor is held before it may fall, for models without
+    `predictive.holdAfterRaise` (env MODELSERVE_PREDICTIVE_HOLD_SECONDS, default 300 s: the HPA's own
+    scale-down stabilization window)."""
     return _env_seconds(HOLD_ENV, DEFAULT_HOLD_SECONDS, 0.0)
 
 
@@ -355,7 +356,7 @@ def config_from_spec(
                 startup_seconds=float(spec.runtime.startup_seconds),
                 scale_down_percent_per_step=float(p.scale_down_percent_per_step),
                 horizon_seconds=p.horizon_seconds,
-                hold_seconds=hold,
+                hold_seconds=hold if p.hold_seconds is None else p.hold_seconds,
                 planning_interval_seconds=planning_interval_seconds,
             )
 
