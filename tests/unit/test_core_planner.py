@@ -270,6 +270,15 @@ def test_quantities_compare_by_value(a: object, b: object, equal: bool) -> None:
     assert is_subset({"x": a}, {"x": b, "extra": 1}) is equal
 
 
+def test_hex_strings_that_look_like_huge_exponents_are_not_quantities() -> None:
+    # A hash such as "7e912345678" parses as 7 x 10^912345678: Decimal overflows. Found live: a
+    # reconcile failed over and over on such a value; it must compare as a plain string.
+    assert parse_quantity("7e912345678") is None
+    assert not is_subset({"hash": "7e912345678"}, {"hash": "8e912345678"})
+    assert is_subset({"hash": "7e912345678"}, {"hash": "7e912345678"})
+    assert parse_quantity("1e3") == 1000
+
+
 def test_subset_ignores_server_defaults_but_not_changes() -> None:
     desired = {"spec": {"ports": [{"port": 80}], "selector": {"a": "1"}}}
     assert is_subset(

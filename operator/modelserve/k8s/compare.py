@@ -8,7 +8,7 @@ and canonicalises quantities ("1000m" is stored as "1"), so quantities are compa
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 _SUFFIX: dict[str, int | Decimal] = {
@@ -43,7 +43,7 @@ def parse_quantity(value: Any) -> Decimal | None:
         return None
     try:
         return Decimal(match.group(1)) * Decimal(_SUFFIX[match.group(2) or ""])
-    except (InvalidOperation, KeyError):
+    except (ArithmeticError, KeyError):  # InvalidOperation, and Overflow: a hex hash like "7e91234567"
         return None
 
 
