@@ -16,11 +16,11 @@ The square-root term is the queueing theorists' "square-root staffing" rule in r
 The forecast's upper bound is widened to the `quantile` of *minute* demand: forecast error and
 minute noise are independent, so their log-space spreads add in quadrature,
 
-    planned = (point + offset) · exp( sqrt(w_q² + z_q² · σ²) ) - offset,
-    σ = sqrt(φ · point / W) / (point + offset)
+    planned = (point + offset) · exp( sqrt(w_q² + z_q² · s²) ) - offset,
+    s = sqrt(φ · point / W) / (point + offset)
 
 with w_q the forecast's own log-space interval half-width, z_q the standard normal quantile of
-`quantile` and σ the minute noise in log(rate + offset) space. The *burst allowance* is
+`quantile` and s the minute noise in log(rate + offset) space. The *burst allowance* is
 `planned - upper`: what the minute noise adds on top of the forecast's upper quantile. It is zero
 at the median (z = 0) and when φ is unknown.
 

@@ -14,8 +14,8 @@
 - **Gradual descent.** It falls at most `scaleDownPercentPerStep` percent of its value per planning
   step (at least one replica), so a forecast that dips early does not drop a fleet at once.
 - **Hold after raise (hysteresis).** After the floor rises it is not lowered for `hold_seconds`
-  (default 5 minutes, the HPA's own scale-down stabilization window): raise and fall from noise in consecutive steps would otherwise flap the
-  Deployment. Raises are never delayed.
+  (default 5 minutes, the HPA's own scale-down stabilization window): raise and fall from noise in
+  consecutive steps would otherwise flap the Deployment. Raises are never delayed.
 
 The user's `minReplicas` / `maxReplicas` always win. With no usable forecast (missing or stale data)
 the current floor is kept and the reason says why; with too little history the floor is
