@@ -74,15 +74,35 @@ def prometheus(workdir: Path) -> Iterator[LocalPrometheus]:
         yield prom
 
 
+_SESSION_OPERATOR: list[OperatorProcess] = []
+
+
 @pytest.fixture(scope="session")
 def operator(cluster: TestCluster, prometheus: LocalPrometheus, workdir: Path) -> Iterator[OperatorProcess]:
     """One operator for the session, authenticated as `modelserve-operator` (see the audit log)."""
     op = OperatorProcess(cluster.operator_kubeconfig, workdir, prometheus_url=prometheus.url)
+    _SESSION_OPERATOR.append(op)
     try:
         wait_until(lambda: _healthy(op), 60, what="operator liveness endpoint")
         yield op
     finally:
         op.stop()
+        _SESSION_OPERATOR.remove(op)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """A failed e2e test carries the session operator's last log lines in its report: CI keeps no
+    work directory, so this is what tells a timeout's cause afterwards."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and call.when == "call" and _SESSION_OPERATOR:
+        op = _SESSION_OPERATOR[-1]
+        try:
+            tail = "\n".join(op.log().splitlines()[-150:])
+        except OSError:
+            return
+        report.sections.append(("session operator log (last 150 lines)", f"alive: {op.alive()}\n{tail}"))
 
 
 def _healthy(op: OperatorProcess) -> bool:

@@ -78,6 +78,7 @@ def run_operator(args: argparse.Namespace) -> int:
     handlers.OPTIONS.workers = args.workers
     handlers.OPTIONS.peering = args.peering
     namespaces = args.namespace or _env_list("MODELSERVE_NAMESPACES")
+    handlers.OPTIONS.namespaces = tuple(namespaces)
     kopf.configure(
         debug=args.log_level == "DEBUG",
         verbose=args.log_level == "DEBUG",

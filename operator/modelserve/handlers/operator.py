@@ -8,8 +8,10 @@ writes progress, diff-base annotations or finalizers into a user's resource.
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import importlib
 import logging
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import kopf
@@ -36,6 +38,7 @@ class RuntimeOptions:
     resync_seconds: float = 60.0
     workers: int = 4
     peering: str = "modelserve"
+    namespaces: tuple[str, ...] = ()  # empty: cluster-wide (kopf's patterns, e.g. "team-*", allowed)
 
 
 OPTIONS = RuntimeOptions()
@@ -74,7 +77,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     queue.start()
     memo.queue = queue
     memo.ctx = ctx
-    memo.resync = asyncio.create_task(_resync(queue))
+    memo.resync = asyncio.create_task(_resync(queue, kube))
     # Controllers with a loop of their own (the predictive autoscaler's forecast cycle) start here,
     # with the same context and queue; they hand decisions to the planner through `ctx` hooks.
     memo.background = []
@@ -86,11 +89,44 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
                 memo.background.append(task)
 
 
-async def _resync(queue: WorkQueue) -> None:
-    """Level-based safety net: look at every known key again now and then (drift we missed)."""
+def listed_keys(
+    list_fn: Callable[[str, str | None], list[dict]], kinds: Sequence[str], namespaces: Sequence[str]
+) -> set[Key]:
+    """Every object of our own `kinds` that exists, as queue keys: one list per kind (and per namespace
+    when the operator watches named namespaces; patterns such as "team-*" are matched on a
+    cluster-wide list). A kind whose list fails is skipped (logged); the next resync tries again."""
+    exact = [n for n in namespaces if not any(ch in n for ch in "*?[")]
+    patterns = [n for n in namespaces if n not in exact]
+    scopes: list[str | None] = [None] if not namespaces or patterns else list(exact)
+    keys: set[Key] = set()
+    for kind in kinds:
+        for scope in scopes:
+            try:
+                items = list_fn(kind, scope)
+            except Exception as exc:  # advisory: the watch streams remain the primary source
+                log.warning("resync: listing %s failed: %s", kind, exc)
+                continue
+            for item in items:
+                meta = item.get("metadata") or {}
+                ns, name = meta.get("namespace") or scope or "", meta.get("name")
+                if not name or (namespaces and scope is None and not any(
+                        fnmatch.fnmatchcase(ns, n) for n in namespaces)):
+                    continue
+                keys.add((kind, ns, name))
+    return keys
+
+
+async def _resync(queue: WorkQueue, kube: KubeClient) -> None:
+    """Level-based safety net, like an informer's relist: now and then reconcile every known key
+    again (drift we missed) and every object of our kinds that exists (a creation whose watch event
+    never arrived, e.g. while a watch stream was stalled: kopf restarts a silent stream only after
+    settings.watching.client_timeout)."""
+    kinds = (MD, *sorted(RECONCILERS))
+    loop = asyncio.get_running_loop()
     while True:
         await asyncio.sleep(OPTIONS.resync_seconds)
-        for key in list(queue.known):
+        listed = await loop.run_in_executor(None, listed_keys, kube.list, kinds, OPTIONS.namespaces)
+        for key in sorted(set(queue.known) | listed):
             queue.add(key)
 
 
