@@ -141,6 +141,7 @@ def parse_model_deployment(spec: dict) -> ModelDeploymentSpec:
     if a:
         t = _get(a, "target", {})
         p = _get(a, "predictive", {})
+        burst = _get(p, "burst", {})
         try:
             predictive = Predictive(
                 enabled=bool(_get(p, "enabled", False)),
@@ -164,8 +165,8 @@ def parse_model_deployment(spec: dict) -> ModelDeploymentSpec:
                 min_history_seconds=parse_duration(
                     _get(p, "minHistory", "2d"), "spec.autoscaling.predictive.minHistory"
                 ),
-                burst=bool(_get(_get(p, "burst", {}), "enabled", True)),
-                burst_query=_get(p, "burst", {}).get("query") or None,
+                burst=bool(_get(burst, "enabled", True)),
+                burst_query=burst.get("query") or None,
                 hold_seconds=(
                     parse_duration(p["holdAfterRaise"], "spec.autoscaling.predictive.holdAfterRaise")
                     if p.get("holdAfterRaise")

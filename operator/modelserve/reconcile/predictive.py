@@ -60,6 +60,7 @@ from modelserve.forecasting import (
     plan_floor,
 )
 from modelserve.forecasting.burst import BURST_WINDOW_SECONDS
+from modelserve.forecasting.series import OUTLIER_THRESHOLD
 from modelserve.metrics_source import MetricsError, PrometheusQuery
 from modelserve.observability.metrics import FORECAST_DEMAND, PREDICTIVE_FLOOR
 from modelserve.reconcile.views import PredictiveFloor
@@ -220,16 +221,26 @@ def live_by_region(
     return out
 
 
-def series_from_points(points: Sequence[tuple[float, float]], step: int = STEP_SECONDS) -> Series:
+def series_from_points(
+    points: Sequence[tuple[float, float]], step: int = STEP_SECONDS, *, clip_outliers: bool = True
+) -> Series:
     """Range-query samples in, the forecaster's Series out.
 
     The sample at evaluation time t is a rate over the window ending at t, i.e. it describes the bin
     [t - step, t): it is placed in the middle of that bin, so the newest complete bin is the last one.
+    `clip_outliers=False` keeps every sample (the burst query: its minute-to-minute spread is exactly
+    what is measured).
     """
     if not points:
         return Series(0.0, step, np.zeros(0))
     times = [t - step / 2 for t, _ in points]
-    return clean_series(times, [v for _, v in points], is_counter=False, step_seconds=step)
+    return clean_series(
+        times,
+        [v for _, v in points],
+        is_counter=False,
+        step_seconds=step,
+        outlier_threshold=OUTLIER_THRESHOLD if clip_outliers else None,
+    )
 
 
 # ===================================================================================== pure: settings
@@ -558,17 +569,6 @@ def fit_in_worker(
     )
 
 
-def fine_series(points: Sequence[tuple[float, float]]) -> Series | None:
-    """The burst query's samples as a 1-minute Series, uncleaned: its minute-to-minute spread is
-    exactly what is measured, so no outlier is clipped. None without samples."""
-    if not points:
-        return None
-    times = [t - BURST_STEP_SECONDS / 2 for t, _ in points]
-    return clean_series(
-        times, [v for _, v in points], step_seconds=BURST_STEP_SECONDS, outlier_threshold=None
-    )
-
-
 # ============================================================================================= shell
 @dataclass
 class SeriesTrack:
@@ -821,12 +821,8 @@ class PredictiveController:
             series = series_from_points(history.get(region, []))
             note = unavailable
             if region in due and not unavailable:
-                note = (
-                    await self._refit(
-                        ns, name, region, track, series, config, now, fine_series(fine.get(region, []))
-                    )
-                    or note
-                )
+                minutes = series_from_points(fine.get(region, []), BURST_STEP_SECONDS, clip_outliers=False)
+                note = await self._refit(ns, name, region, track, series, config, now, minutes) or note
             fc = None
             if track.state is not None:
                 fc = forecast(track.state, series, now=now, horizon_seconds=params.effective_horizon_seconds)
