@@ -91,6 +91,14 @@ def test_a_sample_describes_the_bin_before_it() -> None:
     assert len(p.series_from_points([])) == 0
 
 
+def test_the_burst_querys_minutes_keep_their_spikes() -> None:
+    # The demand series is cleaned of one-bin spikes; the burst query's minutes must not be: their
+    # spread is what the dispersion measures.
+    points = [(NOW + 60.0 * i, 100.0 if i == 30 else 5.0) for i in range(60)]
+    assert max(p.series_from_points(points, 60).values) < 100.0
+    assert max(p.series_from_points(points, 60, clip_outliers=False).values) == 100.0
+
+
 def test_series_are_grouped_by_region_and_summed() -> None:
     matrix = [
         ({"region": "eu"}, [(1.0, 2.0), (2.0, 3.0)]),
@@ -792,7 +800,14 @@ def test_cycle_measures_dispersion_and_plans_the_allowance() -> None:
     backend = FakeBackend({"iris": _daily_points(7, NOW)}, fine={"iris": _minute_points(NOW, 4.0)})
     queue = FakeQueue(key("iris"))
     clock = [NOW + 10]
-    c = controller(FakeKube(md_body("iris", predictive={"model": "seasonalNaive"})), backend, queue, clock)
+    # 0.4 req/s per replica: fine enough that the allowance (~0.5 req/s here) changes the floor.
+    body = md_body(
+        "iris",
+        maxReplicas=100,
+        target={"metric": "requestsPerSecond", "averageValue": 0.4},
+        predictive={"model": "seasonalNaive"},
+    )
+    c = controller(FakeKube(body), backend, queue, clock)
     run_steps(c, clock)
     floors = c.floors_for("ml", "iris")[None]
     s = floors.status
@@ -804,7 +819,8 @@ def test_cycle_measures_dispersion_and_plans_the_allowance() -> None:
     # (quantile 0.75 by default); the floor provisions for both.
     noise = 0.6745 * math.sqrt(s["dispersion"] * s["forecastPeak"] / 60)
     assert 0.2 * noise < s["burstAllowance"] < 2 * noise
-    assert floors.floor == math.ceil((s["forecastPeak"] + s["burstAllowance"]) * 1.05 / 5 - 1e-3)
+    assert floors.floor == math.ceil((s["forecastPeak"] + s["burstAllowance"]) * 1.05 / 0.4 - 1e-3)
+    assert floors.floor > math.ceil(s["forecastPeak"] * 1.05 / 0.4)  # without it: one replica less
     assert "+ burst allowance" in s["reason"]
 
 
