@@ -451,6 +451,9 @@ def test_forecast_text_from_status() -> None:
     assert "Burst:         no allowance (dispersion not measured)" in views.format_forecast(
         views.forecast_view(unmeasured)
     )
+    no_forecast = copy.deepcopy(MD)
+    no_forecast["status"]["autoscaling"] = {"reason": "InsufficientHistory: ..."}
+    assert "Burst:         <none>" in views.format_forecast(views.forecast_view(no_forecast))
 
 
 def test_demand_query_default_and_template() -> None:

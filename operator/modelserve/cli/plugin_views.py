@@ -784,7 +784,7 @@ def format_forecast(view: Mapping[str, Any]) -> str:
             f"+{number(status.get('burstAllowance') or 0)} allowance (dispersion "
             f"{number(status['dispersion'])})"
             if status.get("dispersion") is not None
-            else "no allowance (dispersion not measured)",
+            else ("no allowance (dispersion not measured)" if status.get("model") else NONE),
         ),
         _field("Floor", f"{status['floor']} (HPA minReplicas)" if status.get("floor") is not None else NONE),
         _field("Reason", status.get("reason") or NONE),
