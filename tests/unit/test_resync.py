@@ -56,3 +56,52 @@ def test_namespace_patterns_filter_a_cluster_wide_list() -> None:
         ("SLAPolicy", "team-a", "gold"),
     }
     assert calls == [("ModelDeployment", None), ("SLAPolicy", None)]
+
+
+def test_resync_queues_known_and_listed_keys_off_the_event_loop() -> None:
+    import asyncio
+    import threading
+
+    import modelserve.reconcile.placement
+    import modelserve.reconcile.sla  # noqa: F401  (register their kinds' reconcilers)
+    from modelserve.handlers import operator as handlers
+
+    class Queue:
+        def __init__(self) -> None:
+            self.known = {("ModelDeployment", "team-a", "gone-from-watch")}
+            self.added: list = []
+
+        def add(self, key) -> None:
+            self.added.append(key)
+
+    class Kube:
+        def __init__(self) -> None:
+            self.threads: set = set()
+
+        def list(self, kind: str, namespace: str | None = None) -> list[dict]:
+            self.threads.add(threading.current_thread().name)
+            return fake_list([])(kind, namespace)
+
+    queue, kube = Queue(), Kube()
+
+    async def run() -> None:
+        task = asyncio.create_task(handlers._resync(queue, kube))  # type: ignore[arg-type]
+        try:
+            for _ in range(200):
+                await asyncio.sleep(0.01)
+                if queue.added:
+                    break
+        finally:
+            task.cancel()
+
+    saved = handlers.OPTIONS.resync_seconds, handlers.OPTIONS.namespaces
+    handlers.OPTIONS.resync_seconds, handlers.OPTIONS.namespaces = 0.01, ()
+    try:
+        asyncio.run(run())
+    finally:
+        handlers.OPTIONS.resync_seconds, handlers.OPTIONS.namespaces = saved
+    first_round = set(queue.added)
+    # The key only the queue knew, and every listed object (a creation whose event was missed).
+    assert ("ModelDeployment", "team-a", "gone-from-watch") in first_round
+    assert {("ModelDeployment", "team-b", "fraud"), ("SLAPolicy", "team-a", "gold")} <= first_round
+    assert threading.main_thread().name not in kube.threads  # the lists ran in an executor
