@@ -422,7 +422,7 @@ def parse_list(text: str) -> list[float]:
 
 
 def run_sweep(args: argparse.Namespace) -> dict:
-    """The cost/coverage frontier: every quantile x headroom x hold setting, each scored like a
+    """The cost/coverage frontier: every quantile x burst x headroom x hold setting, each scored like a
     normal run; (b) is read off the reactive HPA's own cost/coverage curve (target utilisation 0.7
     down to 0.3), interpolated at the setting's replica-hours."""
     r = replay_from_args(args)
@@ -594,8 +594,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hold-seconds", type=float, default=300,
                         help="hold after a raise (predictive.holdAfterRaise; the operator's default 300)")
     parser.add_argument("--sweep", action="store_true",
-                        help="replay the planner over --sweep-quantiles x --sweep-headroom x --sweep-hold "
-                             "(one forecasting pass per quantile) and print the cost/coverage frontier")
+                        help="replay the planner over --sweep-quantiles x --sweep-burst x --sweep-headroom x "
+                             "--sweep-hold (one forecasting pass per quantile) and print the cost/coverage "
+                             "frontier")
     parser.add_argument("--sweep-quantiles", default="0.5,0.75,0.9")
     parser.add_argument("--sweep-headroom", default="0,5,10")
     parser.add_argument("--sweep-hold", default="0,300,600")
