@@ -2,26 +2,30 @@
 
 Pure: spec + the set of regions that have schedulable nodes in, a replica count per region out.
 
-How a total is divided (see docs/placement.md for the why):
+How a total is divided (see docs/placement.md for the why). This is the contract that the RegionPlacement
+`weight` field and docs/api.md publish: largest remainder (Hamilton), with bounded regions fixed first.
 
-1. Exact shares. Each region's unrounded share is `clamp(level * weight, min, max)`, with one water
-   `level` chosen so the shares add up to the total. This is the "pin regions at their min or max and
-   divide the rest by weight" iteration, solved exactly (with fractions, so ties are real ties).
-2. Rounding, one replica at a time, within quota. Starting from every region at its min, replicas
-   are handed out one by one up to the total. A region may take the next replica only while it is
-   below its exact share *at that total* (so no region ever exceeds its share rounded up); among
-   those, the replica goes to the region whose next replica is due first as the water level rises,
-   i.e. the lowest (replicas + 1) / weight, ties to the larger weight, then to the name.
-   This is Balinski and Young's quota method, bounded by min/max. Like Hamilton's largest-remainder
-   method every region ends within one replica of its exact share (floor <= n <= ceil); unlike
-   Hamilton, the division of N+1 extends the division of N, so raising the total never takes a
-   replica away from a region (Hamilton can: the Alabama paradox, a pod restarted on a scale-up).
-   A "largest remainder first" order, tried first, broke the floor in rare cases; this one does not
-   (tests/unit/test_placement_division.py checks both bounds as a hypothesis property).
+1. Exact shares (water-filling). Each region's unrounded share is `clamp(level * weight, min, max)`,
+   with one water `level` chosen so the shares add up to the total. Regions whose share sits at their
+   min or max are thereby fixed at that bound, and the rest of the total is shared again by weight among
+   the others: the "pin regions at their min or max and divide the rest by weight" iteration, solved
+   exactly (with fractions, so ties are real ties).
+2. Rounding by largest remainder (Hamilton). Every region first gets its exact share rounded down;
+   the replicas left over (fewer than the regions with a fractional share) go one each to the regions
+   with the largest fractional remainders. Tie order, deterministic and independent of the order in
+   which regions are listed: the larger remainder first, then the larger weight, then the region name
+   in alphabetical order.
+   A region's count is therefore its exact share rounded down or up, never further away, and a region
+   fixed at a bound gets exactly that bound (a free region's share lies strictly between its bounds,
+   and the bounds are integers, so rounding never crosses them).
+   Hamilton's known trade-off (the Alabama paradox): raising the total by one can, rarely, move a
+   replica from one region to another. We keep the published contract rather than a house-monotone
+   method; the scale-up still only adds pods overall.
 """
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -186,34 +190,23 @@ def exact_shares(total: int, regions: Sequence[RegionShare]) -> dict[str, Fracti
     return _WaterLevel(regions).shares(total)
 
 
-def _is_due_sooner(weight_a: int, count_a: int, weight_b: int, count_b: int) -> bool:
-    """Is region a's next replica due at a lower water level than b's ((count+1)/weight), or, at
-    the same level, is a heavier? Cross-multiplied to stay in integers."""
-    due_a, due_b = (count_a + 1) * weight_b, (count_b + 1) * weight_a
-    return due_a < due_b or (due_a == due_b and weight_a > weight_b)
-
-
 def _apportion(total: int, regions: Sequence[RegionShare]) -> tuple[dict[str, int], dict[str, str]]:
     """Integer replicas per region (see the module docstring) and whether each ended at min/max/free."""
     water = _WaterLevel(regions)
-    counts = {r.name: r.min_replicas for r in regions}
-    floor = sum(counts.values())
-    target = min(max(total, floor), water.capacity) if water.capacity is not None else max(total, floor)
+    target = max(total, water.floor)
+    if water.capacity is not None:
+        target = min(target, water.capacity)
+    shares = water.shares(target)
+    counts = {name: math.floor(share) for name, share in shares.items()}
+    left = target - sum(counts.values())
     weight = {r.name: r.weight for r in regions}
-    for n in range(floor + 1, target + 1):
-        scaled = water.scaled_shares(n)  # exact shares * a common denominator, as integers
-        denominator = scaled.pop("")
-        best = ""
-        # `regions` is sorted by name and only a strictly higher priority replaces the best so far,
-        # so among equal priority and weight the first name wins.
-        for name, share in scaled.items():
-            if counts[name] * denominator >= share:
-                continue  # already at its exact share rounded up: taking more would break quota
-            if not best or _is_due_sooner(weight[name], counts[name], weight[best], counts[best]):
-                best = name
-        counts[best] += 1
-    levels = water.levels(target)
-    return counts, levels
+    by_remainder = sorted(
+        (name for name, share in shares.items() if share.denominator != 1),
+        key=lambda name: (-(shares[name] - counts[name]), -weight[name], name),
+    )
+    for name in by_remainder[:left]:
+        counts[name] += 1
+    return counts, water.levels(target)
 
 
 class _WaterLevel:
@@ -267,18 +260,6 @@ class _WaterLevel:
     def shares(self, n: int) -> dict[str, Fraction]:
         level = self.level(n)
         return {r.name: self._share(r, level) for r in self.regions}
-
-    def scaled_shares(self, n: int) -> dict[str, int]:
-        """shares(n) multiplied by a common denominator (under the key ""), in integers: fast to compare."""
-        level = self.level(n)
-        num, den = level.numerator, level.denominator
-        result: dict[str, int] = {"": den}
-        for r in self.regions:
-            share = max(num * r.weight, r.min_replicas * den)
-            if r.max_replicas is not None:
-                share = min(share, r.max_replicas * den)
-            result[r.name] = share
-        return result
 
     def levels(self, n: int) -> dict[str, str]:
         """Whether each region's share at total n is pinned at its "min", its "max", or "free"."""
