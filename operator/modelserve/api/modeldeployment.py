@@ -210,9 +210,17 @@ def parse_model_deployment(spec: dict) -> ModelDeploymentSpec:
     )
 
 
-def revision_hash(spec: ModelDeploymentSpec) -> str:
-    """A short, stable hash of what defines a revision: model version, uri, format, runtime image,
-    command, args, env and resources. Replica counts, rollout and traffic settings are not part of it."""
+# The characters of a revision hash: Kubernetes' "safe encode" alphabet (k8s.io/apimachinery
+# util/rand.SafeEncodeString, used for pod-template-hash): no vowels, so no words, and no 0, 1 or 3.
+# The first character is a consonant, so a hash is never read as a number by a YAML or JSON reader
+# (hex digests such as 678231e595 were, and `kubectl apply` of rendered output failed) and is a valid
+# DNS label on its own.
+REVISION_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+REVISION_FIRST_ALPHABET = "bcdfghjklmnpqrstvwxz"
+REVISION_HASH_LENGTH = 10
+
+
+def _revision_digest(spec: ModelDeploymentSpec) -> bytes:
     defining = {
         "model": {"version": spec.model.version, "uri": spec.model.uri, "format": spec.model.format},
         "runtime": {
@@ -223,5 +231,24 @@ def revision_hash(spec: ModelDeploymentSpec) -> str:
             "resources": spec.runtime.resources,
         },
     }
-    digest = hashlib.sha256(json.dumps(defining, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-    return digest[:10]
+    return hashlib.sha256(json.dumps(defining, sort_keys=True, separators=(",", ":")).encode()).digest()
+
+
+def revision_hash(spec: ModelDeploymentSpec) -> str:
+    """A short, stable hash of what defines a revision: model version, uri, format, runtime image,
+    command, args, env and resources. Replica counts, rollout and traffic settings are not part of it.
+
+    Ten characters of REVISION_ALPHABET, the first a consonant: it names Deployments and labels
+    objects, and no YAML 1.1/1.2 or JSON reader takes it for anything but a string."""
+    digest = _revision_digest(spec)
+    first = REVISION_FIRST_ALPHABET[digest[0] % len(REVISION_FIRST_ALPHABET)]
+    rest = "".join(REVISION_ALPHABET[b % len(REVISION_ALPHABET)] for b in digest[1:REVISION_HASH_LENGTH])
+    return first + rest
+
+
+def legacy_revision_hash(spec: ModelDeploymentSpec) -> str:
+    """The hexadecimal revision hash of modelserve 0.1 (first 10 hex digits of the same digest).
+
+    Only for recognising revisions created before the safe alphabet: their Deployments keep their
+    names and labels until the next real revision change (modelserve.reconcile.revisions)."""
+    return _revision_digest(spec).hex()[:REVISION_HASH_LENGTH]

@@ -24,7 +24,6 @@ from modelserve.api.modeldeployment import (
     ModelDeploymentSpec,
     SpecError,
     parse_model_deployment,
-    revision_hash,
 )
 from modelserve.builders.common import Owner, base_labels, deployment_name
 from modelserve.builders.workloads import RevisionWorkload, build_deployment, build_hpa, build_pdb
@@ -39,7 +38,7 @@ from modelserve.placement import (
     pod_scheduling_for_region,
     region_availability,
 )
-from modelserve.reconcile.revisions import specs_by_revision
+from modelserve.reconcile.revisions import spec_revision, specs_by_revision
 from modelserve.reconcile.views import PredictiveFloor, SLAView
 from modelserve.rollout import ObservedRevisions, RevisionReplicas, plan_rollout, rollout_spec_from_api
 from modelserve.rollout.machine import AnalysisOutcome
@@ -144,7 +143,7 @@ def plan_model_deployment(body: dict, observed: Observed, now: datetime) -> Plan
 
     try:
         spec = parse_model_deployment(body.get("spec") or {})
-        revision = revision_hash(spec)
+        revision = spec_revision(spec, observed.deployments)
         rspec = rollout_spec_for(spec, annotations, revision, observed.sla)
         placement = parse_region_placement(observed.placement) if observed.placement else None
     except (SpecError, ValueError) as exc:

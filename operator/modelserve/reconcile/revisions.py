@@ -2,6 +2,10 @@
 
 During a rollout the spec describes the candidate; the stable revision's model and runtime live
 only in the annotation `modelserve.io/revision-spec` on its Deployments.
+
+Revisions created before the safe hash alphabet carry a hexadecimal hash (legacy_revision_hash). A live
+Deployment with the legacy hash of the spec's own revision keeps serving it under that name: an operator
+upgrade must not look like a new revision and start a rollout.
 """
 
 from __future__ import annotations
@@ -10,7 +14,12 @@ import json
 from dataclasses import replace
 
 from modelserve.api import constants as c
-from modelserve.api.modeldeployment import ModelDeploymentSpec, ModelRef, revision_hash
+from modelserve.api.modeldeployment import (
+    ModelDeploymentSpec,
+    ModelRef,
+    legacy_revision_hash,
+    revision_hash,
+)
 
 
 def revision_fields(spec: ModelDeploymentSpec) -> dict:
@@ -57,17 +66,39 @@ def spec_for_revision(current: ModelDeploymentSpec, encoded: str) -> ModelDeploy
         return None
 
 
-def specs_by_revision(
-    current: ModelDeploymentSpec, deployments: dict[str, dict]
-) -> dict[str, ModelDeploymentSpec]:
-    """Every revision we can build: the spec's own, and those recorded on live Deployments."""
-    out = {revision_hash(current): current}
+def _live_revisions(deployments: dict[str, dict]) -> list[tuple[str, str | None]]:
+    """(revision label, revision-spec annotation) of every live Deployment that has a revision label."""
+    out = []
     for dep in deployments.values():
         meta = dep.get("metadata", {})
         rev = (meta.get("labels") or {}).get(c.LABEL_REVISION)
-        encoded = (meta.get("annotations") or {}).get(c.ANNOTATION_REVISION_SPEC)
-        if rev and rev not in out and encoded:
+        if rev:
+            out.append((rev, (meta.get("annotations") or {}).get(c.ANNOTATION_REVISION_SPEC)))
+    return out
+
+
+def _is_revision_of(spec: ModelDeploymentSpec, rev: str) -> bool:
+    return rev in (revision_hash(spec), legacy_revision_hash(spec))
+
+
+def spec_revision(spec: ModelDeploymentSpec, deployments: dict[str, dict]) -> str:
+    """The revision name of `spec`: its revision_hash, or its legacy hash while a live Deployment
+    still serves the same revision under that name (created before the safe alphabet)."""
+    legacy = legacy_revision_hash(spec)
+    if any(rev == legacy for rev, _ in _live_revisions(deployments)):
+        return legacy
+    return revision_hash(spec)
+
+
+def specs_by_revision(
+    current: ModelDeploymentSpec, deployments: dict[str, dict]
+) -> dict[str, ModelDeploymentSpec]:
+    """Every revision we can build: the spec's own, and those recorded on live Deployments (under
+    either hash format, checked against the recorded spec)."""
+    out = {spec_revision(current, deployments): current}
+    for rev, encoded in _live_revisions(deployments):
+        if rev not in out and encoded:
             rebuilt = spec_for_revision(current, encoded)
-            if rebuilt is not None and revision_hash(rebuilt) == rev:
+            if rebuilt is not None and _is_revision_of(rebuilt, rev):
                 out[rev] = rebuilt
     return out

@@ -13,7 +13,7 @@ from typing import Any
 
 from modelserve.api import constants as c
 from modelserve.api.conditions import Condition, merge_conditions
-from modelserve.api.modeldeployment import SpecError, parse_model_deployment, revision_hash
+from modelserve.api.modeldeployment import SpecError, parse_model_deployment
 from modelserve.k8s.client import KubeClient
 from modelserve.k8s.compare import is_subset
 from modelserve.observability import metrics
@@ -25,6 +25,7 @@ from modelserve.reconcile.plan import (
     plan_model_deployment,
     rollout_spec_for,
 )
+from modelserve.reconcile.revisions import spec_revision
 from modelserve.rollout.state import state_from_status
 
 log = logging.getLogger(__name__)
@@ -101,7 +102,7 @@ def maybe_analyse(ctx: Context, body: dict, observed: Observed, now: datetime) -
 
     try:
         spec = parse_model_deployment(body.get("spec") or {})
-        revision = revision_hash(spec)
+        revision = spec_revision(spec, observed.deployments)
         rspec = rollout_spec_for(
             spec, dict(body["metadata"].get("annotations") or {}), revision, observed.sla
         )
