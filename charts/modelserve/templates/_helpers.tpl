@@ -58,7 +58,8 @@ they go into one Role per namespace. Keep config/default/rbac.yaml identical (te
 No wildcards, no Secrets, no ConfigMaps.
 */}}
 {{- define "modelserve.rules.namespaced" -}}
-# The three modelserve resources: watched, annotated/finalized by kopf, never created or deleted.
+# The three modelserve resources: watched, never created or deleted; patched only for the
+# modelserve.io/route-release finalizer of a model that writes into a user-owned route.
 - apiGroups: ["modelserve.io"]
   resources: ["modeldeployments", "slapolicies", "regionplacements"]
   verbs: ["get", "list", "watch", "patch", "update"]

@@ -25,6 +25,13 @@ ANNOTATION_OVERRIDE_FREEZE = f"{GROUP}/override-freeze"
 ANNOTATION_REVISION_SPEC = f"{GROUP}/revision-spec"
 # Set on owned objects: a hash of what we last applied, so a changed intent is always re-applied.
 ANNOTATION_APPLIED = f"{GROUP}/applied"
+# Set on a ModelDeployment that writes into a user-owned route: the routes it holds fields in
+# ("HTTPRoute/<name>", comma-separated), released before the finalizer below goes (reconcile/route_hold.py).
+ANNOTATION_USER_ROUTES = f"{GROUP}/user-routes"
+FINALIZER_ROUTE_RELEASE = f"{GROUP}/route-release"
+
+# spec.traffic.router when the spec leaves it out.
+DEFAULT_ROUTER = "replicas"
 
 # Condition types.
 COND_READY = "Ready"
@@ -49,6 +56,8 @@ REASON_SLA_POLICY_NOT_FOUND = "SLAPolicyNotFound"
 REASON_INVALID_SPEC = "InvalidSpec"
 REASON_APPLY_FAILED = "ApplyFailed"
 REASON_AS_EXPECTED = "AsExpected"
+REASON_ROUTE_RELEASED = "RouteReleased"
+REASON_ROUTE_RELEASE_FAILED = "RouteReleaseFailed"
 
 # Phases (status.phase).
 PHASE_PENDING = "Pending"

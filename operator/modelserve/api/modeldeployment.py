@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelserve.api import constants as c
 from modelserve.api.durations import parse_duration
 
 
@@ -95,7 +96,7 @@ class ModelDeploymentSpec:
 
     @property
     def router(self) -> str:
-        return str(self.traffic.get("router", "replicas"))
+        return str(self.traffic.get("router", c.DEFAULT_ROUTER))
 
 
 def _get(d: dict, key: str, default: Any = None) -> Any:

@@ -2,7 +2,10 @@
 
 Level-based: every watch event only queues its ModelDeployment's key; the reconcile reads the
 current state itself. No kopf change-detection handlers, timers or daemons are used, so kopf never
-writes progress, diff-base annotations or finalizers into a user's resource.
+writes progress, diff-base annotations or finalizers into a user's resource. (kopf's on.delete would
+put its finalizer on every ModelDeployment; the reconcile instead adds `modelserve.io/route-release`
+only to one that writes into a user-owned route, and removes it once that route is released -- see
+reconcile/route_hold.py. A deletion therefore arrives here as an update with a deletionTimestamp.)
 """
 
 from __future__ import annotations

@@ -144,6 +144,17 @@ class KubeClient:
         except NotFound:
             return False
 
+    def patch(self, kind: str, namespace: str | None, name: str, patch: dict) -> dict:
+        """JSON merge patch of the object itself (keys set to None are removed); for the metadata we
+        keep on resources we do not own, such as a finalizer."""
+        return self._call(
+            "PATCH",
+            resource_for(kind).path(namespace, name),
+            body=patch,
+            content_type="application/merge-patch+json",
+            kind=kind,
+        )
+
     def patch_status(self, kind: str, namespace: str, name: str, status_patch: dict) -> dict:
         """JSON merge patch of the status subresource (keys set to None are removed)."""
         return self._call(

@@ -17,6 +17,7 @@ from modelserve.api.modeldeployment import SpecError, parse_model_deployment
 from modelserve.k8s.client import KubeClient
 from modelserve.k8s.compare import is_subset
 from modelserve.observability import metrics
+from modelserve.reconcile.finalize import sync_route_hold
 from modelserve.reconcile.plan import (
     OWNED_KINDS,
     EventSpec,
@@ -250,10 +251,14 @@ def reconcile_model_deployment(ctx: Context, namespace: str, name: str) -> float
     """One level-based reconcile of a ModelDeployment. Returns seconds until it should run again."""
     started = time.monotonic()
     body = ctx.kube.get("ModelDeployment", namespace, name)
-    if body is None or body["metadata"].get("deletionTimestamp"):
-        return None  # owner references make the garbage collector remove what we own
+    if body is None:
+        return None
     body.setdefault("apiVersion", "modelserve.io/v1alpha1")
     body.setdefault("kind", "ModelDeployment")
+    # A user's route we write into is recorded (finalizer) before any write, and released on delete.
+    sync_route_hold(ctx.kube, body, ctx.clock())
+    if body["metadata"].get("deletionTimestamp"):
+        return None  # owner references make the garbage collector remove what we own
     try:
         now = ctx.clock()
         observed, owned = observe(ctx, body)
