@@ -704,7 +704,7 @@ def test_a_region_dropped_from_the_placement_is_forgotten_and_starts_afresh_when
     placement = {
         "kind": "RegionPlacement",
         "metadata": {"namespace": "ml", "name": "two"},
-        "spec": {"regions": [{"name": "eu"}, {"name": "ap"}]},
+        "spec": {"residency": {"allowedRegions": ["eu", "ap"]}, "regions": [{"name": "eu"}, {"name": "ap"}]},
     }
     ap_hpa = {
         "kind": "HorizontalPodAutoscaler",

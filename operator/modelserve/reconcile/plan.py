@@ -13,7 +13,6 @@ The pieces it composes, each pure and tested on its own:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -29,7 +28,6 @@ from modelserve.builders.common import Owner, base_labels, deployment_name
 from modelserve.builders.workloads import RevisionWorkload, build_deployment, build_hpa, build_pdb
 from modelserve.placement import (
     PlacementSpec,
-    RegionShare,
     available_regions,
     divide_replicas,
     parse_region_placement,
@@ -38,6 +36,7 @@ from modelserve.placement import (
     pod_scheduling_for_region,
     region_availability,
 )
+from modelserve.placement.bounds import RegionBounds, regional_bounds
 from modelserve.reconcile.revisions import spec_revision, specs_by_revision
 from modelserve.reconcile.views import PredictiveFloor, SLAView
 from modelserve.rollout import ObservedRevisions, RevisionReplicas, plan_rollout, rollout_spec_from_api
@@ -220,11 +219,20 @@ def plan_model_deployment(body: dict, observed: Observed, now: datetime) -> Plan
     hpa_revision = rplan.stable_revision
     order = sorted(rplan.replicas.items(), key=lambda kv: (kv[0] != rplan.stable_revision, kv[0]))
     serving_regions = 0
+    bounds: dict[str, RegionBounds] = {}
     if placement is not None:
         full = divide_replicas(
             target, placement.regions, available_regions(availability), placement.on_region_unavailable
         )
         serving_regions = sum(1 for n in full.replicas.values() if n)
+        if spec.autoscaling is not None:
+            bounds = regional_bounds(
+                spec.autoscaling.min_replicas,
+                spec.autoscaling.max_replicas,
+                placement.regions,
+                available_regions(availability),
+                placement.on_region_unavailable,
+            )
     for rev, replicas in order:
         rev_spec = specs.get(rev)
         if rev_spec is None:
@@ -252,10 +260,13 @@ def plan_model_deployment(body: dict, observed: Observed, now: datetime) -> Plan
             replicas = max(replicas, serving_regions)
         shares = placement.regions
         if hpa_managed:
-            # Every regional HPA has minReplicas >= 1, but an HPA does not scale a Deployment that is
-            # at 0: a region the weights left empty would never scale (nor take a predictive floor).
-            # So each region starts at one pod at least (unavailable regions still get none).
-            shares = tuple(replace(r, min_replicas=max(r.min_replicas, 1)) for r in shares)
+            # Each region starts inside its HPA's bounds (placement/bounds.py): an HPA does not scale
+            # a Deployment at 0, so a region that may serve starts at one pod at least, and a region
+            # with no HPA (drained, or its maximum share is 0) gets none.
+            shares = tuple(
+                replace(r, min_replicas=bounds[r.name].min_replicas, max_replicas=bounds[r.name].max_replicas)
+                for r in shares
+            )
         division = divide_replicas(
             replicas, shares, available_regions(availability), placement.on_region_unavailable
         )
@@ -281,7 +292,7 @@ def plan_model_deployment(body: dict, observed: Observed, now: datetime) -> Plan
 
     # Autoscaling: one HPA per stable Deployment (per region), floors from the predictive autoscaler.
     if spec.autoscaling is not None and rplan.candidate_revision is None:
-        desired.extend(_hpas(owner, spec, hpa_revision, placement, division_rows.get(hpa_revision), observed))
+        desired.extend(_hpas(owner, spec, hpa_revision, placement, bounds, observed))
     desired.append(build_pdb(owner, spec))
 
     # Traffic: Services and routes from the router.
@@ -420,9 +431,10 @@ def _hpas(
     spec: ModelDeploymentSpec,
     revision: str,
     placement: PlacementSpec | None,
-    division: Any,
+    bounds: dict[str, RegionBounds],
     observed: Observed,
 ) -> list[dict]:
+    """The stable revision's HPA, or one per region that may serve, inside `regional_bounds`."""
     assert spec.autoscaling is not None
     a = spec.autoscaling
     if placement is None:
@@ -438,23 +450,17 @@ def _hpas(
             )
         ]
     out = []
-    shares = [RegionShare(r.name, r.weight, r.min_replicas, r.max_replicas) for r in placement.regions]
-    total_weight = sum(s.weight for s in shares) or 1
-    for region in sorted(division.replicas if division else {}):
-        share = next(s for s in shares if s.name == region)
-        region_max = max(1, math.ceil(a.max_replicas * share.weight / total_weight))
-        if share.max_replicas is not None:
-            region_max = min(region_max, max(1, share.max_replicas))
-        region_min = max(share.min_replicas, math.floor(a.min_replicas * share.weight / total_weight), 1)
-        region_min = min(region_min, region_max)
-        low = _floor(region_min, region_max, observed.predictive.get(region))
+    for region in sorted(bounds):
+        b = bounds[region]
+        if not b.serves:
+            continue  # no pods here (drained, unavailable or weighted out): an HPA needs max >= 1
         out.append(
             build_hpa(
                 owner,
                 spec,
                 deployment_name(owner.name, revision, region),
-                min_replicas=low,
-                max_replicas=region_max,
+                min_replicas=_floor(b.min_replicas, b.max_replicas, observed.predictive.get(region)),
+                max_replicas=b.max_replicas,
                 name=f"{owner.name}-{region}",
             )
         )

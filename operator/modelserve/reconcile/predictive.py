@@ -63,6 +63,8 @@ from modelserve.forecasting.burst import BURST_WINDOW_SECONDS
 from modelserve.forecasting.series import OUTLIER_THRESHOLD
 from modelserve.metrics_source import MetricsError, PrometheusQuery
 from modelserve.observability.metrics import FORECAST_DEMAND, PREDICTIVE_FLOOR
+from modelserve.placement import parse_region_placement
+from modelserve.placement.bounds import regional_bounds
 from modelserve.reconcile.views import PredictiveFloor
 
 log = logging.getLogger(__name__)
@@ -281,45 +283,6 @@ class PredictiveConfig:
         return tuple(self.floors)
 
 
-@dataclass(frozen=True)
-class RegionShare:
-    name: str
-    weight: int = 1
-    min_replicas: int = 0
-    max_replicas: int | None = None
-
-
-def region_shares(placement_spec: Mapping[str, Any]) -> list[RegionShare]:
-    """spec.regions of a RegionPlacement (defaults of the CRD)."""
-    shares = []
-    for i, region in enumerate(placement_spec.get("regions") or []):
-        if not isinstance(region, Mapping) or not region.get("name"):
-            raise SpecError(f"spec.regions[{i}].name", "is required")
-        shares.append(
-            RegionShare(
-                str(region["name"]),
-                int(region.get("weight", 1) or 1),
-                int(region.get("minReplicas", 0) or 0),
-                None if region.get("maxReplicas") is None else int(region["maxReplicas"]),
-            )
-        )
-    return shares
-
-
-def region_bounds(
-    min_replicas: int, max_replicas: int, shares: Sequence[RegionShare], region: str
-) -> tuple[int, int]:
-    """A region's HPA bounds, as the planner sets them (reconcile/plan.py `_hpas`): its weight's share
-    of the model's min and max, at least one replica, inside the region's own min/max."""
-    share = next(s for s in shares if s.name == region)
-    total = sum(s.weight for s in shares) or 1
-    high = max(1, math.ceil(max_replicas * share.weight / total))
-    if share.max_replicas is not None:
-        high = min(high, max(1, share.max_replicas))
-    low = max(share.min_replicas, math.floor(min_replicas * share.weight / total), 1)
-    return min(low, high), high
-
-
 def config_from_spec(
     spec: ModelDeploymentSpec,
     namespace: str,
@@ -375,13 +338,17 @@ def config_from_spec(
         if placement_spec is None:
             floors[None] = params(a.min_replicas, a.max_replicas)
         else:
-            shares = region_shares(placement_spec)
-            if not shares:
-                return Reactive(REASON_PLACEMENT_MISSING, "the RegionPlacement lists no regions")
-            for share in shares:
-                floors[share.name] = params(
-                    *region_bounds(a.min_replicas, a.max_replicas, shares, share.name)
-                )
+            placement = parse_region_placement(placement_spec)
+            # The planner's own bounds (one function for both); every region counted as available:
+            # the planner clamps the floor again to the bounds under the live node availability.
+            bounds = regional_bounds(
+                a.min_replicas, a.max_replicas, placement.regions, None, placement.on_region_unavailable
+            )
+            for region in sorted(bounds):
+                if bounds[region].serves:
+                    floors[region] = params(bounds[region].min_replicas, bounds[region].max_replicas)
+            if not floors:
+                return Reactive(REASON_PLACEMENT_MISSING, "no region of the RegionPlacement may serve")
     except (ValueError, SpecError) as exc:
         return Reactive(REASON_INVALID_SPEC, str(exc))
     any_params = next(iter(floors.values()))
