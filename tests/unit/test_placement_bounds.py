@@ -149,7 +149,8 @@ def test_planner_hpas_use_the_shared_bounds_and_never_crash(case: Any, limits: t
     regions, available, mode = case
     low, high = limits
     placement = _placement_body(regions, mode)
-    plan = plan_model_deployment(_model(low, high), Observed(placement=placement, nodes=_nodes(available)), NOW)
+    observed = Observed(placement=placement, nodes=_nodes(available))
+    plan = plan_model_deployment(_model(low, high), observed, NOW)
     assert plan.status["phase"] != "Degraded", plan.status.get("message")
     bounds = regional_bounds(low, high, regions, available, mode)
     hpas = {
