@@ -36,7 +36,7 @@ def md(name: str = "iris", version: str = "1", image: str = "srv:1", **spec_extr
     }
 
 
-@settings(max_examples=500)
+@settings(max_examples=500, deadline=None)
 @given(name=DNS_LABEL, version=st.text(min_size=1, max_size=20), image=st.text(min_size=1, max_size=30))
 def test_revision_hashes_use_the_safe_alphabet_and_read_back_as_strings(
     name: str, version: str, image: str

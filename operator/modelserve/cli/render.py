@@ -7,6 +7,7 @@ from pathlib import Path
 
 import yaml
 
+from modelserve.cli.yaml_output import dump_all
 from modelserve.reconcile.plan import Observed, plan_model_deployment
 
 
@@ -88,4 +89,5 @@ def _render_extra(docs: list[dict], namespace: str) -> list[dict]:
 
 
 def render_yaml(objects: list[dict]) -> str:
-    return yaml.safe_dump_all(objects, sort_keys=False)
+    """The objects as a YAML stream that every YAML reader (kubectl's included) reads back as they are."""
+    return dump_all(objects)
