@@ -12,11 +12,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from modelserve.api import constants as c
-from modelserve.api.conditions import Condition, merge_conditions
+from modelserve.api.conditions import Condition, find_condition, merge_conditions
 from modelserve.api.modeldeployment import SpecError, parse_model_deployment
 from modelserve.k8s.client import KubeClient
 from modelserve.k8s.compare import is_subset
 from modelserve.observability import metrics
+from modelserve.reconcile.failures import describe_failure
 from modelserve.reconcile.finalize import sync_route_hold
 from modelserve.reconcile.plan import (
     OWNED_KINDS,
@@ -261,9 +262,13 @@ def reconcile_model_deployment(ctx: Context, namespace: str, name: str) -> float
         return None  # owner references make the garbage collector remove what we own
     try:
         now = ctx.clock()
-        observed, owned = observe(ctx, body)
-        maybe_analyse(ctx, body, observed, now)
-        plan = plan_model_deployment(body, observed, now)
+        try:
+            observed, owned = observe(ctx, body)
+            maybe_analyse(ctx, body, observed, now)
+            plan = plan_model_deployment(body, observed, now)
+        except Exception as exc:  # never silent: a condition, one Event, then the queue's backoff
+            report_reconcile_error(ctx, body, exc, now)
+            raise
         apply_error = None
         try:
             apply_plan(ctx, body, plan, owned)
@@ -289,6 +294,34 @@ def reconcile_model_deployment(ctx: Context, namespace: str, name: str) -> float
         raise
     finally:
         metrics.RECONCILE_DURATION.labels("ModelDeployment").observe(time.monotonic() - started)
+
+
+def report_reconcile_error(ctx: Context, body: dict, exc: Exception, now: datetime) -> None:
+    """Put a failure to read or plan into status (Ready=False and Degraded=True, reason ReconcileError,
+    a message naming the field) and post one Warning Event: only when the failure is new, so the
+    queue's retries with backoff do not repeat it. Reporting must not hide the original error."""
+    meta = body["metadata"]
+    old = body.get("status") or {}
+    message = describe_failure(exc, body.get("spec") or {})
+    before = find_condition(old.get("conditions"), c.COND_DEGRADED) or {}
+    repeated = before.get("reason") == c.REASON_RECONCILE_ERROR and before.get("message") == message
+    conditions = merge_conditions(
+        old.get("conditions"),
+        [
+            Condition(c.COND_READY, False, c.REASON_RECONCILE_ERROR, message),
+            Condition(c.COND_DEGRADED, True, c.REASON_RECONCILE_ERROR, message),
+        ],
+        now,
+        meta.get("generation"),
+    )
+    try:
+        patch = status_patch(old, {**old, "conditions": conditions})
+        if patch:
+            ctx.kube.patch_status("ModelDeployment", meta["namespace"], meta["name"], patch)
+        if not repeated:
+            post_events(ctx, body, [EventSpec(c.EVENT_WARNING, c.REASON_RECONCILE_ERROR, message)])
+    except Exception:  # the API may be what failed; the queue retries either way
+        log.warning("could not report the reconcile error of %s/%s", meta["namespace"], meta["name"])
 
 
 def _record_apply_error(plan: Plan, exc: Exception, now: datetime) -> None:

@@ -1,0 +1,165 @@
+"""No exception in planning is silent: a failure injected into a core becomes Ready=False / Degraded with
+reason ReconcileError naming the field, one Warning Event (not one per retry), and a raise for the
+queue's backoff; the next good reconcile clears it."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from modelserve.placement import division
+from modelserve.reconcile.failures import describe_failure, failing_field
+from modelserve.reconcile.queue import WorkQueue
+from modelserve.reconcile.shell import Context, reconcile_model_deployment
+
+NOW = datetime(2026, 12, 3, 12, tzinfo=UTC)
+
+
+class FakeKube:
+    def __init__(self, *objects: dict):
+        self.objects = {(o["kind"], o["metadata"]["name"]): copy.deepcopy(o) for o in objects}
+        self.events: list[tuple[str, str, str]] = []
+        self.status_patches: list[dict] = []
+
+    def get(self, kind: str, namespace: str | None, name: str) -> dict | None:
+        obj = self.objects.get((kind, name))
+        return copy.deepcopy(obj) if obj else None
+
+    def list(self, kind: str, namespace: str | None = None, label_selector: str | None = None) -> list[dict]:
+        return [copy.deepcopy(o) for (k, _), o in self.objects.items() if k == kind]
+
+    def apply(self, obj: dict) -> dict:
+        self.objects[(obj["kind"], obj["metadata"]["name"])] = copy.deepcopy(obj)
+        return obj
+
+    def delete(self, kind: str, namespace: str, name: str) -> None:
+        self.objects.pop((kind, name), None)
+
+    def patch(self, kind: str, namespace: str, name: str, patch: dict) -> dict:
+        raise AssertionError("a plain model's metadata is never patched")
+
+    def patch_status(self, kind: str, namespace: str, name: str, patch: dict) -> dict:
+        self.status_patches.append(patch)
+        status = self.objects[(kind, name)].setdefault("status", {})
+        for key, value in patch.items():
+            if value is None:
+                status.pop(key, None)
+            else:
+                status[key] = value
+        return self.objects[(kind, name)]
+
+    def post_event(self, involved: dict, type_: str, reason: str, message: str) -> None:
+        self.events.append((type_, reason, message))
+
+
+def model() -> dict:
+    return {
+        "apiVersion": "modelserve.io/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": "geo", "namespace": "ml", "uid": "u-1", "generation": 3},
+        "spec": {
+            "model": {"name": "geo", "version": "1", "uri": "s3://m/geo/1", "format": "sklearn"},
+            "runtime": {"image": "srv:1"},
+            "replicas": 2,
+            "placementRef": {"name": "eu-only"},
+        },
+    }
+
+
+PLACEMENT = {
+    "kind": "RegionPlacement",
+    "metadata": {"name": "eu-only", "namespace": "ml"},
+    "spec": {"residency": {"allowedRegions": ["eu-central-1"]}, "regions": [{"name": "eu-central-1"}]},
+}
+NODE = {
+    "kind": "Node",
+    "metadata": {"name": "n1", "labels": {"topology.kubernetes.io/region": "eu-central-1"}},
+    "spec": {},
+    "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+}
+
+
+def condition(kube: FakeKube, type_: str) -> dict:
+    status = kube.objects[("ModelDeployment", "geo")].get("status") or {}
+    return next(c for c in status.get("conditions") or [] if c["type"] == type_)
+
+
+def test_an_injected_planner_failure_is_reported_once_and_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    kube = FakeKube(model(), PLACEMENT, NODE)
+    ctx = Context(kube=kube, clock=lambda: NOW)  # type: ignore[arg-type]
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise ValueError("injected: cannot divide")
+
+    monkeypatch.setattr(division, "_apportion", broken)
+    for _ in range(3):  # the first try and two retries
+        with pytest.raises(ValueError, match="injected"):
+            reconcile_model_deployment(ctx, "ml", "geo")
+    ready, degraded = condition(kube, "Ready"), condition(kube, "Degraded")
+    assert (ready["status"], ready["reason"]) == ("False", "ReconcileError")
+    assert (degraded["status"], degraded["reason"]) == ("True", "ReconcileError")
+    assert "spec.placementRef (RegionPlacement 'eu-only')" in degraded["message"]
+    assert "ValueError: injected: cannot divide" in degraded["message"]
+    assert [e[:2] for e in kube.events] == [("Warning", "ReconcileError")]  # one, not one per retry
+    assert len(kube.status_patches) == 1  # the retries had nothing new to say
+    assert not [k for k in kube.objects if k[0] == "Deployment"]
+
+    monkeypatch.undo()  # fixed (a new operator version, or the input changed): it recovers
+    reconcile_model_deployment(ctx, "ml", "geo")
+    assert condition(kube, "Degraded")["status"] == "False"
+    assert condition(kube, "Ready")["reason"] != "ReconcileError"
+    assert [k for k in kube.objects if k[0] == "Deployment"]
+
+
+def test_a_failure_reading_the_cluster_is_reported_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    kube = FakeKube(model(), PLACEMENT, NODE)
+
+    def list_fails(*args: Any, **kwargs: Any) -> list[dict]:
+        raise ConnectionError("connection reset by peer")
+
+    monkeypatch.setattr(kube, "list", list_fails)
+    ctx = Context(kube=kube, clock=lambda: NOW)  # type: ignore[arg-type]
+    with pytest.raises(ConnectionError):
+        reconcile_model_deployment(ctx, "ml", "geo")
+    message = condition(kube, "Degraded")["message"]
+    assert message.startswith("reconcile failed at the reconcile: ConnectionError: connection reset")
+    assert kube.events and kube.events[0][1] == "ReconcileError"
+
+
+def test_the_queue_backs_off_after_each_failure() -> None:
+    # A failing key comes back after the backoff's delays, growing, never in a hot loop.
+    calls: list[float] = []
+
+    def failing(key: Any) -> float | None:
+        calls.append(time.monotonic())
+        raise ValueError("always fails")
+
+    async def run() -> None:
+        queue = WorkQueue(failing, workers=1, backoff=(0.05, 0.2))
+        queue.start()
+        queue.add(("ModelDeployment", "ml", "geo"))
+        deadline = time.monotonic() + 10
+        while len(calls) < 3 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        await queue.stop()
+
+    asyncio.run(run())
+    assert len(calls) >= 3
+    assert calls[1] - calls[0] >= 0.05 and calls[2] - calls[1] >= 0.2
+
+
+def test_failing_field_prefers_the_errors_own_field_path() -> None:
+    from modelserve.api.modeldeployment import SpecError
+
+    error = SpecError("spec.autoscaling.maxReplicas", "too small")
+    assert failing_field(error) == "spec.autoscaling.maxReplicas"
+    assert failing_field(RuntimeError("x")) is None
+    message = describe_failure(SpecError("spec.traffic.istio.host", "bad"), {})
+    assert message == (
+        "reconcile failed at spec.traffic.istio.host: spec.traffic.istio.host: bad; retrying with backoff"
+    )
+    assert len(describe_failure(RuntimeError("x" * 5000), {})) <= 900
