@@ -452,8 +452,28 @@ def test_forecast_text_from_status() -> None:
         views.forecast_view(unmeasured)
     )
     no_forecast = copy.deepcopy(MD)
-    no_forecast["status"]["autoscaling"] = {"reason": "InsufficientHistory: ..."}
-    assert "Burst:         <none>" in views.format_forecast(views.forecast_view(no_forecast))
+    no_forecast["status"]["autoscaling"] = {"reason": "InsufficientHistory: 3 of 48 hours", "floor": 2}
+    text = views.format_forecast(views.forecast_view(no_forecast))
+    assert "Forecast:      none: InsufficientHistory: 3 of 48 hours" in text
+    assert "Floor:         2 (HPA minReplicas)" in text
+    assert "<none>" not in text
+
+
+def test_forecast_without_prometheus_says_why_instead_of_none_everywhere() -> None:
+    # What the predictive controller publishes when the operator has no --prometheus-url.
+    md = copy.deepcopy(MD)
+    md["status"]["autoscaling"] = {
+        "reason": "PrometheusNotConfigured: the operator has no --prometheus-url; the HPA stays reactive",
+        "floor": 2,
+    }
+    text = views.format_forecast(views.forecast_view(md))
+    assert "Forecast:      none: PrometheusNotConfigured: the operator has no --prometheus-url" in text
+    assert "<none>" not in text
+    del md["status"]["autoscaling"]
+    text = views.format_forecast(views.forecast_view(md))
+    assert "none: the operator has not reported status.autoscaling yet" in text and "<none>" not in text
+    md["spec"]["autoscaling"]["predictive"]["enabled"] = False
+    assert "spec.autoscaling.predictive.enabled is not true" in views.format_forecast(views.forecast_view(md))
 
 
 def test_demand_query_default_and_template() -> None:

@@ -765,6 +765,14 @@ def format_forecast(view: Mapping[str, Any]) -> str:
             )
         )
         lines.append(_field("Predictive", "enabled" if predictive.get("enabled") else "disabled"))
+    if not status.get("model"):
+        # Nothing was forecast: say why once, rather than "<none>" on every line.
+        lines.append(_field("Forecast", f"none: {_why_no_forecast(view)}"))
+        if status.get("floor") is not None:
+            lines.append(_field("Floor", f"{status['floor']} (HPA minReplicas)"))
+        if status.get("historyPoints") is not None:
+            lines.append(_field("History", f"{status['historyPoints']} points"))
+        return "\n".join(lines) + "\n"
     error = status.get("backtestError")
     lines += [
         _field("Forecaster", status.get("model") or NONE),
@@ -795,6 +803,20 @@ def format_forecast(view: Mapping[str, Any]) -> str:
         ),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _why_no_forecast(view: Mapping[str, Any]) -> str:
+    status = view.get("status") or {}
+    if status.get("reason"):
+        return str(status["reason"])
+    if not view.get("maxReplicas"):
+        return "spec.autoscaling is not set"
+    if not (view.get("predictive") or {}).get("enabled"):
+        return "spec.autoscaling.predictive.enabled is not true"
+    return (
+        "the operator has not reported status.autoscaling yet (is it running, with --prometheus-url? "
+        "the first planning cycle runs within a minute)"
+    )
 
 
 # -- residency -------------------------------------------------------------------------------------

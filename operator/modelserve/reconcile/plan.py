@@ -39,7 +39,13 @@ from modelserve.placement import (
 from modelserve.placement.bounds import RegionBounds, regional_bounds
 from modelserve.reconcile.revisions import spec_revision, specs_by_revision
 from modelserve.reconcile.views import PredictiveFloor, SLAView
-from modelserve.rollout import ObservedRevisions, RevisionReplicas, plan_rollout, rollout_spec_from_api
+from modelserve.rollout import (
+    EVENT_FROZEN,
+    ObservedRevisions,
+    RevisionReplicas,
+    plan_rollout,
+    rollout_spec_from_api,
+)
 from modelserve.rollout.machine import AnalysisOutcome
 from modelserve.rollout.state import state_from_status
 from modelserve.routers import RouteContext, router_for
@@ -200,13 +206,12 @@ def plan_model_deployment(body: dict, observed: Observed, now: datetime) -> Plan
         spec_revision=revision,
         frozen=frozen,
     )
-    events.extend(EventSpec(e.type, e.reason, e.message) for e in rplan.events)
+    freeze_reason = observed.sla.freeze_reason if observed.sla and frozen else ""
+    for e in rplan.events:  # the freeze's event names the SLA's own reason
+        detail = f" ({freeze_reason})" if e.reason == EVENT_FROZEN and freeze_reason else ""
+        events.append(EventSpec(e.type, e.reason, e.message + detail))
     if observed.analysis is not None:
         events.extend(observed.analysis.events)
-    if frozen and rplan.state.phase == c.PHASE_FROZEN and old_status.get("phase") != c.PHASE_FROZEN:
-        events.append(
-            EventSpec(c.EVENT_WARNING, "RolloutFrozen", observed.sla.freeze_reason if observed.sla else "")
-        )
 
     # Workloads: one Deployment per revision (and per region under a placement).
     desired: list[dict] = []
@@ -401,7 +406,7 @@ def plan_model_deployment(body: dict, observed: Observed, now: datetime) -> Plan
             dict(next(iter(floors.values())).status) if len(floors) == 1 else _merge_floors(floors)
         )
     status["conditions"] = merge_conditions(old_status.get("conditions"), conditions, now, generation)
-    events.extend(transition_events(old_status, status))
+    events = explain_transition(events, old_status, status)
     requeue = rplan.requeue_after
     if not refs_ok:
         requeue = min(requeue or 30.0, 30.0)
@@ -517,7 +522,7 @@ def _blocked_plan(
             "conditions": merge_conditions(old_status.get("conditions"), conditions, now, generation),
         }
     )
-    events = transition_events(old_status, status)
+    events = explain_transition([], old_status, status)
     return Plan(
         desired=[build_pdb(owner, spec)],
         status=status,
@@ -545,25 +550,44 @@ def _invalid_spec_plan(old_status: dict, exc: Exception, generation: int | None,
             ),
         }
     )
-    events = transition_events(old_status, status)
+    events = explain_transition([], old_status, status)
     # Nothing is desired, but nothing owned is deleted either: keep serving until the spec is fixed.
     return Plan(
         desired=[], status=status, events=events, requeue_after=None, keep_kinds=frozenset(OWNED_KINDS)
     )
 
 
-def transition_events(old: dict, new: dict) -> list[EventSpec]:
-    """Events for what changed between two statuses: phase transitions and references turning bad/good."""
+def explain_transition(specific: list[EventSpec], old: dict, new: dict) -> list[EventSpec]:
+    """One Event per transition. The rollout machine's and the analysis's own events say what happened
+    (a freeze, a rollback, a step), and condition events say what turned bad or good (a reference,
+    residency); the phase change these cause is not posted again. The bare phase-change event is
+    posted only when nothing else explains the change."""
+    explained = [*specific, *condition_events(old, new)]
+    if explained:
+        return explained
+    changed = phase_event(old, new)
+    return [changed] if changed is not None else []
+
+
+def phase_event(old: dict, new: dict) -> EventSpec | None:
+    """The event of a phase change, in the user's words ("Pending -> Ready: 2/2 replicas ready"; a
+    new resource's first phase reads "Pending: ..." rather than a change from nothing)."""
+    before, after = old.get("phase"), new.get("phase")
+    if before == after or not after:
+        return None
+    warning = after in (c.PHASE_DEGRADED, c.PHASE_ROLLED_BACK, c.PHASE_FROZEN)
+    change = f"{before} -> {after}" if before else after
+    message = new.get("message") or ""
+    return EventSpec(
+        c.EVENT_WARNING if warning else c.EVENT_NORMAL,
+        after,
+        f"{change}: {message}" if message else change,
+    )
+
+
+def condition_events(old: dict, new: dict) -> list[EventSpec]:
+    """Events for references and residency turning bad (Warning) or good again (Normal)."""
     events: list[EventSpec] = []
-    if old.get("phase") != new.get("phase"):
-        warning = new.get("phase") in (c.PHASE_DEGRADED, c.PHASE_ROLLED_BACK, c.PHASE_FROZEN)
-        events.append(
-            EventSpec(
-                c.EVENT_WARNING if warning else c.EVENT_NORMAL,
-                new.get("phase") or "Unknown",
-                f"phase {old.get('phase') or 'None'} -> {new.get('phase')}: {new.get('message', '')}",
-            )
-        )
     old_c = {x["type"]: x for x in old.get("conditions") or []}
     for cond in new.get("conditions") or []:
         before = old_c.get(cond["type"])
