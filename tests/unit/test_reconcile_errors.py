@@ -14,7 +14,7 @@ import pytest
 from modelserve.placement import division
 from modelserve.reconcile.failures import describe_failure, failing_field
 from modelserve.reconcile.queue import WorkQueue
-from modelserve.reconcile.shell import Context, reconcile_model_deployment
+from modelserve.reconcile.shell import Context, reconcile_model_deployment, reconcile_reporting_errors
 
 NOW = datetime(2026, 12, 3, 12, tzinfo=UTC)
 
@@ -163,3 +163,20 @@ def test_failing_field_prefers_the_errors_own_field_path() -> None:
         "reconcile failed at spec.traffic.istio.host: spec.traffic.istio.host: bad; retrying with backoff"
     )
     assert len(describe_failure(RuntimeError("x" * 5000), {})) <= 900
+
+
+def test_other_kinds_report_their_failures_the_same_way() -> None:
+    policy = {"kind": "SLAPolicy", "metadata": {"name": "gold", "namespace": "ml", "generation": 1}}
+    kube = FakeKube(policy)
+    ctx = Context(kube=kube, clock=lambda: NOW)  # type: ignore[arg-type]
+
+    def broken(ctx: Any, namespace: str, name: str) -> float | None:
+        raise KeyError("objectives")
+
+    for _ in range(2):
+        with pytest.raises(KeyError):
+            reconcile_reporting_errors(ctx, "SLAPolicy", "ml", "gold", broken)
+    conditions = {c["type"]: c for c in kube.objects[("SLAPolicy", "gold")]["status"]["conditions"]}
+    assert conditions["Ready"]["reason"] == "ReconcileError"
+    assert "KeyError" in conditions["Ready"]["message"]
+    assert [e[1] for e in kube.events] == ["ReconcileError"]

@@ -25,7 +25,7 @@ from modelserve.k8s.client import KubeClient
 from modelserve.observability import metrics
 from modelserve.reconcile.queue import Key, WorkQueue
 from modelserve.reconcile.registry import RECONCILERS
-from modelserve.reconcile.shell import Context, reconcile_model_deployment
+from modelserve.reconcile.shell import Context, reconcile_model_deployment, reconcile_reporting_errors
 
 log = logging.getLogger("modelserve")
 
@@ -74,7 +74,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         if kind == MD:
             return reconcile_model_deployment(ctx, namespace, name)
         handler = RECONCILERS.get(kind)
-        return handler(ctx, namespace, name) if handler else None
+        return reconcile_reporting_errors(ctx, kind, namespace, name, handler) if handler else None
 
     queue = WorkQueue(reconcile, workers=OPTIONS.workers)
     queue.start()

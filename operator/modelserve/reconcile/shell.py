@@ -296,10 +296,13 @@ def reconcile_model_deployment(ctx: Context, namespace: str, name: str) -> float
         metrics.RECONCILE_DURATION.labels("ModelDeployment").observe(time.monotonic() - started)
 
 
-def report_reconcile_error(ctx: Context, body: dict, exc: Exception, now: datetime) -> None:
+def report_reconcile_error(
+    ctx: Context, body: dict, exc: Exception, now: datetime, kind: str = "ModelDeployment"
+) -> None:
     """Put a failure to read or plan into status (Ready=False and Degraded=True, reason ReconcileError,
     a message naming the field) and post one Warning Event: only when the failure is new, so the
-    queue's retries with backoff do not repeat it. Reporting must not hide the original error."""
+    queue's retries with backoff do not repeat it. Reporting must not hide the original error.
+    Serves every kind we reconcile (`body` is the resource as last read)."""
     meta = body["metadata"]
     old = body.get("status") or {}
     message = describe_failure(exc, body.get("spec") or {})
@@ -317,11 +320,30 @@ def report_reconcile_error(ctx: Context, body: dict, exc: Exception, now: dateti
     try:
         patch = status_patch(old, {**old, "conditions": conditions})
         if patch:
-            ctx.kube.patch_status("ModelDeployment", meta["namespace"], meta["name"], patch)
+            ctx.kube.patch_status(kind, meta["namespace"], meta["name"], patch)
         if not repeated:
             post_events(ctx, body, [EventSpec(c.EVENT_WARNING, c.REASON_RECONCILE_ERROR, message)])
     except Exception:  # the API may be what failed; the queue retries either way
         log.warning("could not report the reconcile error of %s/%s", meta["namespace"], meta["name"])
+
+
+def reconcile_reporting_errors(
+    ctx: Context, kind: str, namespace: str, name: str, reconcile: Callable[[Any, str, str], float | None]
+) -> float | None:
+    """Run another kind's reconcile (SLAPolicy, RegionPlacement); an exception it raises is reported
+    like a ModelDeployment's (condition + one Event) before the queue backs off."""
+    try:
+        return reconcile(ctx, namespace, name)
+    except Exception as exc:
+        try:
+            body = ctx.kube.get(kind, namespace, name)
+        except Exception:
+            body = None
+        if body is not None:
+            body.setdefault("apiVersion", "modelserve.io/v1alpha1")
+            body.setdefault("kind", kind)
+            report_reconcile_error(ctx, body, exc, ctx.clock(), kind)
+        raise
 
 
 def _record_apply_error(plan: Plan, exc: Exception, now: datetime) -> None:
