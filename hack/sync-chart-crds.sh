@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Copy the CRDs from crds/ (the source of truth) to the two places that must ship identical copies:
+# Copy the CRDs from crds/ (the source of truth) to the places that must ship identical copies:
 #   charts/modelserve/crds/   Helm installs these before the templates (and never deletes them)
 #   config/crd/bases/         kustomize (`kubectl apply -k config/crd`) cannot load files outside its folder
+#   operator/modelserve/crds/ package data: `modelserve render` validates its inputs against them
 # and rewrite config/crd/kustomization.yaml to list every file. Stale copies are removed.
 # hack/check-chart-crds.sh (and tests/unit/test_chart_crds.py) fail when the copies drift.
 set -euo pipefail
@@ -13,7 +14,7 @@ if [ ${#files[@]} -eq 0 ]; then
   echo "sync-chart-crds: no CRDs in $src" >&2
   exit 1
 fi
-for dest in "$root/charts/modelserve/crds" "$root/config/crd/bases"; do
+for dest in "$root/charts/modelserve/crds" "$root/config/crd/bases" "$root/operator/modelserve/crds"; do
   mkdir -p "$dest"
   rm -f "$dest"/*.yaml
   cp "${files[@]}" "$dest"/
@@ -27,4 +28,4 @@ done
   echo "resources:"
   for f in "${files[@]}"; do echo "  - bases/$(basename "$f")"; done
 } > "$root/config/crd/kustomization.yaml"
-echo "sync-chart-crds: copied ${#files[@]} file(s) to charts/modelserve/crds/ and config/crd/bases/"
+echo "sync-chart-crds: copied ${#files[@]} file(s) to charts/modelserve/crds/, config/crd/bases/ and operator/modelserve/crds/"

@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 import yaml
+from modelserve.api.validation import validate_document
 from modelserve.localcluster.cluster import OPERATOR_USER
 
+from tests.data.invalid_resources import CASES, ROOT_PATH, InvalidCase, api_server_paths
 from tests.e2e.harness import REPO, Kube, condition, operator_writes, wait_until
 
 LABEL_INSTANCE = "app.kubernetes.io/instance"
@@ -197,34 +198,23 @@ def test_delete_garbage_collects_everything(kube: Kube, namespace: str, operator
         wait_until(lambda k=kind: not owned(kube, k, "gone", namespace), 90, what=f"{kind} garbage-collected")
 
 
-def _invalid_documents() -> list[tuple[str, str, dict]]:
-    text = (Path(__file__).parent / "data" / "invalid.yaml").read_text()
-    cases = []
-    for chunk in text.split("\n---\n")[1:]:
-        expect = re.search(r"^# expect: (.+)$", chunk, re.M)
-        title = chunk.strip().splitlines()[0].lstrip("# ").strip()
-        doc = yaml.safe_load(chunk)
-        if expect and doc:
-            cases.append((title, expect.group(1).strip(), doc))
-    return cases
-
-
-INVALID = _invalid_documents()
+INVALID = CASES
 
 
 def test_there_are_at_least_ten_invalid_cases() -> None:
     assert len(INVALID) >= 10
 
 
-@pytest.mark.parametrize(("title", "expect", "doc"), INVALID, ids=[c[0] for c in INVALID])
-def test_api_server_rejects_invalid_resources(
-    title: str, expect: str, doc: dict, kube: Kube, namespace: str
-) -> None:
-    out = kube.apply(doc, namespace, check=False)
-    assert out.returncode != 0, f"{title}: accepted but should be rejected"
-    assert expect in out.stderr, f"{title}: message {out.stderr!r} does not contain {expect!r}"
+@pytest.mark.parametrize("case", INVALID, ids=[c.title for c in INVALID])
+def test_api_server_rejects_invalid_resources(case: InvalidCase, kube: Kube, namespace: str) -> None:
+    out = kube.apply(case.doc, namespace, check=False)
+    assert out.returncode != 0, f"{case.title}: accepted but should be rejected"
+    assert case.expect in out.stderr, f"{case.title}: message {out.stderr!r} does not contain {case.expect!r}"
     # The message names the field it is about.
     assert re.search(r"spec\.|metadata\.name", out.stderr), out.stderr
+    # `modelserve render` rejects it offline with the same field paths (test_offline_validation.py).
+    offline = tuple(e.path or ROOT_PATH for e in validate_document(case.doc) or ())
+    assert api_server_paths(out.stderr) == case.paths == offline, out.stderr
 
 
 def test_missing_references_are_reported_and_retried(kube: Kube, namespace: str, operator: object) -> None:

@@ -1,4 +1,5 @@
-"""The CRD copies shipped by the chart and by kustomize must be identical to crds/ (the source of truth).
+"""The CRD copies shipped by the chart, by kustomize and in the package must be identical to crds/
+(the source of truth).
 
 Fix a failure with: hack/sync-chart-crds.sh
 """
@@ -13,7 +14,11 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "crds"
-COPIES = [ROOT / "charts" / "modelserve" / "crds", ROOT / "config" / "crd" / "bases"]
+COPIES = [
+    ROOT / "charts" / "modelserve" / "crds",
+    ROOT / "config" / "crd" / "bases",
+    ROOT / "operator" / "modelserve" / "crds",  # package data: render validates against it
+]
 
 
 def yaml_files(folder: Path) -> dict[str, bytes]:

@@ -103,9 +103,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         return run_operator(args)
     if args.command == "render":
-        from modelserve.cli.render import load_documents, render, render_yaml
+        from modelserve.cli.render import load_documents, render, render_yaml, validation_errors
 
-        sys.stdout.write(render_yaml(render(load_documents(args.filename), args.namespace)))
+        docs = load_documents(args.filename)
+        errors = validation_errors(docs)
+        if errors:
+            sys.stderr.write("".join(f"error: {line}\n" for line in errors))
+            return 1
+        sys.stdout.write(render_yaml(render(docs, args.namespace)))
         return 0
     return 2
 

@@ -1,4 +1,9 @@
-"""`modelserve render -f FILE`: the objects the operator would own, without a cluster."""
+"""`modelserve render -f FILE`: the objects the operator would own, without a cluster.
+
+Every modelserve.io input is first validated against its CRD as the API server would
+(modelserve.api.validation): a file `kubectl apply` would reject fails here with the same field path
+and message, rather than rendering nothing or objects for a spec that can never exist.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from modelserve.api.validation import validate_document
 from modelserve.cli.yaml_output import dump_all
 from modelserve.reconcile.plan import Observed, plan_model_deployment
 
@@ -17,6 +23,16 @@ def load_documents(paths: list[str]) -> list[dict]:
         text = Path(path).read_text() if path != "-" else __import__("sys").stdin.read()
         docs.extend(d for d in yaml.safe_load_all(text) if isinstance(d, dict))
     return docs
+
+
+def validation_errors(docs: list[dict]) -> list[str]:
+    """One line per error the API server would report on creating the modelserve.io documents of
+    `docs`, in its words: 'RegionPlacement "eu" is invalid: spec.regions: Invalid value: ...'."""
+    lines = []
+    for doc in docs:
+        name = (doc.get("metadata") or {}).get("name")
+        lines += [f'{doc.get("kind")} "{name}" is invalid: {e}' for e in validate_document(doc) or ()]
+    return lines
 
 
 def render(docs: list[dict], namespace: str = "default") -> list[dict]:
