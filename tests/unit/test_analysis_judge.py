@@ -38,12 +38,22 @@ SLOW = hist((0.1, 50), (0.25, 200), (0.5, 450), (1.0, 580), (math.inf, 600))
 
 
 # --- error rate -----------------------------------------------------------------------------------
-def test_error_rate_passes_within_bound() -> None:
-    result = judge_gate(ERR, RateSample(3, 600), STABLE)
+def test_error_rate_passes_only_when_the_data_show_it() -> None:
+    # 30 errors in 6,000 requests: the 99.5% upper bound of the rate (~0.77%) is inside max 1%.
+    result = judge_gate(ERR, RateSample(30, 6000), RateSample(270, 54000))
     assert result.verdict is Verdict.PASSED
     assert result.value == pytest.approx(0.005)
     assert result.baseline_value == pytest.approx(0.005)
-    assert result.samples == 600
+    assert result.samples == 6000
+    # The same rate over 600 requests is within the bound, but 600 requests cannot show it.
+    unshown = judge_gate(ERR, RateSample(3, 600), STABLE)
+    assert unshown.verdict is Verdict.INCONCLUSIVE
+    assert "within max 0.01 but not shown yet" in unshown.message
+
+
+def test_error_rate_without_statistics_passes_on_the_point_estimate() -> None:
+    gate = GateSpec("error-rate", builtin="errorRate", max=0.01, statistical=False)
+    assert judge_gate(gate, RateSample(3, 600), STABLE).verdict is Verdict.PASSED
 
 
 def test_error_rate_fails_absolute_and_significant() -> None:
@@ -69,7 +79,9 @@ def test_error_rate_over_bound_without_statistics_fails() -> None:
 
 def test_relative_bound_fails_and_passes() -> None:
     assert judge_gate(REL, RateSample(40, 1000), RateSample(50, 10000)).verdict is Verdict.FAILED
-    assert judge_gate(REL, RateSample(6, 1000), RateSample(50, 10000)).verdict is Verdict.PASSED
+    assert judge_gate(REL, RateSample(60, 10000), RateSample(500, 100000)).verdict is Verdict.PASSED
+    # Same ratio, a tenth of the data: not shown.
+    assert judge_gate(REL, RateSample(6, 1000), RateSample(50, 10000)).verdict is Verdict.INCONCLUSIVE
 
 
 def test_relative_bound_is_tested_against_the_bound_not_equality() -> None:
@@ -109,9 +121,13 @@ def test_wrong_sample_kind_is_error() -> None:
 
 
 def test_later_looks_need_stronger_evidence() -> None:
-    # p ~ 0.013: significant at look 1 (alpha 0.030), not at look 2 (alpha 0.0076).
-    assert judge_gate(ERR, RateSample(8, 600), STABLE, look=1).verdict is Verdict.FAILED
-    assert judge_gate(ERR, RateSample(8, 600), STABLE, look=2).verdict is Verdict.INCONCLUSIVE
+    # 10 errors in 600 against max 1%: p = P(Bin(600, 0.01) >= 10) ~ 0.08, between the levels of look 1
+    # (0.3 x 0.608 = 0.18) and look 2 (0.3 x 0.152 = 0.046).
+    from scipy.stats import binom
+
+    assert 0.046 < binom.sf(9, 600, 0.01) < 0.18
+    assert judge_gate(ERR, RateSample(10, 600), STABLE, look=1).verdict is Verdict.FAILED
+    assert judge_gate(ERR, RateSample(10, 600), STABLE, look=2).verdict is Verdict.INCONCLUSIVE
 
 
 # --- latency ---------------------------------------------------------------------------------------
@@ -234,11 +250,17 @@ def test_consecutive_errors_pause_and_reset() -> None:
     )
 
 
-def test_inconclusive_limit_counts_in_a_row() -> None:
-    spec = AnalysisSpec(inconclusive_limit=3)
-    I, P, E = Verdict.INCONCLUSIVE, Verdict.PASSED, Verdict.ERROR  # noqa: E741
-    assert _run([I, I, P, I, I], spec, step_complete=False).action is DecisionAction.CONTINUE
-    assert _run([I, E, I, I], spec).action is DecisionAction.PAUSE  # an error does not break the run
+def test_inconclusive_step_is_extended_until_max_duration() -> None:
+    I = Verdict.INCONCLUSIVE  # noqa: E741
+    counters = update_counters(AnalysisCounters(), I)
+    within = decide(counters, I, AnalysisSpec(inconclusive_limit=1), [_result(I)], step_complete=True)
+    assert within.action is DecisionAction.CONTINUE  # inconclusiveLimit no longer cuts evidence short
+    for on, action in (("pause", DecisionAction.PAUSE), ("rollback", DecisionAction.ROLLBACK)):
+        late = decide(counters, I, AnalysisSpec(on_inconclusive=on), [_result(I)], out_of_time=True)
+        assert late.action is action
+        assert "maxDuration" in late.reason and "gate g: Inconclusive" in late.reason
+    passed = update_counters(AnalysisCounters(), Verdict.PASSED)
+    assert decide(passed, Verdict.PASSED, AnalysisSpec(), out_of_time=True).action is DecisionAction.PROCEED
 
 
 def test_proceed_only_on_pass_and_complete_step() -> None:

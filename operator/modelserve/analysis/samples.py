@@ -8,10 +8,16 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class RateSample:
-    """Request counts over the window: ``errors`` out of ``total`` (integers, increase() rounded)."""
+    """Request counts over the window: ``errors`` out of ``total`` (integers, increase() rounded).
+
+    ``intervals``: the same counts per analysis interval inside the window, ``(errors, total)`` each,
+    when the provider has them (empty otherwise). They are only used to estimate how much burstier than
+    Poisson the errors are (the dispersion); the tests themselves use ``errors`` and ``total``.
+    """
 
     errors: int
     total: int
+    intervals: tuple[tuple[int, int], ...] = ()
 
     def __post_init__(self) -> None:
         if self.total < 0 or self.errors < 0:

@@ -1,9 +1,12 @@
 """Statistics for canary analysis on counts (pure functions, no I/O).
 
-Every test here is one-sided in the direction "the candidate is worse" and returns a p-value: the
-probability, if the candidate were NOT worse, of seeing evidence at least this strong. Tests work on
-counts (requests, errors, histogram bucket counts), never on pre-computed rates, so that 3 errors in
-60 requests and 300 in 6,000 weigh differently.
+Tests come in pairs, one per direction: ``*_above`` / ``*_greater`` p-values are evidence that the
+candidate breaks a bound (it is worse), ``*_below`` / ``*_less`` p-values are evidence that it keeps the
+bound. Tests work on counts (requests, errors, histogram bucket counts), never on pre-computed rates, so
+that 3 errors in 60 requests and 300 in 6,000 weigh differently. Counts may be fractional: overdispersed
+counts are divided by their dispersion (quasi-likelihood: the same information as fewer Poisson
+observations), and histogram counts above a threshold are interpolated inside a bucket; the binomial
+tails below are the regularized incomplete beta function, exact at integer counts.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import bdtrc, gammaln
+from scipy.special import bdtrc, betainc, gammaln
 
 
 def _upper_tail(sf_strict: float, pmf_at: float) -> float:
@@ -204,3 +207,99 @@ def align_histograms(
     db = {float(le): float(c) for le, c in b}
     les = sorted(set(da) & set(db))
     return les, [da[le] for le in les], [db[le] for le in les]
+
+
+# --- both directions, fractional counts ------------------------------------------------------------------
+def binomial_greater(successes: float, trials: float, p0: float) -> float:
+    """P(X >= ``successes``) for X ~ Binomial(``trials``, ``p0``): evidence that the probability exceeds
+    ``p0``. Exact (scipy.stats.binom.sf(k - 1, n, p0)) at integer counts, the incomplete beta function
+    I_p0(k, n - k + 1) between them."""
+    if successes <= 0 or trials <= 0:
+        return 1.0
+    if successes > trials:
+        return 0.0
+    if p0 <= 0.0:
+        return 0.0
+    if p0 >= 1.0:
+        return 1.0
+    return float(betainc(successes, trials - successes + 1.0, p0))
+
+
+def binomial_less(successes: float, trials: float, p0: float) -> float:
+    """P(X <= ``successes``) for X ~ Binomial(``trials``, ``p0``): evidence that the probability is below
+    ``p0`` (the gate holds). Equals scipy.stats.binom.cdf(k, n, p0) at integer counts; a bound ``p0`` >= 1
+    always holds (0.0), no trials show nothing (1.0)."""
+    if trials <= 0:
+        return 1.0
+    if p0 >= 1.0:
+        return 0.0
+    if p0 <= 0.0 or successes >= trials:
+        return 1.0
+    return float(betainc(trials - successes, max(successes, 0.0) + 1.0, 1.0 - p0))
+
+
+def expected_share(cand_total: float, base_total: float, ratio: float) -> float:
+    """Under H0 "candidate rate == ``ratio`` x baseline rate", the share of all events that the candidate
+    is expected to have, given the exposures (requests) of both (the conditional test for two Poisson
+    rates: given the total, the candidate's events are binomial with this probability)."""
+    return ratio * cand_total / (ratio * cand_total + base_total)
+
+
+def pearson_dispersion(series: Sequence[Sequence[tuple[float, float]]]) -> tuple[float, int]:
+    """Pearson chi-square and its degrees of freedom for per-interval ``(events, trials)`` counts.
+
+    In: one sequence per group (candidate, stable), each a sequence of intervals; each group has its own
+    rate. Out: ``(X2, df)`` with X2 = sum (e_i - n_i p)^2 / (n_i p (1 - p)) and df = intervals - groups,
+    i.e. statsmodels' GLM(Binomial).fit(scale="X2") gives ``scale = X2 / df``. Intervals with no trials and
+    groups with no events carry no information and are skipped.
+    """
+    x2, df = 0.0, 0
+    for group in series:
+        cells = [(float(e), float(n)) for e, n in group if n > 0]
+        events = sum(e for e, _ in cells)
+        trials = sum(n for _, n in cells)
+        if not cells or events <= 0 or events >= trials:
+            continue
+        p = events / trials
+        x2 += sum((e - n * p) ** 2 / (n * p * (1.0 - p)) for e, n in cells)
+        df += len(cells) - 1
+    return x2, df
+
+
+#: Pseudo degrees of freedom at dispersion 1 that the estimate is shrunk towards: with two or three
+#: intervals the Pearson estimate alone is too noisy to widen (or not) a test on.
+DISPERSION_PRIOR_DF = 4.0
+
+
+def dispersion_factor(x2: float, df: int, prior_df: float = DISPERSION_PRIOR_DF) -> float:
+    """Quasi-likelihood dispersion phi >= 1 to divide counts by: (X2 + prior_df) / (df + prior_df).
+
+    Counts burstier than binomial/Poisson (errors in clusters) have variance phi x the nominal one; a test
+    on counts / phi has the right size again. Never below 1: underdispersion is not a reason to trust the
+    data more than a Poisson model does.
+    """
+    return max(1.0, (x2 + prior_df) / (df + prior_df))
+
+
+def pass_alpha(confidence: float, check: int, checks: int) -> float:
+    """Significance level of the ``check``-th pass check (1-based) of a step with ``checks`` of them.
+
+    A gate passes only when its bound holds at this level. Pass checks happen at the end of the step and at
+    the end of each extension; their levels sum to 1 - confidence, so a candidate sitting exactly on its
+    bound is promoted with probability <= 1 - confidence however many checks it gets. The step's own end
+    gets 10% of the budget, the end of the first extension most of it (80%; one more step duration of
+    data is what a healthy canary at moderate traffic needs), later checks share the last 10%.
+    ``check`` 0 (not a pass check) -> 0.0: nothing can pass there.
+    """
+    if check <= 0 or check > checks or checks <= 0:
+        return 0.0
+    budget = 1.0 - confidence
+    if checks == 1:
+        return budget
+    if checks == 2:
+        return budget * (0.1 if check == 1 else 0.9)
+    if check == 1:
+        return budget * 0.1
+    if check == 2:
+        return budget * 0.8
+    return budget * 0.1 / (checks - 2)

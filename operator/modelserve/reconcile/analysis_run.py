@@ -14,9 +14,12 @@ from modelserve.analysis import (
     AnalysisSpec,
     DecisionAction,
     GateSpec,
+    Look,
     QueryTarget,
     decide,
+    gate_error,
     judge_analysis,
+    plan_look,
     update_counters,
 )
 from modelserve.analysis.providers import measure_gates
@@ -24,8 +27,8 @@ from modelserve.analysis.providers.prometheus import PrometheusProvider
 from modelserve.api.conditions import rfc3339
 from modelserve.observability.metrics import ANALYSIS_VERDICTS
 from modelserve.reconcile.plan import AnalysisRun
-from modelserve.rollout.machine import AnalysisOutcome, analysis_window_start
-from modelserve.rollout.spec import RolloutSpec
+from modelserve.rollout.machine import AnalysisOutcome, analysis_window_start, step_duration_seconds
+from modelserve.rollout.spec import RolloutSpec, rollout_spec_from_api
 from modelserve.rollout.state import RolloutState
 
 log = logging.getLogger(__name__)
@@ -58,6 +61,27 @@ def analysis_due(rspec: RolloutSpec, state: RolloutState, now: datetime) -> date
     return start
 
 
+def analysis_look(
+    aspec: AnalysisSpec,
+    rspec: RolloutSpec,
+    state: RolloutState,
+    counters: AnalysisCounters,
+    window_start: datetime,
+    now: datetime,
+) -> Look:
+    """Where this analysis sits in its step, from the clock and the previous analysis (``plan_look``)."""
+    previous = state.last_analysis_at
+    in_step = previous is not None and previous > window_start
+    return plan_look(
+        counters.passed + counters.failed + counters.inconclusive + counters.errors + 1,
+        (now - window_start).total_seconds(),
+        (previous - window_start).total_seconds() if previous is not None and in_step else None,
+        interval_seconds=aspec.interval_seconds,
+        step_seconds=step_duration_seconds(rspec, state),
+        max_duration_seconds=aspec.max_duration_seconds,
+    )
+
+
 def run_analysis(
     prometheus_url: str | None,
     namespace: str,
@@ -68,21 +92,26 @@ def run_analysis(
     old_rollout_status: dict,
     window_start: datetime,
     now: datetime,
+    rspec: RolloutSpec | None = None,
 ) -> AnalysisRun:
-    """Measure every gate over [window_start, now], judge, update counters, decide."""
+    """Measure every gate over [window_start, now], judge, update counters, decide.
+
+    ``rspec`` (parsed from ``rollout`` when not given) says how long the current step runs, hence
+    whether this analysis may pass it, extend it or leave it to onInconclusive (``analysis_look``).
+    """
     aspec = AnalysisSpec.from_mapping(rollout.get("analysis") or {})
     gates = list(aspec.gates) + [
         GateSpec.from_mapping(g) for g in extra_gates if g.get("name") not in {x.name for x in aspec.gates}
     ]
     counters = AnalysisCounters.from_status(old_rollout_status)
     window = max(aspec.interval_seconds, (now - window_start).total_seconds())
-    look = counters.passed + counters.failed + counters.inconclusive + counters.errors + 1
+    if rspec is None:
+        rspec = rollout_spec_from_api(rollout, spec_revision="", weight_approximate=False)
+    look = analysis_look(aspec, rspec, state, counters, window_start, now)
     url = (rollout.get("analysis") or {}).get("provider", {}).get("address") or prometheus_url
     assert state.candidate_revision is not None
     target = QueryTarget(namespace, name, state.candidate_revision, state.stable_revision)
     if not url:
-        from modelserve.analysis import gate_error
-
         results = [
             gate_error(g, "no Prometheus configured (--prometheus-url or analysis.provider.address)")
             for g in gates
@@ -94,7 +123,9 @@ def run_analysis(
         )
     overall = judge_analysis(results)
     counters = update_counters(counters, overall)
-    decision = decide(counters, overall, aspec, results, step_complete=True)
+    decision = decide(
+        counters, overall, aspec, results, step_complete=look.step_complete, out_of_time=look.out_of_time
+    )
     for r in results:
         ANALYSIS_VERDICTS.labels(namespace, name, r.gate, r.verdict.value).inc()
     when = rfc3339(now)

@@ -747,13 +747,18 @@ def _requeue_after(run: _Run) -> float | None:
 
 
 def _current_duration(run: _Run) -> float | None:
-    s = run.state
-    if s.stage == STAGE_SHADOW and s.mirror_percent:
-        return run.spec.shadow.duration_seconds
-    if s.stage == STAGE_CANARY:
-        steps = run.steps()
-        if s.step_index < len(steps):
-            step = steps[s.step_index]
+    return step_duration_seconds(run.spec, run.state)
+
+
+def step_duration_seconds(spec: RolloutSpec, state: RolloutState) -> float | None:
+    """Duration of the step the rollout is in: a pause/analysis step's or the shadow's; None for a step
+    that has none (a setWeight, a step of one verdict, a blue-green preview)."""
+    if state.stage == STAGE_SHADOW and state.mirror_percent:
+        return spec.shadow.duration_seconds
+    if state.stage == STAGE_CANARY:
+        steps = effective_canary_steps(spec.canary.steps, gates_configured=spec.gates_configured)
+        if state.step_index < len(steps):
+            step = steps[state.step_index]
             if isinstance(step, PauseStep | AnalysisStep):
                 return step.duration_seconds
     return None

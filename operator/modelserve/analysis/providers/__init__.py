@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from modelserve.analysis.contract import QueryTarget
-from modelserve.analysis.judge import GateResult, GateSpec, gate_error, judge_gate
+from modelserve.analysis.judge import GateResult, GateSpec, Look, gate_error, judge_gate
 from modelserve.analysis.providers.base import MetricProvider, ProviderError
 
 
@@ -16,12 +16,12 @@ def measure_gates(
     window_seconds: float,
     *,
     min_sample_size: int,
-    look: int = 1,
+    look: Look | int = 1,
 ) -> list[GateResult]:
     """Fetch candidate and stable samples for every gate over the same window and judge them.
 
     A ProviderError (or a template error in a custom query) for either revision makes that gate's result
-    an Error; ``look`` is the 1-based index of this analysis in the step; a missing stable revision
+    an Error; ``look`` is where this analysis sits in its step (``plan_look``); a missing stable revision
     just means no baseline (relative bounds become Inconclusive).
     """
     results: list[GateResult] = []
