@@ -12,7 +12,7 @@ from modelserve.api.modeldeployment import parse_model_deployment
 from modelserve.placement.bounds import regional_bounds
 from modelserve.placement.division import divide_replicas
 from modelserve.placement.model import RegionShare
-from modelserve.reconcile import predictive
+from modelserve.forecasting import cycle as predictive
 from modelserve.reconcile.plan import Observed, plan_model_deployment
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)

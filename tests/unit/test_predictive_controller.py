@@ -24,13 +24,14 @@ from modelserve.forecasting import (
     clean_series,
     fit_forecaster,
 )
+from modelserve.forecasting import cycle, demand
+from modelserve.forecasting.cycle import PredictiveFloor
 from modelserve.metrics_source import PrometheusQuery
 from modelserve.observability.metrics import PREDICTIVE_FLOOR, REGISTRY
 from modelserve.reconcile import predictive as p
 from modelserve.reconcile.plan import Observed, plan_model_deployment
-from modelserve.reconcile.views import PredictiveFloor
 
-STEP = p.STEP_SECONDS
+STEP = demand.STEP_SECONDS
 DAY = 86400
 # A Monday 12:00 UTC, on the 5-minute grid.
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC).timestamp()
@@ -60,43 +61,43 @@ def md_body(name: str = "iris", namespace: str = "ml", **autoscaling: Any) -> di
 
 # ------------------------------------------------------------------------------------------- queries
 def test_default_query_follows_the_metric_contract() -> None:
-    assert p.demand_query("ml", "iris") == (
+    assert demand.demand_query("ml", "iris") == (
         'sum(rate(modelserve_requests_total{namespace="ml",model="iris"}[5m]))'
     )
-    assert p.demand_query("ml", "iris", by_region=True) == (
+    assert demand.demand_query("ml", "iris", by_region=True) == (
         'sum by (region) (rate(modelserve_requests_total{namespace="ml",model="iris"}[5m]))'
     )
 
 
 def test_custom_query_placeholders_are_filled() -> None:
     custom = 'sum(rate(my_requests{ns="{{namespace}}", app="{{ model }}"}[1m]))'
-    assert p.demand_query("ml", "iris", custom) == 'sum(rate(my_requests{ns="ml", app="iris"}[1m]))'
-    assert p.demand_query("ml", "iris", custom, by_region=True) == p.demand_query("ml", "iris", custom)
+    assert demand.demand_query("ml", "iris", custom) == 'sum(rate(my_requests{ns="ml", app="iris"}[1m]))'
+    assert demand.demand_query("ml", "iris", custom, by_region=True) == demand.demand_query("ml", "iris", custom)
 
 
 def test_range_is_aligned_to_the_bin_grid_and_split_for_prometheus() -> None:
-    assert p.aligned_range(NOW - 7 * DAY + 1, NOW + 299) == (NOW - 7 * DAY + STEP, NOW)
-    assert p.aligned_range(NOW + 1, NOW + 299) is None
-    windows = p.split_range(0.0, 30_000.0 * STEP, max_points=10_000)
+    assert demand.aligned_range(NOW - 7 * DAY + 1, NOW + 299) == (NOW - 7 * DAY + STEP, NOW)
+    assert demand.aligned_range(NOW + 1, NOW + 299) is None
+    windows = demand.split_range(0.0, 30_000.0 * STEP, max_points=10_000)
     assert windows[0] == (0.0, 9_999.0 * STEP) and windows[-1][1] == 30_000.0 * STEP
     assert all(b[0] == a[1] + STEP for a, b in itertools.pairwise(windows))
     assert sum(int((e - s) / STEP) + 1 for s, e in windows) == 30_001
 
 
 def test_a_sample_describes_the_bin_before_it() -> None:
-    series = p.series_from_points([(NOW - STEP, 1.0), (NOW, 3.0)])
+    series = demand.series_from_points([(NOW - STEP, 1.0), (NOW, 3.0)])
     assert series.start == NOW - 2 * STEP
     assert list(series.values) == [1.0, 3.0]
     assert series.end + STEP == NOW  # the newest complete bin ends at the last evaluation time
-    assert len(p.series_from_points([])) == 0
+    assert len(demand.series_from_points([])) == 0
 
 
 def test_the_burst_querys_minutes_keep_their_spikes() -> None:
     # The demand series is cleaned of one-bin spikes; the burst query's minutes must not be: their
     # spread is what the dispersion measures.
     points = [(NOW + 60.0 * i, 100.0 if i == 30 else 5.0) for i in range(60)]
-    assert max(p.series_from_points(points, 60).values) < 100.0
-    assert max(p.series_from_points(points, 60, clip_outliers=False).values) == 100.0
+    assert max(demand.series_from_points(points, 60).values) < 100.0
+    assert max(demand.series_from_points(points, 60, clip_outliers=False).values) == 100.0
 
 
 def test_series_are_grouped_by_region_and_summed() -> None:
@@ -105,11 +106,11 @@ def test_series_are_grouped_by_region_and_summed() -> None:
         ({"region": "eu"}, [(1.0, 1.0)]),
         ({"region": "ap"}, [(1.0, float("nan")), (2.0, 5.0)]),
     ]
-    assert p.points_by_region(matrix, by_region=True) == {"eu": [(1.0, 3.0), (2.0, 3.0)], "ap": [(2.0, 5.0)]}
-    assert p.points_by_region(matrix, by_region=False) == {None: [(1.0, 3.0), (2.0, 8.0)]}
+    assert demand.points_by_region(matrix, by_region=True) == {"eu": [(1.0, 3.0), (2.0, 3.0)], "ap": [(2.0, 5.0)]}
+    assert demand.points_by_region(matrix, by_region=False) == {None: [(1.0, 3.0), (2.0, 8.0)]}
     vector = [({"region": "eu"}, 4.0), ({"region": "ap"}, float("nan"))]
-    assert p.live_by_region(vector, by_region=True) == {"eu": 4.0}
-    assert p.live_by_region(vector, by_region=False) == {None: 4.0}
+    assert demand.live_by_region(vector, by_region=True) == {"eu": 4.0}
+    assert demand.live_by_region(vector, by_region=False) == {None: 4.0}
 
 
 # ------------------------------------------------------------------------------------------ settings
@@ -129,10 +130,10 @@ def test_floor_params_come_from_the_spec() -> None:
             "refitInterval": "30m",
         },
     )
-    config = p.config_from_spec(
+    config = cycle.config_from_spec(
         parse_model_deployment(body["spec"]), "ml", "iris", planning_interval_seconds=30, hold=120
     )
-    assert isinstance(config, p.PredictiveConfig)
+    assert isinstance(config, cycle.PredictiveConfig)
     params = config.floors[None]
     assert (params.min_replicas, params.max_replicas, params.target_per_replica) == (2, 9, 5.0)
     assert (params.headroom_percent, params.scale_down_percent_per_step) == (25, 20)
@@ -140,8 +141,8 @@ def test_floor_params_come_from_the_spec() -> None:
     assert params.planning_interval_seconds == 30
     assert config.regions == (None,) and not config.by_region
     assert config.refit_interval_seconds == 1800
-    assert config.fit == p.FitSettings(
-        query=p.demand_query("ml", "iris"),
+    assert config.fit == cycle.FitSettings(
+        query=demand.demand_query("ml", "iris"),
         history_seconds=3 * DAY,
         model="sarimax",
         seasonality="daily",
@@ -153,22 +154,22 @@ def test_floor_params_come_from_the_spec() -> None:
 
 
 def test_default_horizon_is_the_lead_plus_a_step_at_least_five_minutes() -> None:
-    config = p.config_from_spec(parse_model_deployment(md_body()["spec"]), "ml", "iris")
-    assert isinstance(config, p.PredictiveConfig)
+    config = cycle.config_from_spec(parse_model_deployment(md_body()["spec"]), "ml", "iris")
+    assert isinstance(config, cycle.PredictiveConfig)
     assert config.fit.horizon_seconds == 300  # 45 s start-up + 15 s HPA sync + 60 s step < 5 min
 
 
 def test_cpu_utilization_has_no_demand_mapping_and_stays_reactive() -> None:
     body = md_body(target={"metric": "cpuUtilization"})
-    result = p.config_from_spec(parse_model_deployment(body["spec"]), "ml", "iris")
-    assert isinstance(result, p.Reactive) and result.reason == p.REASON_UNSUPPORTED_METRIC
+    result = cycle.config_from_spec(parse_model_deployment(body["spec"]), "ml", "iris")
+    assert isinstance(result, cycle.Reactive) and result.reason == cycle.REASON_UNSUPPORTED_METRIC
     assert "cpuUtilization" in result.message and "reactive" in result.message
     body = md_body(target={"metric": "concurrency", "averageValue": 4})
-    result = p.config_from_spec(parse_model_deployment(body["spec"]), "ml", "iris")
-    assert isinstance(result, p.Reactive) and "predictive.query" in result.message
+    result = cycle.config_from_spec(parse_model_deployment(body["spec"]), "ml", "iris")
+    assert isinstance(result, cycle.Reactive) and "predictive.query" in result.message
     body["spec"]["autoscaling"]["predictive"]["query"] = 'sum(inflight{model="{{model}}"})'
     assert isinstance(
-        p.config_from_spec(parse_model_deployment(body["spec"]), "ml", "iris"), p.PredictiveConfig
+        cycle.config_from_spec(parse_model_deployment(body["spec"]), "ml", "iris"), cycle.PredictiveConfig
     )
 
 
@@ -202,10 +203,10 @@ def test_region_bounds_are_the_planners(low: int, high: int, regions: list[dict]
     body = md_body(minReplicas=low, maxReplicas=high, placementRef={"name": "g"})
     body["spec"]["placementRef"] = body["spec"]["autoscaling"].pop("placementRef")
     placement = _placement(regions)
-    config = p.config_from_spec(
+    config = cycle.config_from_spec(
         parse_model_deployment(body["spec"]), "ml", "iris", placement_spec=placement["spec"]
     )
-    assert isinstance(config, p.PredictiveConfig) and config.by_region
+    assert isinstance(config, cycle.PredictiveConfig) and config.by_region
     assert config.query.startswith("sum by (region)")
     plan = plan_model_deployment(
         body, Observed(placement=placement, nodes=_nodes([r["name"] for r in regions])), datetime.now(UTC)
@@ -218,7 +219,7 @@ def test_region_bounds_are_the_planners(low: int, high: int, regions: list[dict]
 
 
 # -------------------------------------------------------------------------------------------- refits
-SETTINGS = p.FitSettings("q", 7 * DAY, "auto", "auto", 2 * DAY, 0.9, 300)
+SETTINGS = cycle.FitSettings("q", 7 * DAY, "auto", "auto", 2 * DAY, 0.9, 300)
 
 
 def due(**kw: Any) -> bool:
@@ -233,14 +234,14 @@ def due(**kw: Any) -> bool:
         "jitter": 0.0,
     }
     args.update(kw)
-    return p.refit_due(**args)
+    return cycle.refit_due(**args)
 
 
 def test_when_to_refit() -> None:
     assert due(last_attempt=None)  # never fitted
     assert not due()  # fitted 10 minutes ago, refit interval 1h
     assert due(last_attempt=NOW - 3600)
-    assert due(settings=p.FitSettings("q2", 7 * DAY, "auto", "auto", 2 * DAY, 0.9, 300))  # spec changed
+    assert due(settings=cycle.FitSettings("q2", 7 * DAY, "auto", "auto", 2 * DAY, 0.9, 300))  # spec changed
     assert due(last_attempt=NOW - 3000, jitter=0.9)  # jitter pulls the refit up to a quarter earlier
     assert not due(last_attempt=NOW - 2600, jitter=0.9)
     # Without a state (too little history, a failed fit): look again after RECHECK_STEPS steps.
@@ -250,16 +251,16 @@ def test_when_to_refit() -> None:
 
 @given(st.lists(st.sampled_from(["ml", "prod", "a", "b"]), min_size=3, max_size=3))
 def test_jitter_is_stable_and_in_range(key: list[str]) -> None:
-    value = p.jitter_fraction(key)
-    assert 0 <= value < 1 and value == p.jitter_fraction(tuple(key))
+    value = cycle.jitter_fraction(key)
+    assert 0 <= value < 1 and value == cycle.jitter_fraction(tuple(key))
 
 
 def test_fetch_window_is_the_history_for_a_refit_else_only_new_bins() -> None:
     history = 7 * DAY
-    assert p.fetch_start(NOW, history, [NOW - 600], refit=True) == NOW - history
-    assert p.fetch_start(NOW, history, [None], refit=False) == NOW - history
-    assert p.fetch_start(NOW, history, [NOW - 900, NOW - 600], refit=False) == NOW - 900 + 2 * STEP
-    assert p.fetch_start(NOW, history, [NOW - 30 * DAY], refit=False) == NOW - history
+    assert cycle.fetch_start(NOW, history, [NOW - 600], refit=True) == NOW - history
+    assert cycle.fetch_start(NOW, history, [None], refit=False) == NOW - history
+    assert cycle.fetch_start(NOW, history, [NOW - 900, NOW - 600], refit=False) == NOW - 900 + 2 * STEP
+    assert cycle.fetch_start(NOW, history, [NOW - 30 * DAY], refit=False) == NOW - history
 
 
 # -------------------------------------------------------------------------------------------- status
@@ -291,7 +292,7 @@ def test_status_has_every_api_field() -> None:
         peak_time=NOW + 300,
         last_raised_at=NOW,
     )
-    status = p.autoscaling_status(decision, _state())
+    status = cycle.autoscaling_status(decision, _state())
     assert status == {
         "floor": 4,
         "reason": "ForecastPeak: q0.9 forecast peak 18 in the next 300s -> 4 replicas",
@@ -303,28 +304,28 @@ def test_status_has_every_api_field() -> None:
         "lastFitTime": "2026-03-02T11:58:00Z",
         "historyPoints": 2016,
     }
-    noted = p.autoscaling_status(decision, _state(backtest_error=None), "Prometheus unavailable (x)")
+    noted = cycle.autoscaling_status(decision, _state(backtest_error=None), "Prometheus unavailable (x)")
     assert noted["reason"].endswith("; Prometheus unavailable (x)") and "backtestError" not in noted
 
 
 def test_insufficient_history_status_says_why_and_the_floor_is_reactive() -> None:
     short = InsufficientHistory(86400 + 4 * 3600, 2 * DAY)
     decision = FloorDecision(2, "InsufficientHistory", f"{short.message}; the HPA stays reactive")
-    status = p.autoscaling_status(decision, short)
+    status = cycle.autoscaling_status(decision, short)
     assert status["reason"].startswith("InsufficientHistory: insufficient history: have 1d4h, need 2d")
     assert status["historyPoints"] == 336 and status["floor"] == 2
-    assert p.floor_for(decision, has_state=False, data_age=None) is None
+    assert cycle.floor_for(decision, has_state=False, data_age=None) is None
 
 
 def test_stale_data_keeps_the_floor_for_an_hour_then_goes_reactive() -> None:
     decision = FloorDecision(5, "StaleData", "newest demand data is 1200s old")
-    assert p.floor_for(decision, has_state=True, data_age=1200) == 5
-    assert p.floor_for(decision, has_state=True, data_age=p.STALE_REACTIVE_SECONDS + 1) is None
-    assert p.floor_for(FloorDecision(3, "NoForecast", "x"), has_state=False, data_age=None) is None
+    assert cycle.floor_for(decision, has_state=True, data_age=1200) == 5
+    assert cycle.floor_for(decision, has_state=True, data_age=cycle.STALE_REACTIVE_SECONDS + 1) is None
+    assert cycle.floor_for(FloorDecision(3, "NoForecast", "x"), has_state=False, data_age=None) is None
 
 
 def test_reactive_status() -> None:
-    floor = p.reactive_floor(p.Reactive("UnsupportedMetric", "no mapping"), 2)
+    floor = cycle.reactive_floor(cycle.Reactive("UnsupportedMetric", "no mapping"), 2)
     assert floor == PredictiveFloor(None, {"reason": "UnsupportedMetric: no mapping", "floor": 2})
 
 
@@ -335,7 +336,7 @@ def _daily_points(days: float = 7, end: float = NOW, base: float = 10.0, amp: fl
 
 
 def test_state_and_series_survive_pickle_and_json() -> None:
-    series = p.series_from_points(_daily_points(3))
+    series = demand.series_from_points(_daily_points(3))
     state = fit_forecaster(series, model="holtWinters", seasonality="daily", min_history_seconds=DAY)
     assert isinstance(state, ForecastState)
     assert pickle.loads(pickle.dumps(state)) == state
@@ -347,8 +348,8 @@ def test_state_and_series_survive_pickle_and_json() -> None:
 
 
 def test_fit_runs_in_a_spawned_worker_process() -> None:
-    series = p.series_from_points(_daily_points(3))
-    settings = p.FitSettings("q", 3 * DAY, "seasonalNaive", "daily", DAY, 0.9, 300)
+    series = demand.series_from_points(_daily_points(3))
+    settings = cycle.FitSettings("q", 3 * DAY, "seasonalNaive", "daily", DAY, 0.9, 300)
     with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
         state = pool.submit(p.fit_in_worker, series, settings, NOW).result(timeout=120)
     assert isinstance(state, ForecastState) and state.model == "seasonalNaive"
@@ -438,17 +439,17 @@ class FakeBackend:
 def controller(
     kube: FakeKube, backend: FakeBackend, queue: FakeQueue, clock: list[float]
 ) -> p.PredictiveController:
-    ctx = type("Ctx", (), {"kube": kube, "prometheus_url": "http://prometheus"})()
     c = p.PredictiveController(
-        ctx,
-        queue,
+        kube,  # type: ignore[arg-type]
+        queue,  # type: ignore[arg-type]
+        prometheus_url="http://prometheus",
         interval=60,
         hold=600,
         prometheus=PrometheusQuery("http://prometheus", backend=backend),
         clock=lambda: clock[0],
     )
 
-    async def fit_here(series: Any, settings: p.FitSettings, now: float, fine: Any = None) -> Any:
+    async def fit_here(series: Any, settings: cycle.FitSettings, now: float, fine: Any = None) -> Any:
         return p.fit_in_worker(series, settings, now, fine)
 
     c._fit = fit_here  # type: ignore[method-assign]
@@ -544,7 +545,7 @@ def test_prometheus_outage_keeps_the_floor_and_says_so() -> None:
         await c.step()
         stale = c.floors_for("ml", "iris")[None]
         assert stale.floor == during.floor and stale.status["reason"].startswith("StaleData")
-        clock[0] += p.STALE_REACTIVE_SECONDS
+        clock[0] += cycle.STALE_REACTIVE_SECONDS
         await c.step()
         gone = c.floors_for("ml", "iris")[None]
         assert gone.floor is None and "the HPA is reactive" in gone.status["reason"]
@@ -634,7 +635,7 @@ def test_clean_series_of_the_cycle_matches_the_forecasters_grid() -> None:
     # The cycle's Series and one cleaned directly from mid-bin timestamps are the same grid.
     points = _daily_points(1)
     direct = clean_series([t - STEP / 2 for t, _ in points], [v for _, v in points], step_seconds=STEP)
-    ours = p.series_from_points(points)
+    ours = demand.series_from_points(points)
     assert ours.start == direct.start and np.allclose(ours.values, direct.values)
 
 
@@ -649,17 +650,17 @@ def test_material_change_ignores_figures_but_not_floors_reasons_or_notes() -> No
                             "live demand 4.1 needs 1")}
     figures = {None: _floor(3, "ForecastPeak: q0.9 forecast peak 11.7 in the next 375s -> 3 replicas; "
                                "live demand 5.3 needs 2", peak=11.7)}
-    assert not p.material_change(base, figures)
+    assert not cycle.material_change(base, figures)
     raised = {None: _floor(4, "ForecastPeak: q0.9 forecast peak 14.2 in the next 375s -> 4 replicas")}
-    assert p.material_change(base, raised)
+    assert cycle.material_change(base, raised)
     reason = {None: _floor(3, "HoldAfterRaise: q0.9 forecast peak 10.2 in the next 375s -> 3 replicas; "
                               "live demand 4.1 needs 1")}
-    assert p.material_change(base, reason)
+    assert cycle.material_change(base, reason)
     note = {None: _floor(3, base[None].status["reason"] + "; Prometheus unavailable (timeout)")}
-    assert p.material_change(base, note)
+    assert cycle.material_change(base, note)
     refit = {None: _floor(3, base[None].status["reason"], lastFitTime="2026-03-02T13:00:00Z")}
-    assert p.material_change(base, refit)
-    assert p.material_change(base, {"eu": base[None]})
+    assert cycle.material_change(base, refit)
+    assert cycle.material_change(base, {"eu": base[None]})
 
 
 def test_figure_only_changes_are_published_at_most_every_refresh_period() -> None:
@@ -750,39 +751,39 @@ def test_a_region_dropped_from_the_placement_is_forgotten_and_starts_afresh_when
 
 # ----------------------------------------------------------------------------------- burst allowance
 def test_burst_query_is_the_demand_over_one_minute_windows() -> None:
-    assert p.burst_query("ml", "iris") == (
+    assert demand.burst_query("ml", "iris") == (
         'sum(rate(modelserve_requests_total{namespace="ml",model="iris"}[1m]))'
     )
-    assert p.burst_query("ml", "iris", by_region=True) == (
+    assert demand.burst_query("ml", "iris", by_region=True) == (
         'sum by (region) (rate(modelserve_requests_total{namespace="ml",model="iris"}[1m]))'
     )
-    assert p.burst_query("ml", "iris", enabled=False) is None
+    assert demand.burst_query("ml", "iris", enabled=False) is None
     # A custom demand query cannot be rewritten to 1-minute windows: no allowance unless told how.
-    assert p.burst_query("ml", "iris", demand_custom="sum(my_rate)") is None
+    assert demand.burst_query("ml", "iris", demand_custom="sum(my_rate)") is None
     assert (
-        p.burst_query("ml", "iris", demand_custom="x", custom='sum(rate(my{model="{{ model }}"}[1m]))')
+        demand.burst_query("ml", "iris", demand_custom="x", custom='sum(rate(my{model="{{ model }}"}[1m]))')
         == 'sum(rate(my{model="iris"}[1m]))'
     )
     spec = parse_model_deployment(
         md_body(predictive={"query": "sum(x)", "burst": {"query": "sum(rate(x[1m]))"}})["spec"]
     )
-    config = p.config_from_spec(spec, "ml", "iris")
-    assert isinstance(config, p.PredictiveConfig) and config.fit.burst_query == "sum(rate(x[1m]))"
+    config = cycle.config_from_spec(spec, "ml", "iris")
+    assert isinstance(config, cycle.PredictiveConfig) and config.fit.burst_query == "sum(rate(x[1m]))"
     off_spec = parse_model_deployment(md_body(predictive={"burst": {"enabled": False}})["spec"])
-    off = p.config_from_spec(off_spec, "ml", "iris")
-    assert isinstance(off, p.PredictiveConfig) and off.fit.burst_query is None
+    off = cycle.config_from_spec(off_spec, "ml", "iris")
+    assert isinstance(off, cycle.PredictiveConfig) and off.fit.burst_query is None
 
 
 def test_status_reports_dispersion_and_allowance() -> None:
     decision = FloorDecision(5, "ForecastPeak", "q0.9 forecast peak 18 + burst allowance 2.2",
                              peak=18.0, peak_time=NOW + 300, burst=2.2345)
-    status = p.autoscaling_status(decision, _state(dispersion=3.14159))
+    status = cycle.autoscaling_status(decision, _state(dispersion=3.14159))
     assert status["dispersion"] == 3.14 and status["burstAllowance"] == pytest.approx(2.2345, abs=1e-3)
-    plain = p.autoscaling_status(FloorDecision(4, "ForecastPeak", "m", peak=18.0, burst=0.0), _state())
+    plain = cycle.autoscaling_status(FloorDecision(4, "ForecastPeak", "m", peak=18.0, burst=0.0), _state())
     assert "dispersion" not in plain and "burstAllowance" not in plain
     # The allowance moves with the forecast, like the peak: a figure, not a material change.
     moved = {None: PredictiveFloor(5, {**status, "burstAllowance": 2.5})}
-    assert not p.material_change({None: PredictiveFloor(5, status)}, moved)
+    assert not cycle.material_change({None: PredictiveFloor(5, status)}, moved)
 
 
 def _minute_points(end: float, dispersion: float, seed: int = 5) -> list[tuple[float, float]]:
@@ -839,10 +840,10 @@ def test_a_failing_burst_query_only_drops_the_allowance() -> None:
 
 def test_hold_after_raise_is_per_model_with_the_operators_default() -> None:
     own = parse_model_deployment(md_body(predictive={"holdAfterRaise": "2m"})["spec"])
-    config = p.config_from_spec(own, "ml", "iris", hold=900)
-    assert isinstance(config, p.PredictiveConfig) and config.floors[None].hold_seconds == 120
-    default = p.config_from_spec(parse_model_deployment(md_body()["spec"]), "ml", "iris", hold=900)
-    assert isinstance(default, p.PredictiveConfig) and default.floors[None].hold_seconds == 900
-    assert p.DEFAULT_HOLD_SECONDS == 300  # the HPA's own scale-down stabilization window
+    config = cycle.config_from_spec(own, "ml", "iris", hold=900)
+    assert isinstance(config, cycle.PredictiveConfig) and config.floors[None].hold_seconds == 120
+    default = cycle.config_from_spec(parse_model_deployment(md_body()["spec"]), "ml", "iris", hold=900)
+    assert isinstance(default, cycle.PredictiveConfig) and default.floors[None].hold_seconds == 900
+    assert cycle.DEFAULT_HOLD_SECONDS == 300  # the HPA's own scale-down stabilization window
     with pytest.raises(Exception, match="holdAfterRaise"):
         parse_model_deployment(md_body(predictive={"holdAfterRaise": "soon"})["spec"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 
 # One module per controller; importing a module registers its kopf handlers and reconcilers.
-MODULES = ("operator", "placement", "sla", "predictive")
+MODULES = ("operator", "placement", "sla")
 
 
 def load_all() -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
-import importlib
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -23,6 +22,7 @@ from modelserve import GROUP, VERSION
 from modelserve.api import constants as c
 from modelserve.k8s.client import KubeClient
 from modelserve.observability import metrics
+from modelserve.reconcile.predictive import PredictiveController
 from modelserve.reconcile.queue import Key, WorkQueue
 from modelserve.reconcile.registry import RECONCILERS
 from modelserve.reconcile.shell import Context, reconcile_model_deployment, reconcile_reporting_errors
@@ -45,7 +45,6 @@ class RuntimeOptions:
 
 
 OPTIONS = RuntimeOptions()
-BACKGROUND_CONTROLLERS = ("modelserve.reconcile.predictive",)
 
 
 def configure_settings(settings: kopf.OperatorSettings) -> None:
@@ -65,9 +64,13 @@ def configure_settings(settings: kopf.OperatorSettings) -> None:
 
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    """Create the clients, the work queue and the controllers, and keep them in kopf's `memo`.
+
+    What runs: the work queue (every kind's reconcile), the resync loop, and the predictive
+    autoscaler's forecast cycle, whose floors the ModelDeployment reconcile reads through `ctx.floors`.
+    """
     configure_settings(settings)
     kube = KubeClient.from_environment(OPTIONS.kubeconfig, on_request=metrics.count_request)
-    ctx = Context(kube=kube, prometheus_url=OPTIONS.prometheus_url)
 
     def reconcile(key: Key) -> float | None:
         kind, namespace, name = key
@@ -77,19 +80,14 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         return reconcile_reporting_errors(ctx, kind, namespace, name, handler) if handler else None
 
     queue = WorkQueue(reconcile, workers=OPTIONS.workers)
+    predictive = PredictiveController(kube, queue, prometheus_url=OPTIONS.prometheus_url)
+    ctx = Context(kube=kube, prometheus_url=OPTIONS.prometheus_url, floors=predictive)
     queue.start()
     memo.queue = queue
     memo.ctx = ctx
+    memo.predictive = predictive
     memo.resync = asyncio.create_task(_resync(queue, kube))
-    # Controllers with a loop of their own (the predictive autoscaler's forecast cycle) start here,
-    # with the same context and queue; they hand decisions to the planner through `ctx` hooks.
-    memo.background = []
-    for module in BACKGROUND_CONTROLLERS:
-        start = getattr(importlib.import_module(module), "start", None)
-        if start is not None:
-            task = start(ctx, queue)
-            if task is not None:
-                memo.background.append(task)
+    memo.forecast = predictive.start()
 
 
 def listed_keys(
@@ -135,8 +133,8 @@ async def _resync(queue: WorkQueue, kube: KubeClient) -> None:
 
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
-    for task in getattr(memo, "background", []):
-        task.cancel()
+    if getattr(memo, "forecast", None):
+        memo.forecast.cancel()
     if getattr(memo, "resync", None):
         memo.resync.cancel()
     if getattr(memo, "queue", None):

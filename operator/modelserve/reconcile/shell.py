@@ -14,6 +14,7 @@ from typing import Any
 from modelserve.api import constants as c
 from modelserve.api.conditions import Condition, find_condition, merge_conditions
 from modelserve.api.modeldeployment import SpecError, parse_model_deployment
+from modelserve.forecasting.cycle import FloorSource
 from modelserve.k8s.client import KubeClient
 from modelserve.k8s.compare import is_subset
 from modelserve.observability import metrics
@@ -35,15 +36,13 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Context:
-    """What a reconcile needs besides the key: the API client, settings, the clock, and hooks that
-    other controllers (SLA, predictive autoscaling) install to hand their views to the planner."""
+    """What a reconcile needs besides the key: the API client, settings, the clock, and the sources
+    of what other controllers hand to the planner (handlers/operator.py wires them at start-up)."""
 
     kube: KubeClient
     prometheus_url: str | None = None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
-    predictive_floors: Callable[[str, str], dict] | None = (
-        None  # (namespace, name) -> {region: PredictiveFloor}
-    )
+    floors: FloorSource | None = None  # the predictive autoscaler's floors; None: none
 
 
 def owned_selector(name: str) -> str:
@@ -76,8 +75,8 @@ def observe(ctx: Context, body: dict) -> tuple[Observed, dict[str, dict[str, dic
         observed.sla_policy = ctx.kube.get("SLAPolicy", ns, ref)
         observed.sla_policy_missing = observed.sla_policy is None
     observed.sla = _sla_view(ctx, body)
-    if ctx.predictive_floors is not None:
-        observed.predictive = ctx.predictive_floors(ns, name)
+    if ctx.floors is not None:
+        observed.predictive = ctx.floors.floors_for(ns, name)
     return observed, owned
 
 
