@@ -38,7 +38,12 @@ from typing import Any
 
 import numpy as np
 import yaml
-from modelserve.analysis.contract import KIND_HISTOGRAM, KIND_RATE, LATENCY_QUANTILES
+from modelserve.analysis.contract import (
+    DISPERSION_LOOKBACK_INTERVALS,
+    KIND_HISTOGRAM,
+    KIND_RATE,
+    LATENCY_QUANTILES,
+)
 from modelserve.analysis.judge import AnalysisCounters, AnalysisSpec, GateSpec, analyse_interval, plan_look
 from modelserve.analysis.samples import HistogramSample, RateSample, Sample, ValueSample
 from modelserve.analysis.stats import histogram_quantile
@@ -131,17 +136,29 @@ def simulate_revision(
 class Traffic:
     candidate: Revision
     stable: Revision
+    #: The stable revision's intervals before the step (all its traffic, at the first interval's rates):
+    #: the provider reads DISPERSION_LOOKBACK_INTERVALS of per-interval counts for it.
+    history: Revision
     observed: np.ndarray  # (looks,) False for intervals lost in a metrics gap
+
+
+def first_interval(rev: dict[str, Any]) -> dict[str, Any]:
+    return {key: per_interval(value, 1)[0] if key in ("error_rate", "latency") else value
+            for key, value in rev.items()}
 
 
 def simulate(scn: dict[str, Any], runs: int, looks: int, rng: np.random.Generator) -> Traffic:
     weight = scn["canary_weight"]
     candidate = simulate_revision(scn, scn["candidate"], weight, looks, runs, rng)
     stable = simulate_revision(scn, scn["stable"], 1.0 - weight, looks, runs, rng)
+    before = {**scn, "total_rps": per_interval(scn["total_rps"], 1)[0]}
+    history = simulate_revision(
+        before, first_interval(scn["stable"]), 1.0, DISPERSION_LOOKBACK_INTERVALS, runs, rng
+    )
     observed = np.ones(looks, dtype=bool)
     for gap in scn.get("gaps") or ():
         observed[gap["at"] - 1 : gap["at"] - 1 + gap["intervals"]] = False
-    return Traffic(candidate, stable, observed)
+    return Traffic(candidate, stable, history, observed)
 
 
 def histogram(per_bucket: np.ndarray, bounds: list[float]) -> HistogramSample:
@@ -156,14 +173,25 @@ def gauge_key(gate: GateSpec) -> str:
 
 
 def sample_of(
-    gate: GateSpec, rev: Revision, run: int, window: np.ndarray, bounds: list[float]
+    gate: GateSpec,
+    rev: Revision,
+    run: int,
+    window: np.ndarray,
+    bounds: list[float],
+    history: Revision | None = None,
 ) -> Sample | None:
-    """What a provider returns for ``gate`` over the observed intervals ``window`` (None: no series)."""
+    """What a provider returns for ``gate`` over the observed intervals ``window`` (None: no series);
+    ``history``: the stable revision's intervals before the step, for its per-interval counts."""
     if not window.any():
         return None
     n, e = rev.n[run, window], rev.e[run, window]
     if gate.kind == KIND_RATE:
-        return RateSample(int(e.sum()), int(n.sum()), tuple(zip(e.tolist(), n.tolist(), strict=True)))
+        intervals = list(zip(e.tolist(), n.tolist(), strict=True))
+        if history is not None:
+            earlier = max(0, DISPERSION_LOOKBACK_INTERVALS - len(intervals))
+            past = zip(history.e[run, -earlier:].tolist(), history.n[run, -earlier:].tolist(), strict=True)
+            intervals = (list(past) if earlier else []) + intervals
+        return RateSample(int(e.sum()), int(n.sum()), tuple(intervals))
     if gate.kind == KIND_HISTOGRAM:
         return histogram(rev.h[run, window].sum(axis=0), bounds)
     values = rev.gauges.get(gauge_key(gate))
@@ -206,7 +234,7 @@ def run_ours(scn: dict[str, Any], spec: AnalysisSpec, traffic: Traffic, run: int
             else:
                 samples[gate.name] = (
                     sample_of(gate, traffic.candidate, run, window, bounds),
-                    sample_of(gate, traffic.stable, run, window, bounds),
+                    sample_of(gate, traffic.stable, run, window, bounds, traffic.history),
                 )
         look = plan_look(
             k + 1, (k + 1) * interval, k * interval if k else None, interval_seconds=interval,

@@ -25,7 +25,7 @@ from scipy.special import ndtr
 from scipy.stats import binom, binomtest
 
 ERR = GateSpec("error-rate", builtin="errorRate", max=0.01)
-REL = GateSpec("error-rate", builtin="errorRate", max_relative_to_stable=1.2)
+REL = GateSpec("error-rate", builtin="errorRate", max_relative_to_stable=1.2, confidence=0.7)
 P99_REL = GateSpec("latency-p99", builtin="latencyP99", max_relative_to_stable=1.2)
 P99_ABS = GateSpec("latency-p99", builtin="latencyP99", max_milliseconds=500)
 BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
@@ -86,11 +86,21 @@ def test_pearson_dispersion_matches_statsmodels_quasi_binomial_scale() -> None:
     assert x2 / df == pytest.approx(scale, rel=1e-6)
 
 
-def test_dispersion_factor_is_shrunk_towards_one_and_never_below() -> None:
+def test_dispersion_factor_only_for_significant_overdispersion() -> None:
+    from scipy.stats import chi2
+
     assert stats.dispersion_factor(0.0, 0) == 1.0
     assert stats.dispersion_factor(0.5, 10) == 1.0
-    assert stats.dispersion_factor(30.0, 10) == pytest.approx(34.0 / 14.0)
+    assert stats.dispersion_factor(chi2.ppf(0.94, 10), 10) == 1.0  # not significant at 5%: Poisson
+    assert stats.dispersion_factor(30.0, 10) == pytest.approx(34.0 / 14.0)  # shrunk towards 1
     assert stats.dispersion_factor(300.0, 100) == pytest.approx(3.0, rel=0.05)
+
+
+def test_one_spike_is_an_outlier_not_a_dispersion() -> None:
+    steady = [(27, 5400)] * 30
+    assert stats.pearson_dispersion([steady]) == (0.0, 29)
+    x2, df = stats.pearson_dispersion([[*steady[:29], (270, 5400)]])
+    assert df == 28 and x2 == pytest.approx(0.0)
 
 
 def _bursty(rng: np.random.Generator, rate: float, looks: int, per_interval: float) -> RateSample:
@@ -266,7 +276,8 @@ def test_max_duration_and_pass_confidence_are_parsed() -> None:
                                           "passConfidence": 0.999}]}
     )
     assert spec.max_duration_seconds == 1200
-    assert spec.gates[0].pass_confidence == 0.999 and spec.gates[0].confidence == 0.7
+    assert spec.gates[0].pass_confidence == 0.999 and spec.gates[0].confidence is None
+    assert spec.gates[0].fail_confidence(False) == 0.7 and spec.gates[0].fail_confidence(True) == 0.95
     assert AnalysisSpec.from_mapping({}).max_duration_seconds is None
     with pytest.raises(ValueError, match="maxDuration"):
         AnalysisSpec.from_mapping({"maxDuration": "soon"})

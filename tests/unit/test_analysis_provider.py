@@ -10,7 +10,12 @@ import requests
 from modelserve.analysis.contract import QueryTarget
 from modelserve.analysis.judge import GateSpec
 from modelserve.analysis.providers import MetricProvider, ProviderError, measure_gates
-from modelserve.analysis.providers.prometheus import PrometheusProvider, parse_buckets, parse_scalar
+from modelserve.analysis.providers.prometheus import (
+    PrometheusProvider,
+    parse_buckets,
+    parse_matrix,
+    parse_scalar,
+)
 from modelserve.analysis.samples import HistogramSample, RateSample, ValueSample
 from modelserve.analysis.verdict import Verdict
 
@@ -139,3 +144,27 @@ def test_measure_gates_maps_errors_and_no_data() -> None:
 def test_provider_requires_url_without_client() -> None:
     with pytest.raises(ValueError, match=r"provider\.address"):
         PrometheusProvider(url=None)
+
+
+def test_fetch_rate_sample_with_per_interval_counts() -> None:
+    def matrix(*values: str) -> list[dict[str, Any]]:
+        return [{"metric": {}, "values": [[1700000000 + 60 * i, v] for i, v in enumerate(values)]}]
+
+    client = FakeClient(
+        {
+            # Subqueries first: they contain the instant queries' text.
+            '5..|timeout"}[1m]))[30m:1m]': matrix("2", "9.4"),
+            "}[1m]))[30m:1m]": matrix("600", "610.2", "590"),
+            'code=~"5..|timeout"': [vec("11")],
+            "modelserve_requests_total": [vec("1800")],
+        }
+    )
+    sample = PrometheusProvider(client=client).fetch(ERR, TARGET, "stable", 120, interval_seconds=60)
+    assert sample == RateSample(11, 1800, ((2, 600), (9, 610), (0, 590)))
+    # The candidate's per-interval counts cover its own window; the stable's reach back 30 intervals.
+    assert any("[2m:1m]" in q for q in client.queries) is False
+    cand_client = FakeClient({"[2m:1m]": matrix("600", "600"), "modelserve_requests_total": [vec("1200")]})
+    PrometheusProvider(client=cand_client).fetch(ERR, TARGET, "cand", 120, interval_seconds=60)
+    assert any(q.endswith("[2m:1m]") for q in cand_client.queries)
+    with pytest.raises(ProviderError, match="range vector"):
+        parse_matrix([vec("1")], "q")

@@ -243,7 +243,9 @@ def template_values(target: QueryTarget, revision: str, window_seconds: float) -
 class GateQueries:
     """The PromQL a provider runs for one gate and one revision over one window.
 
-    rate:      ``total`` and ``errors`` (scalars: request counts; an empty ``errors`` result means 0).
+    rate:      ``total`` and ``errors`` (scalars: request counts; an empty ``errors`` result means 0), and
+               when asked for, the same per interval (``total_per_interval`` / ``errors_per_interval``:
+               subqueries returning one count per interval, for the dispersion of the counts).
     histogram: ``buckets`` (one series per ``le``: increase of the cumulative bucket counters).
     value:     ``value`` (one series) and ``total`` (request count backing it, for minSampleSize).
     """
@@ -251,18 +253,33 @@ class GateQueries:
     kind: str
     total: str
     errors: str | None = None
+    total_per_interval: str | None = None
+    errors_per_interval: str | None = None
     buckets: str | None = None
     value: str | None = None
     latency_unit_seconds: float = 1.0
 
 
+#: The stable revision's per-interval counts reach back at least this many intervals (before the
+#: canary's window if need be): its errors come from the same traffic as the candidate's, and a
+#: dispersion estimated on 30 intervals is usable from the first analysis on.
+DISPERSION_LOOKBACK_INTERVALS = 30
+
+
 def gate_queries(
-    gate: GateSpec, preset: MetricPreset | str, target: QueryTarget, revision: str, window_seconds: float
+    gate: GateSpec,
+    preset: MetricPreset | str,
+    target: QueryTarget,
+    revision: str,
+    window_seconds: float,
+    interval_seconds: float | None = None,
 ) -> GateQueries:
     """PromQL for ``gate`` measuring ``revision`` (candidate or stable) over ``window_seconds``.
 
     Call it once with ``target.revision`` (candidate) and once with ``target.stable_revision`` (baseline)
-    over the same window; the judge compares the two. Raises TemplateError / ValueError on bad specs.
+    over the same window; the judge compares the two. With ``interval_seconds``, rate gates also get
+    per-interval subqueries (over the window; for the stable revision over at least
+    DISPERSION_LOOKBACK_INTERVALS intervals). Raises TemplateError / ValueError on bad specs.
     """
     if isinstance(preset, str):
         preset = get_preset(preset)
@@ -278,11 +295,24 @@ def gate_queries(
             f"spec.rollout.analysis.gates[{gate.name}].builtin: unknown builtin {gate.builtin!r}"
         )
     if kind == KIND_RATE:
-        errors = (
-            f"sum(increase({preset.requests_metric}{{{sel},"
-            f'{preset.code_label}=~"{preset.error_code_regex}"}}[{window}]))'
+        error_sel = f'{sel},{preset.code_label}=~"{preset.error_code_regex}"'
+        errors = f"sum(increase({preset.requests_metric}{{{error_sel}}}[{window}]))"
+        if not interval_seconds:
+            return GateQueries(kind=KIND_RATE, total=total, errors=errors)
+        step = format_duration(interval_seconds)
+        lookback_seconds = window_seconds
+        if revision == target.stable_revision and revision != target.revision:
+            lookback_seconds = max(window_seconds, DISPERSION_LOOKBACK_INTERVALS * interval_seconds)
+        lookback = format_duration(lookback_seconds)
+        return GateQueries(
+            kind=KIND_RATE,
+            total=total,
+            errors=errors,
+            total_per_interval=f"sum(increase({preset.requests_metric}{{{sel}}}[{step}]))[{lookback}:{step}]",
+            errors_per_interval=(
+                f"sum(increase({preset.requests_metric}{{{error_sel}}}[{step}]))[{lookback}:{step}]"
+            ),
         )
-        return GateQueries(kind=KIND_RATE, total=total, errors=errors)
     if kind == KIND_HISTOGRAM:
         buckets = f"sum by (le) (increase({preset.duration_bucket_metric}{{{sel}}}[{window}]))"
         return GateQueries(

@@ -34,8 +34,11 @@ ON_ROLLBACK = "rollback"
 ON_PAUSE = "pause"
 #: Defaults of gates[].confidence and gates[].passConfidence. Promoting a bad model is the worst outcome,
 #: so passing needs far stronger evidence than failing; a rollback needs failureLimit (2) failed analyses
-#: on top. Both measured in benchmarks/canary_judge.py (docs/benchmarks.md).
+#: on top. A relative bound compares two small counts whose bursts carry from one look to the next, so
+#: its failing side is tested at a higher level by default. All measured in benchmarks/canary_judge.py
+#: (docs/benchmarks.md).
 DEFAULT_FAIL_CONFIDENCE = 0.7
+DEFAULT_RELATIVE_FAIL_CONFIDENCE = 0.95
 DEFAULT_PASS_CONFIDENCE = 0.995
 #: Without spec.rollout.analysis.maxDuration a step may run three times its duration (two extensions).
 DEFAULT_MAX_DURATION_STEPS = 3
@@ -56,14 +59,21 @@ class GateSpec:
     max_relative_to_stable: float | None = None
     statistical: bool = True
     #: Failing side: the chance that a candidate sitting exactly on its bound gets a Failed analysis
-    #: at some look of a step is <= 1 - confidence; a rollback needs failureLimit of them.
-    confidence: float = DEFAULT_FAIL_CONFIDENCE
+    #: at some look of a step is <= 1 - confidence; a rollback needs failureLimit of them. None: the
+    #: default of the bound's kind (``fail_confidence``).
+    confidence: float | None = None
     #: Passing side: a candidate sitting exactly on its bound passes with probability <= 1 - this.
     pass_confidence: float = DEFAULT_PASS_CONFIDENCE
 
     @property
     def kind(self) -> str:
         return gate_kind(self)
+
+    def fail_confidence(self, relative: bool) -> float:
+        """The failing side's confidence for an absolute or a relative bound of this gate."""
+        if self.confidence is not None:
+            return self.confidence
+        return DEFAULT_RELATIVE_FAIL_CONFIDENCE if relative else DEFAULT_FAIL_CONFIDENCE
 
     def validate(self) -> None:
         """Raise ValueError naming the field path when the gate breaks the API's rules."""
@@ -80,7 +90,7 @@ class GateSpec:
             raise ValueError(f"{path}.maxMilliseconds: only latency builtins (latencyP50..P99) have one")
         if self.max_relative_to_stable is not None and self.max_relative_to_stable <= 0:
             raise ValueError(f"{path}.maxRelativeToStable: must be > 0")
-        if not 0.5 <= self.confidence <= 0.9999:
+        if self.confidence is not None and not 0.5 <= self.confidence <= 0.9999:
             raise ValueError(f"{path}.confidence: must be within 0.5..0.9999")
         if not 0.5 <= self.pass_confidence <= 0.9999:
             raise ValueError(f"{path}.passConfidence: must be within 0.5..0.9999")
@@ -102,7 +112,7 @@ class GateSpec:
             max_milliseconds=num("maxMilliseconds"),
             max_relative_to_stable=num("maxRelativeToStable"),
             statistical=bool(data.get("statistical", True)),
-            confidence=float(data.get("confidence", DEFAULT_FAIL_CONFIDENCE)),
+            confidence=None if data.get("confidence") is None else float(data["confidence"]),
             pass_confidence=float(data.get("passConfidence", DEFAULT_PASS_CONFIDENCE)),
         )
         gate.validate()
@@ -372,7 +382,7 @@ def judge_gate(
 
     * Failed: a bound is broken by the point estimate AND, with ``gate.statistical``, the data show it:
       the candidate is significantly beyond the bound (and worse than stable, when there is one) at
-      the look's failing level (``stats.alpha_for_look`` of ``gate.confidence``);
+      the look's failing level (``stats.alpha_for_look`` of ``gate.fail_confidence``);
     * Passed: every bound holds AND, with ``gate.statistical``, the data show it: each tested bound is
       kept at the pass check's level (``stats.pass_alpha`` of ``gate.pass_confidence``). Analyses that
       are not pass checks cannot pass a tested bound;
@@ -431,11 +441,14 @@ def _verdict(
     """Turn the bounds' evidence into Failed / Passed / Inconclusive with a message that names them."""
     unit = "ms" if gate.kind == KIND_HISTOGRAM else ""
     context = f"stable {_fmt(base_value, unit)}, " if base_value is not None else "no stable baseline, "
-    fail_alpha = stats.alpha_for_look(gate.confidence, look.index)
     pass_alpha = stats.pass_alpha(gate.pass_confidence, look.pass_check, look.pass_checks)
+
+    def fail_alpha(bound: _Bound) -> float:
+        return stats.alpha_for_look(gate.fail_confidence(bound.relative), look.index)
+
     for bound in bounds:
         ev = evidence.get(bound)
-        if bound.breached_by(value) and (ev is None or ev.above <= fail_alpha):
+        if bound.breached_by(value) and (ev is None or ev.above <= fail_alpha(bound)):
             ptext = f"p={_fmt_p(ev.above)}, " if ev is not None else ""
             return GateResult(
                 gate.name, Verdict.FAILED, value, bound.label, base_value, n,
@@ -448,7 +461,7 @@ def _verdict(
         if bound.breached_by(value):
             assert ev is not None  # an untested breach failed above
             unshown.append((bound, ev.above, f"{bound.text} but not significant (p={_fmt_p(ev.above)} > "
-                                              f"{_fmt_p(fail_alpha)})"))
+                                              f"{_fmt_p(fail_alpha(bound))})"))
         elif ev is not None and ev.below > pass_alpha:
             level = (f"p={_fmt_p(ev.below)} > {_fmt_p(pass_alpha)}" if pass_alpha > 0
                      else "shown only at the end of the step or of an extension")

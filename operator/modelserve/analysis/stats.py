@@ -18,6 +18,7 @@ from functools import lru_cache
 import numpy as np
 import numpy.typing as npt
 from scipy.special import bdtrc, betainc, gammaln
+from scipy.stats import chi2
 
 
 def _upper_tail(sf_strict: float, pmf_at: float) -> float:
@@ -245,39 +246,59 @@ def expected_share(cand_total: float, base_total: float, ratio: float) -> float:
     return ratio * cand_total / (ratio * cand_total + base_total)
 
 
+#: A squared Pearson residual above this (5 standard deviations) is an incident, not noise: a 10x error
+#: spike on stable for one minute would otherwise read as a dispersion of 60 and blind every test.
+DISPERSION_OUTLIER = 25.0
+
+
 def pearson_dispersion(series: Sequence[Sequence[tuple[float, float]]]) -> tuple[float, int]:
     """Pearson chi-square and its degrees of freedom for per-interval ``(events, trials)`` counts.
 
     In: one sequence per group (candidate, stable), each a sequence of intervals; each group has its own
     rate. Out: ``(X2, df)`` with X2 = sum (e_i - n_i p)^2 / (n_i p (1 - p)) and df = intervals - groups,
     i.e. statsmodels' GLM(Binomial).fit(scale="X2") gives ``scale = X2 / df``. Intervals with no trials and
-    groups with no events carry no information and are skipped.
+    groups with no events carry no information and are skipped; intervals whose squared residual exceeds
+    DISPERSION_OUTLIER are dropped and the group's rate is estimated again without them.
     """
     x2, df = 0.0, 0
     for group in series:
         cells = [(float(e), float(n)) for e, n in group if n > 0]
-        events = sum(e for e, _ in cells)
-        trials = sum(n for _, n in cells)
-        if not cells or events <= 0 or events >= trials:
-            continue
-        p = events / trials
-        x2 += sum((e - n * p) ** 2 / (n * p * (1.0 - p)) for e, n in cells)
-        df += len(cells) - 1
+        for _ in range(2):  # once with every interval, once without the outliers
+            events = sum(e for e, _ in cells)
+            trials = sum(n for _, n in cells)
+            if not cells or events <= 0 or events >= trials:
+                cells = []
+                break
+            p = events / trials
+            residuals = [(e - n * p) ** 2 / (n * p * (1.0 - p)) for e, n in cells]
+            kept = [c for c, r in zip(cells, residuals, strict=True) if r <= DISPERSION_OUTLIER]
+            if len(kept) == len(cells):
+                break
+            cells = kept
+        if cells:
+            x2 += sum(residuals)
+            df += len(cells) - 1
     return x2, df
 
 
 #: Pseudo degrees of freedom at dispersion 1 that the estimate is shrunk towards: with two or three
-#: intervals the Pearson estimate alone is too noisy to widen (or not) a test on.
+#: intervals the Pearson estimate alone is too noisy to widen a test on.
 DISPERSION_PRIOR_DF = 4.0
+#: The counts are taken as Poisson/binomial unless their Pearson chi-square rejects that at this level:
+#: a dispersion of 1.1 read from noise would only cost power.
+DISPERSION_TEST_LEVEL = 0.05
 
 
 def dispersion_factor(x2: float, df: int, prior_df: float = DISPERSION_PRIOR_DF) -> float:
-    """Quasi-likelihood dispersion phi >= 1 to divide counts by: (X2 + prior_df) / (df + prior_df).
+    """Quasi-likelihood dispersion phi >= 1 to divide counts by.
 
-    Counts burstier than binomial/Poisson (errors in clusters) have variance phi x the nominal one; a test
-    on counts / phi has the right size again. Never below 1: underdispersion is not a reason to trust the
-    data more than a Poisson model does.
+    1 unless the counts are significantly overdispersed (Pearson chi-square test at
+    DISPERSION_TEST_LEVEL), else (X2 + prior_df) / (df + prior_df). Counts burstier than
+    binomial/Poisson (errors in clusters) have variance phi x the nominal one; a test on counts / phi
+    has the right size again. Never below 1: underdispersion is no reason to trust the data more.
     """
+    if df <= 0 or float(chi2.sf(x2, df)) > DISPERSION_TEST_LEVEL:
+        return 1.0
     return max(1.0, (x2 + prior_df) / (df + prior_df))
 
 

@@ -119,7 +119,8 @@ def run_analysis(
     else:
         provider = PrometheusProvider(url, aspec.metric_preset)
         results = measure_gates(
-            provider, gates, target, window, min_sample_size=aspec.min_sample_size, look=look
+            provider, gates, target, window, min_sample_size=aspec.min_sample_size, look=look,
+            interval_seconds=aspec.interval_seconds,
         )
     overall = judge_analysis(results)
     counters = update_counters(counters, overall)

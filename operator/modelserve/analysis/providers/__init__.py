@@ -17,19 +17,21 @@ def measure_gates(
     *,
     min_sample_size: int,
     look: Look | int = 1,
+    interval_seconds: float | None = None,
 ) -> list[GateResult]:
     """Fetch candidate and stable samples for every gate over the same window and judge them.
 
     A ProviderError (or a template error in a custom query) for either revision makes that gate's result
     an Error; ``look`` is where this analysis sits in its step (``plan_look``); a missing stable revision
-    just means no baseline (relative bounds become Inconclusive).
+    just means no baseline (relative bounds become Inconclusive). ``interval_seconds``: ask for
+    per-interval counts too (see MetricProvider).
     """
     results: list[GateResult] = []
     for gate in gates:
         try:
-            candidate = provider.fetch(gate, target, target.revision, window_seconds)
+            candidate = provider.fetch(gate, target, target.revision, window_seconds, interval_seconds)
             baseline = (
-                provider.fetch(gate, target, target.stable_revision, window_seconds)
+                provider.fetch(gate, target, target.stable_revision, window_seconds, interval_seconds)
                 if target.stable_revision and target.stable_revision != target.revision
                 else None
             )

@@ -21,9 +21,15 @@ class MetricProvider(Protocol):
     ``fetch`` returns the sample of ``gate`` for ``revision`` of ``target`` over the last
     ``window_seconds``: a RateSample (errorRate), HistogramSample (latency percentiles) or ValueSample
     (quality gauges, custom queries); ``None`` when the query worked but returned no series (no data ->
-    Inconclusive); raises ProviderError when the measurement failed (-> Error).
+    Inconclusive); raises ProviderError when the measurement failed (-> Error). With
+    ``interval_seconds`` a RateSample carries its per-interval counts too (for the dispersion).
     """
 
     def fetch(
-        self, gate: GateSpec, target: QueryTarget, revision: str, window_seconds: float
+        self,
+        gate: GateSpec,
+        target: QueryTarget,
+        revision: str,
+        window_seconds: float,
+        interval_seconds: float | None = None,
     ) -> Sample | None: ...

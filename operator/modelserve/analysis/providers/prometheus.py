@@ -8,6 +8,7 @@ from typing import Any, Protocol
 from modelserve.analysis.contract import (
     KIND_HISTOGRAM,
     KIND_RATE,
+    GateQueries,
     MetricPreset,
     QueryTarget,
     gate_queries,
@@ -87,6 +88,27 @@ def parse_buckets(result: Any, query: str, unit_seconds: float = 1.0) -> list[tu
     return buckets or None
 
 
+def parse_matrix(result: Any, query: str) -> dict[float, float]:
+    """A subquery's one-series range vector -> ``{timestamp: value}`` (empty when there is no series).
+
+    More than one series is an error (the subqueries aggregate with ``sum``); NaN points are dropped.
+    """
+    if result is None or result == []:
+        return {}
+    if not isinstance(result, list) or not all(isinstance(s, dict) and "values" in s for s in result):
+        raise ProviderError(f"subquery must return a range vector, got {str(result)[:120]!r}: {query}")
+    if len(result) > 1:
+        raise ProviderError(f"subquery returned {len(result)} series; aggregate it to one: {query}")
+    points: dict[float, float] = {}
+    for point in result[0]["values"]:
+        if not isinstance(point, list | tuple) or len(point) != 2:
+            raise ProviderError(f"malformed point {point!r} for query {query}")
+        value = _to_float(point[1], query)
+        if not math.isnan(value):
+            points[float(point[0])] = value
+    return points
+
+
 def _count(value: float | None) -> int:
     # increase() extrapolates to the window edges, so counts come back fractional; round to requests.
     if value is None or math.isinf(value):
@@ -131,10 +153,16 @@ class PrometheusProvider:
             raise ProviderError(f"{type(exc).__name__}: {exc} (query: {promql})") from exc
 
     def fetch(
-        self, gate: GateSpec, target: QueryTarget, revision: str, window_seconds: float
+        self,
+        gate: GateSpec,
+        target: QueryTarget,
+        revision: str,
+        window_seconds: float,
+        interval_seconds: float | None = None,
     ) -> Sample | None:
-        """Sample of ``gate`` for ``revision`` over the last ``window_seconds`` (see MetricProvider)."""
-        queries = gate_queries(gate, self.preset, target, revision, window_seconds)
+        """Sample of ``gate`` for ``revision`` over the last ``window_seconds`` (see MetricProvider);
+        with ``interval_seconds``, a RateSample also carries its per-interval counts."""
+        queries = gate_queries(gate, self.preset, target, revision, window_seconds, interval_seconds)
         total = parse_scalar(self.query(queries.total), queries.total)
         if queries.kind == KIND_RATE:
             if total is None:
@@ -142,7 +170,7 @@ class PrometheusProvider:
             # No error series at all is the normal healthy case: 0 errors.
             errors = parse_scalar(self.query(queries.errors or ""), queries.errors or "")
             n = _count(total)
-            return RateSample(errors=min(_count(errors), n), total=n)
+            return RateSample(errors=min(_count(errors), n), total=n, intervals=self._intervals(queries))
         if queries.kind == KIND_HISTOGRAM:
             buckets = parse_buckets(
                 self.query(queries.buckets or ""), queries.buckets or "", queries.latency_unit_seconds
@@ -152,3 +180,15 @@ class PrometheusProvider:
         if value is None:
             return None
         return ValueSample(value=value, samples=_count(total))
+
+    def _intervals(self, queries: GateQueries) -> tuple[tuple[int, int], ...]:
+        """Per-interval ``(errors, total)`` from the subqueries; () when they were not asked for."""
+        if not queries.total_per_interval or not queries.errors_per_interval:
+            return ()
+        totals = parse_matrix(self.query(queries.total_per_interval), queries.total_per_interval)
+        errors = parse_matrix(self.query(queries.errors_per_interval), queries.errors_per_interval)
+        counts = []
+        for ts in sorted(totals):
+            n = _count(totals[ts])
+            counts.append((min(_count(errors.get(ts, 0.0)), n), n))
+        return tuple(counts)
