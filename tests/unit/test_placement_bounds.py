@@ -9,10 +9,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from modelserve.api.modeldeployment import parse_model_deployment
+from modelserve.forecasting import cycle as predictive
 from modelserve.placement.bounds import regional_bounds
 from modelserve.placement.division import divide_replicas
 from modelserve.placement.model import RegionShare
-from modelserve.forecasting import cycle as predictive
 from modelserve.reconcile.plan import Observed, plan_model_deployment
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)

@@ -22,9 +22,10 @@ from modelserve.forecasting import (
     ForecastState,
     InsufficientHistory,
     clean_series,
+    cycle,
+    demand,
     fit_forecaster,
 )
-from modelserve.forecasting import cycle, demand
 from modelserve.forecasting.cycle import PredictiveFloor
 from modelserve.metrics_source import PrometheusQuery
 from modelserve.observability.metrics import PREDICTIVE_FLOOR, REGISTRY
@@ -72,7 +73,9 @@ def test_default_query_follows_the_metric_contract() -> None:
 def test_custom_query_placeholders_are_filled() -> None:
     custom = 'sum(rate(my_requests{ns="{{namespace}}", app="{{ model }}"}[1m]))'
     assert demand.demand_query("ml", "iris", custom) == 'sum(rate(my_requests{ns="ml", app="iris"}[1m]))'
-    assert demand.demand_query("ml", "iris", custom, by_region=True) == demand.demand_query("ml", "iris", custom)
+    assert demand.demand_query("ml", "iris", custom, by_region=True) == demand.demand_query(
+        "ml", "iris", custom
+    )
 
 
 def test_range_is_aligned_to_the_bin_grid_and_split_for_prometheus() -> None:
@@ -106,7 +109,10 @@ def test_series_are_grouped_by_region_and_summed() -> None:
         ({"region": "eu"}, [(1.0, 1.0)]),
         ({"region": "ap"}, [(1.0, float("nan")), (2.0, 5.0)]),
     ]
-    assert demand.points_by_region(matrix, by_region=True) == {"eu": [(1.0, 3.0), (2.0, 3.0)], "ap": [(2.0, 5.0)]}
+    assert demand.points_by_region(matrix, by_region=True) == {
+        "eu": [(1.0, 3.0), (2.0, 3.0)],
+        "ap": [(2.0, 5.0)],
+    }
     assert demand.points_by_region(matrix, by_region=False) == {None: [(1.0, 3.0), (2.0, 8.0)]}
     vector = [({"region": "eu"}, 4.0), ({"region": "ap"}, float("nan"))]
     assert demand.live_by_region(vector, by_region=True) == {"eu": 4.0}

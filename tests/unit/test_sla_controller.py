@@ -23,7 +23,24 @@ from modelserve.metrics_source import (
 from modelserve.reconcile import sla
 from modelserve.reconcile.shell import status_patch
 from modelserve.slo import compute_model_status, parse_sla_policy, queries_for_status, window_elapsed_seconds
+from modelserve.slo.governance import Governance, governance_for
+from modelserve.slo.model import SpecError
+from modelserve.slo.policy_status import (
+    REASON_CRD_MISSING,
+    REASON_PROMETHEUS_NOT_CONFIGURED,
+    REASON_PROMETHEUS_UNAVAILABLE,
+    REASON_QUERIED,
+    REASON_RULES_APPLIED,
+    MetricsOutcome,
+    RulesOutcome,
+    assemble_status,
+    condition_events,
+    invalid_spec_status,
+    transition_events,
+)
 from modelserve.slo.queries import Measurement, WindowCounts
+from modelserve.slo.rules import desired_prometheus_rule
+from modelserve.slo.view import sla_view_from
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 CREATED = "2025-06-01T10:00:00Z"  # two hours before NOW
@@ -82,9 +99,9 @@ def test_governance_ref_wins_and_ambiguity_is_reported_to_both_policies() -> Non
         model("c", labels={"tier": "gold"}, ref="bronze"),  # names another policy: not gold's
         model("d", ref="silver"),
     ]
-    gold = sla.governance_for("prod", "gold", models, policies)
-    silver = sla.governance_for("prod", "silver", models, policies)
-    bronze = sla.governance_for("prod", "bronze", models, policies)
+    gold = governance_for("prod", "gold", models, policies)
+    silver = governance_for("prod", "silver", models, policies)
+    bronze = governance_for("prod", "bronze", models, policies)
     assert gold.models == ("a", "b")
     assert silver.models == ("d",)
     assert bronze.models == ("c",)
@@ -97,20 +114,20 @@ def test_governance_ref_wins_and_ambiguity_is_reported_to_both_policies() -> Non
 def test_a_policy_with_an_invalid_selector_selects_nothing_but_can_be_referenced() -> None:
     bad = policy("bad", selector={"matchExpressions": [{"key": "x", "operator": "In"}]})
     models = [model("a", labels={"x": "1"}), model("b", ref="bad")]
-    assert sla.governance_for("prod", "bad", models, [bad]).models == ("b",)
+    assert governance_for("prod", "bad", models, [bad]).models == ("b",)
 
 
 # ----------------------------------------------------------------------------------------- rules
 def test_desired_rule_is_owned_by_the_policy_and_absent_without_models() -> None:
     body = policy(selector={})
     spec = parse_sla_policy(body)
-    rule = sla.desired_prometheus_rule(body, spec, ["a"])
+    rule = desired_prometheus_rule(body, spec, ["a"])
     assert rule is not None
     ref = rule["metadata"]["ownerReferences"][0]
     assert (ref["kind"], ref["name"], ref["uid"]) == ("SLAPolicy", "gold", "uid-gold")
     assert ref["controller"] is True
     assert rule["metadata"]["name"] == "modelserve-sla-gold"
-    assert sla.desired_prometheus_rule(body, spec, []) is None
+    assert desired_prometheus_rule(body, spec, []) is None
     live = copy.deepcopy(rule)
     live["metadata"].update(uid="x", resourceVersion="5", managedFields=[{}])
     assert sla.rule_up_to_date(rule, live)
@@ -120,19 +137,19 @@ def test_desired_rule_is_owned_by_the_policy_and_absent_without_models() -> None
 
 
 # ---------------------------------------------------------------------------------------- status
-def _outcome(*statuses: Any) -> sla.MetricsOutcome:
-    return sla.MetricsOutcome(True, sla.REASON_QUERIED, "ok", {s.model: s for s in statuses})
+def _outcome(*statuses: Any) -> MetricsOutcome:
+    return MetricsOutcome(True, REASON_QUERIED, "ok", {s.model: s for s in statuses})
 
 
-RULES_OK = sla.RulesOutcome(True, sla.REASON_RULES_APPLIED, "up to date")
+RULES_OK = RulesOutcome(True, REASON_RULES_APPLIED, "up to date")
 
 
 def test_status_aggregates_the_worst_model_and_is_deterministic() -> None:
     body = policy(selector={})
     good = model_status(body, "a", 999_500, 1_000_000)  # 99.95% of 99 -> budget 95%
     bad = model_status(body, "b", 970, 1000)  # 97% < 99: not compliant, budget overspent
-    gov = sla.Governance(("a", "b"))
-    status = sla.assemble_status(1, {}, gov, RULES_OK, _outcome(good, bad), NOW)
+    gov = Governance(("a", "b"))
+    status = assemble_status(1, {}, gov, RULES_OK, _outcome(good, bad), NOW)
     assert status["compliant"] is False
     assert status["errorBudgetRemainingPercent"] == 0.0
     assert [m["name"] for m in status["models"]] == ["a", "b"]
@@ -143,16 +160,16 @@ def test_status_aggregates_the_worst_model_and_is_deterministic() -> None:
     assert conds["Ready"]["status"] == "True"
     assert conds["MetricsAvailable"]["status"] == "True"
     # Same findings later: nothing to write.
-    again = sla.assemble_status(1, status, gov, RULES_OK, _outcome(good, bad), NOW + timedelta(minutes=5))
+    again = assemble_status(1, status, gov, RULES_OK, _outcome(good, bad), NOW + timedelta(minutes=5))
     assert status_patch(status, again) is None
 
 
 def test_unavailable_metrics_keep_the_last_numbers() -> None:
     body = policy(selector={})
-    first = sla.assemble_status(1, {}, sla.Governance(("a",)), RULES_OK,
+    first = assemble_status(1, {}, Governance(("a",)), RULES_OK,
                                 _outcome(model_status(body, "a", 990, 1000)), NOW)
-    down = sla.MetricsOutcome(False, sla.REASON_PROMETHEUS_UNAVAILABLE, "connection refused")
-    later = sla.assemble_status(1, first, sla.Governance(("a", "new")), RULES_OK, down, NOW)
+    down = MetricsOutcome(False, REASON_PROMETHEUS_UNAVAILABLE, "connection refused")
+    later = assemble_status(1, first, Governance(("a", "new")), RULES_OK, down, NOW)
     assert later["models"][0] == first["models"][0]
     assert later["models"][1] == {"name": "new"}
     assert later["errorBudgetRemainingPercent"] == first["errorBudgetRemainingPercent"]
@@ -163,8 +180,8 @@ def test_unavailable_metrics_keep_the_last_numbers() -> None:
 
 
 def test_no_models_and_missing_crd() -> None:
-    missing = sla.RulesOutcome(False, sla.REASON_CRD_MISSING, "no CRD")
-    status = sla.assemble_status(3, {}, sla.Governance(()), missing, _outcome(), NOW)
+    missing = RulesOutcome(False, REASON_CRD_MISSING, "no CRD")
+    status = assemble_status(3, {}, Governance(()), missing, _outcome(), NOW)
     conds = {c["type"]: c for c in status["conditions"]}
     assert status["compliant"] is True and "errorBudgetRemainingPercent" not in status
     assert conds["RulesReady"]["status"] == "False"
@@ -175,15 +192,15 @@ def test_no_models_and_missing_crd() -> None:
 
 
 def test_no_measurement_yet_leaves_compliance_unknown() -> None:
-    down = sla.MetricsOutcome(False, sla.REASON_PROMETHEUS_NOT_CONFIGURED, "no url")
-    status = sla.assemble_status(1, {}, sla.Governance(("a",)), RULES_OK, down, NOW)
+    down = MetricsOutcome(False, REASON_PROMETHEUS_NOT_CONFIGURED, "no url")
+    status = assemble_status(1, {}, Governance(("a",)), RULES_OK, down, NOW)
     assert "compliant" not in status
     assert {c["type"]: c["status"] for c in status["conditions"]}["Compliant"] == "Unknown"
 
 
 # ---------------------------------------------------------------------------------------- events
 def _status_with(body: dict, *statuses: Any) -> dict:
-    return sla.assemble_status(1, {}, sla.Governance(tuple(s.model for s in statuses)), RULES_OK,
+    return assemble_status(1, {}, Governance(tuple(s.model for s in statuses)), RULES_OK,
                                _outcome(*statuses), NOW)
 
 
@@ -192,32 +209,32 @@ def test_events_on_violation_exhaustion_and_recovery_only() -> None:
     spec = parse_sla_policy(body)
     healthy = _status_with(body, model_status(body, "a", 999, 1000))
     broken = _status_with(body, model_status(body, "a", 900, 1000))
-    events = sla.transition_events("gold", spec, healthy, broken)
+    events = transition_events("gold", spec, healthy, broken)
     assert [(e.type, e.reason) for e in events] == [
         ("Warning", "SLOViolated"), ("Warning", "ErrorBudgetExhausted")]
     assert "availability 90% < target 99%" in events[0].message
     assert "frozen" in events[1].message and "override-freeze" in events[1].message
-    assert sla.transition_events("gold", spec, broken, broken) == []
-    recovered = sla.transition_events("gold", spec, broken, healthy)
+    assert transition_events("gold", spec, broken, broken) == []
+    recovered = transition_events("gold", spec, broken, healthy)
     assert [e.reason for e in recovered] == ["SLORecovered", "ErrorBudgetRecovered"]
     # A model that starts out broken is reported once; an unmeasured one is not.
-    assert [e.reason for e in sla.transition_events("gold", spec, {}, broken)] == [
+    assert [e.reason for e in transition_events("gold", spec, {}, broken)] == [
         "SLOViolated", "ErrorBudgetExhausted"]
-    assert sla.transition_events("gold", spec, {}, {"models": [{"name": "a"}]}) == []
+    assert transition_events("gold", spec, {}, {"models": [{"name": "a"}]}) == []
 
 
 def test_condition_events_fire_once_per_new_problem() -> None:
     body = policy()
-    err = sla.SpecError("spec.objectives[0].target", "must be below 100")
-    bad = sla.invalid_spec_status(1, {}, err, NOW)
-    events = sla.condition_events({}, bad)
+    err = SpecError("spec.objectives[0].target", "must be below 100")
+    bad = invalid_spec_status(1, {}, err, NOW)
+    events = condition_events({}, bad)
     assert [(e.reason, e.message) for e in events] == [
         ("InvalidSpec", "spec.objectives[0].target: must be below 100")]
-    assert sla.condition_events(bad, sla.invalid_spec_status(1, bad, err, NOW)) == []
-    amb = sla.assemble_status(1, {}, sla.Governance(("a",), ("model a is selected by several",)), RULES_OK,
+    assert condition_events(bad, invalid_spec_status(1, bad, err, NOW)) == []
+    amb = assemble_status(1, {}, Governance(("a",), ("model a is selected by several",)), RULES_OK,
                               _outcome(model_status(body, "a", 1, 1)), NOW)
-    assert [e.reason for e in sla.condition_events({}, amb)] == ["AmbiguousSLAPolicy"]
-    assert sla.condition_events(amb, amb) == []
+    assert [e.reason for e in condition_events({}, amb)] == ["AmbiguousSLAPolicy"]
+    assert condition_events(amb, amb) == []
 
 
 # ------------------------------------------------------------------------------------ model view
@@ -228,7 +245,7 @@ def _exhausted_policy(name: str = "gold", budget_policy: str = "freezeRollouts",
 
 def test_view_freezes_under_freeze_rollouts_and_the_annotation_overrides() -> None:
     md = model("a", ref="gold")
-    view = sla.sla_view_from(md, [_exhausted_policy()])
+    view = sla_view_from(md, [_exhausted_policy()])
     assert view is not None and view.frozen
     assert "exhausted" in view.freeze_reason and "override-freeze" in view.freeze_reason
     assert view.status == {
@@ -236,9 +253,9 @@ def test_view_freezes_under_freeze_rollouts_and_the_annotation_overrides() -> No
     assert view.gates and view.gates[0]["name"] == "slo-availability"
     assert view.gates[0]["max"] == pytest.approx(0.01 * 14.4)
     override = model("a", ref="gold", annotations={"modelserve.io/override-freeze": "true"})
-    view = sla.sla_view_from(override, [_exhausted_policy()])
+    view = sla_view_from(override, [_exhausted_policy()])
     assert view is not None and not view.frozen and view.status["frozen"] is False
-    warn = sla.sla_view_from(md, [_exhausted_policy(budget_policy="warn")])
+    warn = sla_view_from(md, [_exhausted_policy(budget_policy="warn")])
     assert warn is not None and not warn.frozen
 
 
@@ -246,12 +263,12 @@ def test_view_prefers_the_named_policy_and_is_none_when_ungoverned() -> None:
     by_selector = _exhausted_policy("aaa", selector={"matchLabels": {"tier": "gold"}})
     named = policy("zzz", status={"models": [{"name": "a", "compliant": True,
                                                "errorBudgetRemainingPercent": 80.0, "exhausted": False}]})
-    view = sla.sla_view_from(model("a", labels={"tier": "gold"}, ref="zzz"), [by_selector, named])
+    view = sla_view_from(model("a", labels={"tier": "gold"}, ref="zzz"), [by_selector, named])
     assert view is not None and view.policy == "zzz" and not view.frozen
     assert view.status["errorBudgetRemainingPercent"] == 80.0
-    assert sla.sla_view_from(model("a", ref="missing"), [named]) is None
-    assert sla.sla_view_from(model("a"), [named]) is None
-    fresh = sla.sla_view_from(model("a", ref="zzz"), [policy("zzz")])
+    assert sla_view_from(model("a", ref="missing"), [named]) is None
+    assert sla_view_from(model("a"), [named]) is None
+    fresh = sla_view_from(model("a", ref="zzz"), [policy("zzz")])
     assert fresh is not None and fresh.status == {"policy": "zzz", "frozen": False}
 
 

@@ -7,7 +7,7 @@ import copy
 from datetime import UTC, datetime, timedelta
 
 from modelserve.reconcile.plan import Observed, Plan, plan_model_deployment
-from modelserve.reconcile.views import SLAView
+from modelserve.slo.view import SLAView
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 REASON = "SLAPolicy gold: availability budget exhausted"

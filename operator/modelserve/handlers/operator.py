@@ -26,6 +26,7 @@ from modelserve.reconcile.predictive import PredictiveController
 from modelserve.reconcile.queue import Key, WorkQueue
 from modelserve.reconcile.registry import RECONCILERS
 from modelserve.reconcile.shell import Context, reconcile_model_deployment, reconcile_reporting_errors
+from modelserve.reconcile.sla import SLAViews
 
 log = logging.getLogger("modelserve")
 
@@ -67,7 +68,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     """Create the clients, the work queue and the controllers, and keep them in kopf's `memo`.
 
     What runs: the work queue (every kind's reconcile), the resync loop, and the predictive
-    autoscaler's forecast cycle, whose floors the ModelDeployment reconcile reads through `ctx.floors`.
+    autoscaler's forecast cycle. The ModelDeployment reconcile reads the forecast's floors through
+    `ctx.floors` and the governing SLA through `ctx.sla_views`.
     """
     configure_settings(settings)
     kube = KubeClient.from_environment(OPTIONS.kubeconfig, on_request=metrics.count_request)
@@ -81,7 +83,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
 
     queue = WorkQueue(reconcile, workers=OPTIONS.workers)
     predictive = PredictiveController(kube, queue, prometheus_url=OPTIONS.prometheus_url)
-    ctx = Context(kube=kube, prometheus_url=OPTIONS.prometheus_url, floors=predictive)
+    ctx = Context(
+        kube=kube, prometheus_url=OPTIONS.prometheus_url, floors=predictive, sla_views=SLAViews(kube)
+    )
     queue.start()
     memo.queue = queue
     memo.ctx = ctx

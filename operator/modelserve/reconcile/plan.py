@@ -8,7 +8,8 @@ The pieces it composes, each pure and tested on its own:
 - the rollout state machine (modelserve.rollout) decides revisions, replica counts and weights;
 - the traffic router (modelserve.routers) turns weights into Services and routes;
 - the placement core (modelserve.placement) splits each revision's replicas over regions;
-- the SLA and predictive controllers hand over their decisions as views (modelserve.reconcile.views).
+- the SLA and predictive controllers hand over their decisions as views (modelserve.slo.view,
+  modelserve.forecasting.cycle).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 from modelserve.api import constants as c
 from modelserve.api.conditions import Condition, merge_conditions
+from modelserve.api.events import EventSpec
 from modelserve.api.modeldeployment import (
     ModelDeploymentSpec,
     SpecError,
@@ -26,6 +28,7 @@ from modelserve.api.modeldeployment import (
 )
 from modelserve.builders.common import Owner, base_labels, deployment_name
 from modelserve.builders.workloads import RevisionWorkload, build_deployment, build_hpa, build_pdb
+from modelserve.forecasting.cycle import PredictiveFloor
 from modelserve.placement import (
     PlacementSpec,
     available_regions,
@@ -38,7 +41,6 @@ from modelserve.placement import (
 )
 from modelserve.placement.bounds import RegionBounds, regional_bounds
 from modelserve.reconcile.revisions import spec_revision, specs_by_revision
-from modelserve.reconcile.views import PredictiveFloor, SLAView
 from modelserve.rollout import (
     EVENT_FROZEN,
     ObservedRevisions,
@@ -49,6 +51,7 @@ from modelserve.rollout import (
 from modelserve.rollout.machine import AnalysisOutcome
 from modelserve.rollout.state import state_from_status
 from modelserve.routers import RouteContext, router_for
+from modelserve.slo.view import SLAView
 
 OWNED_KINDS = (
     "Deployment",
@@ -59,13 +62,6 @@ OWNED_KINDS = (
     "VirtualService",
 )
 HISTORY_LIMIT = 20
-
-
-@dataclass(frozen=True)
-class EventSpec:
-    type: str  # Normal | Warning
-    reason: str
-    message: str
 
 
 @dataclass(frozen=True)

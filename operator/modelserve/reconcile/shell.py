@@ -30,6 +30,7 @@ from modelserve.reconcile.plan import (
 )
 from modelserve.reconcile.revisions import spec_revision
 from modelserve.rollout.state import state_from_status
+from modelserve.slo.view import SLAView, SLAViewSource
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class Context:
     prometheus_url: str | None = None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     floors: FloorSource | None = None  # the predictive autoscaler's floors; None: none
+    sla_views: SLAViewSource | None = None  # the SLA controller's view of a model; None: no SLA
 
 
 def owned_selector(name: str) -> str:
@@ -80,16 +82,11 @@ def observe(ctx: Context, body: dict) -> tuple[Observed, dict[str, dict[str, dic
     return observed, owned
 
 
-def _sla_view(ctx: Context, body: dict) -> Any:
-    try:
-        from modelserve.reconcile import sla
-    except ImportError:
-        return None
-    view_for = getattr(sla, "sla_view_for", None)
-    if view_for is None:
+def _sla_view(ctx: Context, body: dict) -> SLAView | None:
+    if ctx.sla_views is None:
         return None
     try:
-        return view_for(ctx, body)
+        return ctx.sla_views.view_for(body)
     except Exception:  # the SLA view is advisory: never block serving on it
         log.exception(
             "SLA view for %s/%s failed", body["metadata"].get("namespace"), body["metadata"]["name"]

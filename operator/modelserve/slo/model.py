@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+KIND = "SLAPolicy"
+
 # Objective types (api.md: spec.objectives[].type).
 AVAILABILITY = "availability"
 LATENCY = "latency"

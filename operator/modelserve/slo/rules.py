@@ -14,10 +14,12 @@ from typing import Any
 
 import yaml
 
+from modelserve import GROUP, VERSION
 from modelserve.slo.math import format_time_remaining
 from modelserve.slo.model import (
     AVAILABILITY,
     CUSTOM,
+    KIND,
     LATENCY,
     PAGE,
     QUALITY,
@@ -130,6 +132,32 @@ def render_prometheus_rule(
             )
         },
     }
+
+
+def owner_reference(policy_body: Mapping[str, Any]) -> dict[str, Any]:
+    """The owner reference that makes an SLAPolicy the controller of its PrometheusRule."""
+    meta = policy_body["metadata"]
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": KIND,
+        "name": meta["name"],
+        "uid": meta.get("uid", ""),
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def desired_prometheus_rule(
+    policy_body: Mapping[str, Any], spec: SLAPolicySpec, models: Sequence[str]
+) -> dict[str, Any] | None:
+    """The PrometheusRule the policy owns for its governed `models`; None when it governs none (no
+    rule then: there is nothing to record or alert on)."""
+    if not models:
+        return None
+    meta = policy_body["metadata"]
+    rule = render_prometheus_rule(meta["name"], meta["namespace"], spec, list(models))
+    rule["metadata"]["ownerReferences"] = [owner_reference(policy_body)]
+    return rule
 
 
 # ------------------------------------------------------------------------------------ recording
