@@ -42,6 +42,9 @@ DEFAULT_RELATIVE_FAIL_CONFIDENCE = 0.95
 DEFAULT_PASS_CONFIDENCE = 0.995
 #: Without spec.rollout.analysis.maxDuration a step may run three times its duration (two extensions).
 DEFAULT_MAX_DURATION_STEPS = 3
+#: A step without a duration (one verdict, a blue-green preview) is judged as a step of this many
+#: intervals: one interval of data rarely shows anything.
+DEFAULT_STEP_INTERVALS = 5
 _GATES_PATH = "spec.rollout.analysis.gates"
 
 
@@ -208,12 +211,12 @@ def plan_look(
     """The ``Look`` of the ``index``-th analysis of a step, from the clock.
 
     In: seconds since the step's data window began, now and at the previous analysis of the step (None
-    for the first); the analysis interval; the step's duration (None or 0: a step of one verdict, judged
-    every interval); ``spec.rollout.analysis.maxDuration`` (None: DEFAULT_MAX_DURATION_STEPS x the step).
+    for the first); the analysis interval; the step's duration (None or 0: DEFAULT_STEP_INTERVALS
+    intervals); ``spec.rollout.analysis.maxDuration`` (None: DEFAULT_MAX_DURATION_STEPS x the step).
     A step whose gates are still inconclusive at its end is extended by its own duration, as long as
     that stays within maxDuration (a maxDuration shorter than the step means no extension).
     """
-    step = float(step_seconds) if step_seconds else float(interval_seconds)
+    step = float(step_seconds) if step_seconds else DEFAULT_STEP_INTERVALS * float(interval_seconds)
     limit = max_duration_seconds if max_duration_seconds is not None else DEFAULT_MAX_DURATION_STEPS * step
     checks = max(1, math.floor(limit / step + 1e-9))
     # Analyses run about an interval apart, a little late or (5%) early: a boundary counts as reached
