@@ -212,28 +212,65 @@ class TrafficRouter(ABC):
         """Objects to delete and user-owned objects to release when the ModelDeployment goes away."""
 
 
-def router_names() -> tuple[str, ...]:
-    """Names accepted by ``router_for`` (the values of ``spec.traffic.router``)."""
-    return tuple(_registry())
+class MeshRouter(TrafficRouter):
+    """A router whose weights live in one route object (HTTPRoute, VirtualService), in one of two modes:
 
+    - owned route: an object named ``<md>`` that we own outright (built by ``owned_route_spec``);
+    - user route (``router_spec[USER_ROUTE_KEY]`` names it): the user's object keeps its metadata and
+      everything else in its spec; we server-side apply only ``spec.<RULES_FIELD>``, an atomic list we
+      own whole, and release it by applying an empty body when the ModelDeployment goes.
 
-def router_for(name: str) -> TrafficRouter:
-    """The router for ``spec.traffic.router`` (``gatewayAPI``, ``istio`` or ``replicas``).
-
-    Raises ``ValueError`` naming the field when the name is unknown.
+    Subclasses give the route's kind and apiVersion, the spec key that names a user route, the rules
+    field, the owned route's other spec fields, and the rules for the weights.
     """
-    registry = _registry()
-    try:
-        return registry[name]()
-    except KeyError:
-        raise ValueError(f"spec.traffic.router: unknown router {name!r}; "
-                         f"use one of {', '.join(registry)}") from None
 
+    KIND: ClassVar[str]
+    API_VERSION: ClassVar[str]
+    USER_ROUTE_KEY: ClassVar[str]
+    RULES_FIELD: ClassVar[str]
 
-def _registry() -> dict[str, type[TrafficRouter]]:
-    # Imported here so each router module can import this one without a cycle.
-    from modelserve.routers.gateway_api import GatewayApiRouter
-    from modelserve.routers.istio import IstioRouter
-    from modelserve.routers.replicas import ReplicaRatioRouter
+    @abstractmethod
+    def owned_route_spec(self, ctx: RouteContext) -> dict[str, Any]:
+        """The owned route's spec without its rules (parents, hosts, ...)."""
 
-    return {cls.name: cls for cls in (GatewayApiRouter, IstioRouter, ReplicaRatioRouter)}
+    @abstractmethod
+    def rules(self, ctx: RouteContext, weights: Weights) -> list[dict[str, Any]]:
+        """The value of ``spec.<RULES_FIELD>`` that realises ``weights``."""
+
+    def route_name(self, ctx: RouteContext) -> str:
+        return ctx.router_spec.get(self.USER_ROUTE_KEY) or ctx.name
+
+    def user_owned(self, ctx: RouteContext) -> bool:
+        return bool(ctx.router_spec.get(self.USER_ROUTE_KEY))
+
+    def route(self, ctx: RouteContext, weights: Weights) -> dict[str, Any]:
+        """The owned route, or the ``spec.<RULES_FIELD>`` patch of the user's route."""
+        rules = self.rules(ctx, weights)
+        if self.user_owned(ctx):
+            return {"apiVersion": self.API_VERSION, "kind": self.KIND,
+                    "metadata": {"name": self.route_name(ctx), "namespace": ctx.namespace},
+                    "spec": {self.RULES_FIELD: rules}}
+        return {"apiVersion": self.API_VERSION, "kind": self.KIND,
+                "metadata": object_meta(ctx, self.route_name(ctx)),
+                "spec": {**self.owned_route_spec(ctx), self.RULES_FIELD: rules}}
+
+    def desired_objects(self, ctx: RouteContext, weights: Weights) -> list[dict[str, Any]]:
+        return [*revision_services(ctx), main_service(ctx, weights), *preview_services(ctx),
+                self.route(ctx, weights)]
+
+    def live_route(
+        self, ctx: RouteContext, live_objects: Sequence[Mapping[str, Any]]
+    ) -> Mapping[str, Any] | None:
+        return find_object(live_objects, self.KIND, self.route_name(ctx))
+
+    def finalize(self, ctx: RouteContext) -> RouterCleanup:
+        services = [*revision_services(ctx), main_service(ctx, Weights()), *preview_services(ctx)]
+        deletes = tuple(object_ref(o) for o in services)
+        if self.user_owned(ctx):
+            # Applying a body without spec gives up our ownership of the rules (and so removes them).
+            release = {"apiVersion": self.API_VERSION, "kind": self.KIND,
+                       "metadata": {"name": self.route_name(ctx), "namespace": ctx.namespace}}
+            return RouterCleanup(delete=deletes, release=(release,))
+        route_ref = {"apiVersion": self.API_VERSION, "kind": self.KIND, "namespace": ctx.namespace,
+                     "name": self.route_name(ctx)}
+        return RouterCleanup(delete=(*deletes, route_ref))

@@ -20,19 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from modelserve.routers.base import (
-    RouteContext,
-    RouterCleanup,
-    TrafficRouter,
-    Weights,
-    find_object,
-    main_service,
-    object_meta,
-    object_ref,
-    percent_weights,
-    preview_services,
-    revision_services,
-)
+from modelserve.routers.base import MeshRouter, RouteContext, Weights, percent_weights
 
 HTTPROUTE_API_VERSION = "gateway.networking.k8s.io/v1"
 PARENT_REF_KEYS = ("group", "kind", "namespace", "name", "sectionName", "port")
@@ -40,38 +28,27 @@ PARENT_REF_KEYS = ("group", "kind", "namespace", "name", "sectionName", "port")
 DEFAULT_BACKEND_WEIGHT = 1
 
 
-class GatewayApiRouter(TrafficRouter):
+class GatewayApiRouter(MeshRouter):
     """``spec.traffic.router: gatewayAPI``."""
 
     name: ClassVar[str] = "gatewayAPI"
     approximate: ClassVar[bool] = False
+    KIND: ClassVar[str] = "HTTPRoute"
+    API_VERSION: ClassVar[str] = HTTPROUTE_API_VERSION
+    USER_ROUTE_KEY: ClassVar[str] = "routeName"
+    RULES_FIELD: ClassVar[str] = "rules"
 
-    def route_name(self, ctx: RouteContext) -> str:
-        return ctx.router_spec.get("routeName") or ctx.name
-
-    def user_owned(self, ctx: RouteContext) -> bool:
-        return bool(ctx.router_spec.get("routeName"))
-
-    def desired_objects(self, ctx: RouteContext, weights: Weights) -> list[dict[str, Any]]:
-        return [*revision_services(ctx), main_service(ctx, weights), *preview_services(ctx),
-                self.http_route(ctx, weights)]
-
-    def http_route(self, ctx: RouteContext, weights: Weights) -> dict[str, Any]:
-        """The HTTPRoute (owned mode) or the ``spec.rules`` patch of the user's route (user mode)."""
-        rules = [self.rule(ctx, weights)]
-        if self.user_owned(ctx):
-            return {"apiVersion": HTTPROUTE_API_VERSION, "kind": "HTTPRoute",
-                    "metadata": {"name": self.route_name(ctx), "namespace": ctx.namespace},
-                    "spec": {"rules": rules}}
+    def owned_route_spec(self, ctx: RouteContext) -> dict[str, Any]:
         spec: dict[str, Any] = {"parentRefs": [
             {k: ref[k] for k in PARENT_REF_KEYS if ref.get(k) is not None}
             for ref in ctx.router_spec.get("parentRefs") or ()
         ]}
         if ctx.router_spec.get("hostnames"):
             spec["hostnames"] = list(ctx.router_spec["hostnames"])
-        spec["rules"] = rules
-        return {"apiVersion": HTTPROUTE_API_VERSION, "kind": "HTTPRoute",
-                "metadata": object_meta(ctx, self.route_name(ctx)), "spec": spec}
+        return spec
+
+    def rules(self, ctx: RouteContext, weights: Weights) -> list[dict[str, Any]]:
+        return [self.rule(ctx, weights)]
 
     def rule(self, ctx: RouteContext, weights: Weights) -> dict[str, Any]:
         backend_refs = [{"name": ctx.stable_service_name, "port": ctx.service_port, "weight": weights.stable}]
@@ -92,7 +69,7 @@ class GatewayApiRouter(TrafficRouter):
         return rule
 
     def read_weights(self, ctx: RouteContext, live_objects: Sequence[Mapping[str, Any]]) -> Weights | None:
-        route = find_object(live_objects, "HTTPRoute", self.route_name(ctx))
+        route = self.live_route(ctx, live_objects)
         if route is None:
             return None
         stable_name, candidate_name = ctx.stable_service_name, ctx.candidate_service_name
@@ -104,17 +81,6 @@ class GatewayApiRouter(TrafficRouter):
             candidate = _weight(refs.get(candidate_name)) if candidate_name else 0
             return percent_weights(stable, candidate, _mirror_percent(rule, candidate_name))
         return None
-
-    def finalize(self, ctx: RouteContext) -> RouterCleanup:
-        services = [*revision_services(ctx), main_service(ctx, Weights()), *preview_services(ctx)]
-        if self.user_owned(ctx):
-            # Applying a body without spec gives up our ownership of spec.rules (and so removes them).
-            release = {"apiVersion": HTTPROUTE_API_VERSION, "kind": "HTTPRoute",
-                       "metadata": {"name": self.route_name(ctx), "namespace": ctx.namespace}}
-            return RouterCleanup(delete=tuple(object_ref(o) for o in services), release=(release,))
-        route_ref = {"apiVersion": HTTPROUTE_API_VERSION, "kind": "HTTPRoute", "namespace": ctx.namespace,
-                     "name": self.route_name(ctx)}
-        return RouterCleanup(delete=(*(object_ref(o) for o in services), route_ref))
 
 
 def _weight(ref: Mapping[str, Any] | None) -> int:

@@ -12,53 +12,30 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from modelserve.routers.base import (
-    RouteContext,
-    RouterCleanup,
-    TrafficRouter,
-    Weights,
-    find_object,
-    main_service,
-    object_meta,
-    object_ref,
-    percent_weights,
-    preview_services,
-    revision_services,
-)
+from modelserve.routers.base import MeshRouter, RouteContext, Weights, percent_weights
 
 VIRTUAL_SERVICE_API_VERSION = "networking.istio.io/v1"
 ROUTE_NAME = "modelserve"
 
 
-class IstioRouter(TrafficRouter):
+class IstioRouter(MeshRouter):
     """``spec.traffic.router: istio``."""
 
     name: ClassVar[str] = "istio"
     approximate: ClassVar[bool] = False
+    KIND: ClassVar[str] = "VirtualService"
+    API_VERSION: ClassVar[str] = VIRTUAL_SERVICE_API_VERSION
+    USER_ROUTE_KEY: ClassVar[str] = "virtualServiceName"
+    RULES_FIELD: ClassVar[str] = "http"
 
-    def virtual_service_name(self, ctx: RouteContext) -> str:
-        return ctx.router_spec.get("virtualServiceName") or ctx.name
-
-    def user_owned(self, ctx: RouteContext) -> bool:
-        return bool(ctx.router_spec.get("virtualServiceName"))
-
-    def desired_objects(self, ctx: RouteContext, weights: Weights) -> list[dict[str, Any]]:
-        return [*revision_services(ctx), main_service(ctx, weights), *preview_services(ctx),
-                self.virtual_service(ctx, weights)]
-
-    def virtual_service(self, ctx: RouteContext, weights: Weights) -> dict[str, Any]:
-        """The VirtualService (owned mode) or the ``spec.http`` patch of the user's one."""
-        http = [self.http_route(ctx, weights)]
-        if self.user_owned(ctx):
-            return {"apiVersion": VIRTUAL_SERVICE_API_VERSION, "kind": "VirtualService",
-                    "metadata": {"name": self.virtual_service_name(ctx), "namespace": ctx.namespace},
-                    "spec": {"http": http}}
+    def owned_route_spec(self, ctx: RouteContext) -> dict[str, Any]:
         spec: dict[str, Any] = {"hosts": list(ctx.router_spec.get("hosts") or [ctx.fqdn(ctx.name)])}
         if ctx.router_spec.get("gateways"):
             spec["gateways"] = list(ctx.router_spec["gateways"])
-        spec["http"] = http
-        return {"apiVersion": VIRTUAL_SERVICE_API_VERSION, "kind": "VirtualService",
-                "metadata": object_meta(ctx, self.virtual_service_name(ctx)), "spec": spec}
+        return spec
+
+    def rules(self, ctx: RouteContext, weights: Weights) -> list[dict[str, Any]]:
+        return [self.http_route(ctx, weights)]
 
     def http_route(self, ctx: RouteContext, weights: Weights) -> dict[str, Any]:
         port = {"number": ctx.service_port}
@@ -75,7 +52,7 @@ class IstioRouter(TrafficRouter):
         return http
 
     def read_weights(self, ctx: RouteContext, live_objects: Sequence[Mapping[str, Any]]) -> Weights | None:
-        vs = find_object(live_objects, "VirtualService", self.virtual_service_name(ctx))
+        vs = self.live_route(ctx, live_objects)
         if vs is None:
             return None
         stable_host = ctx.fqdn(ctx.stable_service_name)
@@ -93,16 +70,6 @@ class IstioRouter(TrafficRouter):
                 mirror = round(float((http.get("mirrorPercentage") or {}).get("value", 100.0)))
             return percent_weights(stable, candidate, mirror)
         return None
-
-    def finalize(self, ctx: RouteContext) -> RouterCleanup:
-        services = [*revision_services(ctx), main_service(ctx, Weights()), *preview_services(ctx)]
-        if self.user_owned(ctx):
-            release = {"apiVersion": VIRTUAL_SERVICE_API_VERSION, "kind": "VirtualService",
-                       "metadata": {"name": self.virtual_service_name(ctx), "namespace": ctx.namespace}}
-            return RouterCleanup(delete=tuple(object_ref(o) for o in services), release=(release,))
-        vs_ref = {"apiVersion": VIRTUAL_SERVICE_API_VERSION, "kind": "VirtualService",
-                  "namespace": ctx.namespace, "name": self.virtual_service_name(ctx)}
-        return RouterCleanup(delete=(*(object_ref(o) for o in services), vs_ref))
 
 
 def _weight(destination: Mapping[str, Any] | None, *, alone: bool) -> int:
