@@ -11,11 +11,11 @@ from hypothesis import strategies as st
 from modelserve.api.conditions import Condition, merge_conditions
 from modelserve.api.durations import format_duration, parse_duration
 from modelserve.api.modeldeployment import SpecError, parse_model_deployment, revision_hash
+from modelserve.api.revisions import encode, spec_for_revision
 from modelserve.cli.render import render
 from modelserve.forecasting.cycle import PredictiveFloor
 from modelserve.k8s.compare import is_subset, parse_quantity
 from modelserve.reconcile.plan import Observed, plan_model_deployment
-from modelserve.reconcile.revisions import encode, spec_for_revision
 from modelserve.reconcile.shell import merge_patch
 from modelserve.slo.view import SLAView
 

@@ -251,5 +251,5 @@ def legacy_revision_hash(spec: ModelDeploymentSpec) -> str:
     """The hexadecimal revision hash of modelserve 0.1 (first 10 hex digits of the same digest).
 
     Only for recognising revisions created before the safe alphabet: their Deployments keep their
-    names and labels until the next real revision change (modelserve.reconcile.revisions)."""
+    names and labels until the next real revision change (modelserve.api.revisions)."""
     return _revision_digest(spec).hex()[:REVISION_HASH_LENGTH]

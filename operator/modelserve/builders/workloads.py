@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from modelserve.api import constants as c
 from modelserve.api.modeldeployment import ModelDeploymentSpec
+from modelserve.api.revisions import encode
 from modelserve.builders.common import Owner, base_labels, deployment_name, metadata
 
 # Non-root, no privilege escalation, read-only root, no capabilities: a model server needs none of them.
@@ -96,7 +97,6 @@ def build_deployment(owner: Owner, spec: ModelDeploymentSpec, work: RevisionWork
     }
     if work.replicas is not None:
         dep_spec["replicas"] = work.replicas
-    from modelserve.reconcile.revisions import encode
 
     return {
         "apiVersion": "apps/v1",
@@ -108,25 +108,6 @@ def build_deployment(owner: Owner, spec: ModelDeploymentSpec, work: RevisionWork
             {c.ANNOTATION_REVISION_SPEC: encode(spec)},
         ),
         "spec": dep_spec,
-    }
-
-
-def build_service(
-    owner: Owner, spec: ModelDeploymentSpec, *, name: str | None = None, revision: str | None = None
-) -> dict:
-    """The Service in front of the model: all serving revisions, or just `revision` when given."""
-    selector = {c.LABEL_INSTANCE: owner.name}
-    if revision:
-        selector[c.LABEL_REVISION] = revision
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": metadata(owner, name or owner.name, base_labels(owner.name, spec.model.name)),
-        "spec": {
-            "type": "ClusterIP",
-            "selector": selector,
-            "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
-        },
     }
 
 

@@ -26,6 +26,7 @@ from modelserve.api.modeldeployment import (
     SpecError,
     parse_model_deployment,
 )
+from modelserve.api.revisions import spec_revision, specs_by_revision
 from modelserve.builders.common import Owner, base_labels, deployment_name
 from modelserve.builders.workloads import RevisionWorkload, build_deployment, build_hpa, build_pdb
 from modelserve.forecasting.cycle import PredictiveFloor
@@ -40,7 +41,6 @@ from modelserve.placement import (
     region_availability,
 )
 from modelserve.placement.bounds import RegionBounds, regional_bounds
-from modelserve.reconcile.revisions import spec_revision, specs_by_revision
 from modelserve.rollout import (
     EVENT_FROZEN,
     ObservedRevisions,

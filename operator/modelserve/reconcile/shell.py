@@ -14,6 +14,7 @@ from typing import Any
 from modelserve.api import constants as c
 from modelserve.api.conditions import Condition, find_condition, merge_conditions
 from modelserve.api.modeldeployment import SpecError, parse_model_deployment
+from modelserve.api.revisions import spec_revision
 from modelserve.forecasting.cycle import FloorSource
 from modelserve.k8s.client import KubeClient
 from modelserve.k8s.compare import is_subset
@@ -28,7 +29,6 @@ from modelserve.reconcile.plan import (
     plan_model_deployment,
     rollout_spec_for,
 )
-from modelserve.reconcile.revisions import spec_revision
 from modelserve.rollout.state import state_from_status
 from modelserve.slo.view import SLAView, SLAViewSource
 
