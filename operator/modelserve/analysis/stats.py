@@ -17,8 +17,7 @@ from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import bdtrc, betainc, gammaln
-from scipy.stats import chi2
+from scipy.special import bdtrc, betainc, chdtrc, gammaln
 
 
 def _upper_tail(sf_strict: float, pmf_at: float) -> float:
@@ -262,22 +261,24 @@ def pearson_dispersion(series: Sequence[Sequence[tuple[float, float]]]) -> tuple
     """
     x2, df = 0.0, 0
     for group in series:
-        cells = [(float(e), float(n)) for e, n in group if n > 0]
-        for _ in range(2):  # once with every interval, once without the outliers
-            events = sum(e for e, _ in cells)
-            trials = sum(n for _, n in cells)
-            if not cells or events <= 0 or events >= trials:
-                cells = []
+        counts = np.asarray(group, dtype=float).reshape(-1, 2)
+        events, trials = counts[:, 0], counts[:, 1]
+        keep = trials > 0
+        for attempt in range(2):  # once with every interval, once without the outliers
+            e, n = events[keep], trials[keep]
+            total_events, total_trials = float(e.sum()), float(n.sum())
+            if len(e) == 0 or total_events <= 0 or total_events >= total_trials:
+                keep = np.zeros_like(keep)
                 break
-            p = events / trials
-            residuals = [(e - n * p) ** 2 / (n * p * (1.0 - p)) for e, n in cells]
-            kept = [c for c, r in zip(cells, residuals, strict=True) if r <= DISPERSION_OUTLIER]
-            if len(kept) == len(cells):
+            p = total_events / total_trials
+            residuals = (e - n * p) ** 2 / (n * p * (1.0 - p))
+            outliers = residuals > DISPERSION_OUTLIER
+            if attempt == 1 or not outliers.any():
                 break
-            cells = kept
-        if cells:
-            x2 += sum(residuals)
-            df += len(cells) - 1
+            keep[np.flatnonzero(keep)[outliers]] = False
+        if keep.any():
+            x2 += float(residuals.sum())
+            df += int(keep.sum()) - 1
     return x2, df
 
 
@@ -297,7 +298,7 @@ def dispersion_factor(x2: float, df: int, prior_df: float = DISPERSION_PRIOR_DF)
     binomial/Poisson (errors in clusters) have variance phi x the nominal one; a test on counts / phi
     has the right size again. Never below 1: underdispersion is no reason to trust the data more.
     """
-    if df <= 0 or float(chi2.sf(x2, df)) > DISPERSION_TEST_LEVEL:
+    if df <= 0 or float(chdtrc(df, x2)) > DISPERSION_TEST_LEVEL:
         return 1.0
     return max(1.0, (x2 + prior_df) / (df + prior_df))
 
