@@ -477,7 +477,8 @@ def test_forecast_without_prometheus_says_why_instead_of_none_everywhere() -> No
 
 
 def test_demand_query_default_and_template() -> None:
-    assert pf.demand_query(MD) == 'sum(rate(modelserve_requests_total{namespace="prod", model="fraud"}[5m]))'
+    # The operator's own query (forecasting.demand), so the plot shows what the operator fits.
+    assert pf.demand_query(MD) == 'sum(rate(modelserve_requests_total{namespace="prod",model="fraud"}[5m]))'
     md = copy.deepcopy(MD)
     md["spec"]["autoscaling"]["predictive"]["query"] = 'sum(rate(x{ns="{{namespace}}",m="{{ model }}"}[1m]))'
     assert pf.demand_query(md) == 'sum(rate(x{ns="prod",m="fraud"}[1m]))'
@@ -497,8 +498,6 @@ def test_range_result_parsing_and_step() -> None:
     assert pf.parse_range_result(payload, "q") == ([100.0, 160.0], [4.0, 2.0])
     with pytest.raises(pf.ForecastError, match="bad_data"):
         pf.parse_range_result({"status": "error", "errorType": "bad_data", "error": "parse error"}, "q")
-    assert pf.range_step_seconds(86400) == 60
-    assert pf.range_step_seconds(14 * 86400) * pf.MAX_POINTS >= 14 * 86400
 
 
 def test_forecast_plot_is_drawn(tmp_path: Path) -> None:
@@ -717,8 +716,12 @@ def test_fetch_demand_asks_prometheus_for_a_range(monkeypatch: pytest.MonkeyPatc
         "query": ["sum(rate(x[5m]))"],
         "start": ["0.000"],
         "end": ["86400.000"],
-        "step": ["60"],
+        "step": ["300"],  # the operator's grid (forecasting.demand.STEP_SECONDS)
     }
+    # A history longer than one range query may hold is fetched in several.
+    seen.clear()
+    pf.fetch_demand("http://prom:9090/", "sum(rate(x[5m]))", 0, 60 * 86400)
+    assert len(seen) == 2
 
 
 def test_main_forecast_plot(fake: FakeCluster, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -6,6 +6,9 @@ fits the same forecaster the operator uses (`modelserve.forecasting`: clean_seri
 forecast) and draws history, point forecast, prediction interval and the floor from status. The fit
 here is for the plot only; it never feeds back into the cluster.
 
+The demand query, its 5-minute grid and the placement of its samples are the operator's own
+(modelserve.forecasting.demand), so the picture shows the history the operator fits.
+
 `fetch_demand` does the HTTP; everything else is pure apart from writing the PNG.
 """
 
@@ -20,38 +23,25 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from modelserve.forecasting import InsufficientHistory, demand, fit_forecaster, forecast
 from modelserve.rollout.steps import parse_duration
 
-# The demand query when spec.autoscaling.predictive.query is not set: requests per second of the
-# ModelDeployment over all revisions and regions (metric contract, docs/analysis.md and autoscaling.md).
-DEFAULT_DEMAND_QUERY = 'sum(rate(modelserve_requests_total{{namespace="{namespace}", model="{model}"}}[5m]))'
-STEP_SECONDS = 300  # the forecaster's grid (docs/autoscaling.md)
-MAX_POINTS = 10_000  # stay under Prometheus' 11,000 points per range query
 DEFAULT_PLOT_HORIZON = "1d"
 HTTP_TIMEOUT_SECONDS = 30
 
 
 class ForecastError(Exception):
-    """The forecast could not be drawn (no data, Prometheus error, forecasting module missing)."""
+    """The forecast could not be drawn (no data, Prometheus error)."""
 
 
 def demand_query(md: Mapping[str, Any]) -> str:
-    """The ModelDeployment's demand query: spec.autoscaling.predictive.query (with `{{namespace}}` and
-    `{{model}}` filled in) or the default from the metric contract."""
+    """The ModelDeployment's demand query, as the operator builds it (forecasting.demand): the model's
+    total demand, over all its regions (a plot of one series, where the operator fits one per region
+    under a placement)."""
     meta = md.get("metadata") or {}
     namespace, name = str(meta.get("namespace") or "default"), str(meta.get("name") or "")
     predictive = ((md.get("spec") or {}).get("autoscaling") or {}).get("predictive") or {}
-    query = predictive.get("query")
-    if not query:
-        return DEFAULT_DEMAND_QUERY.format(namespace=namespace, model=name)
-    for placeholder, value in (("namespace", namespace), ("model", name)):
-        query = query.replace("{{" + placeholder + "}}", value).replace("{{ " + placeholder + " }}", value)
-    return str(query)
-
-
-def range_step_seconds(span_seconds: float) -> int:
-    """Resolution of the range query: 60 s, coarser when the span would exceed MAX_POINTS."""
-    return max(60, math.ceil(span_seconds / MAX_POINTS))
+    return demand.demand_query(namespace, name, predictive.get("query") or None)
 
 
 def parse_range_result(payload: Mapping[str, Any], query: str) -> tuple[list[float], list[float]]:
@@ -75,8 +65,23 @@ def parse_range_result(payload: Mapping[str, Any], query: str) -> tuple[list[flo
 
 
 def fetch_demand(url: str, query: str, start: float, end: float) -> tuple[list[float], list[float]]:
-    """Range query `query` over [start, end] (epoch seconds) against Prometheus at `url`."""
-    step = range_step_seconds(end - start)
+    """Range query `query` over [start, end] (epoch seconds) against Prometheus at `url`, on the
+    operator's grid (demand.STEP_SECONDS, aligned to the epoch; several requests when the span
+    exceeds what Prometheus accepts in one)."""
+    span = demand.aligned_range(start, end)
+    if span is None:
+        return [], []
+    totals: dict[float, float] = {}
+    for first, last in demand.split_range(*span):
+        times, values = _fetch_range(url, query, first, last, demand.STEP_SECONDS)
+        totals.update(zip(times, values, strict=True))
+    times = sorted(totals)
+    return times, [totals[t] for t in times]
+
+
+def _fetch_range(
+    url: str, query: str, start: float, end: float, step: int
+) -> tuple[list[float], list[float]]:
     params = urllib.parse.urlencode(
         {"query": query, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": step}
     )
@@ -139,19 +144,12 @@ class ForecastPicture:
 def fit_picture(
     times: Sequence[float], values: Sequence[float], settings: ForecastSettings, now: float
 ) -> ForecastPicture:
-    """Demand samples in, cleaned history + forecast out, with the operator's forecasting module.
-
-    Raises ForecastError when `modelserve.forecasting` is not available or there are no samples.
+    """Demand samples (range-query evaluation times and values) in, cleaned history + forecast out,
+    with the operator's forecasting module. Raises ForecastError when there are no samples.
     """
-    try:
-        from modelserve.forecasting import InsufficientHistory, clean_series, fit_forecaster, forecast
-    except ImportError as exc:  # the module is built alongside the plugin; say so plainly
-        raise ForecastError(
-            f"modelserve.forecasting is not available ({exc}); cannot draw a forecast"
-        ) from exc
     if not times:
         raise ForecastError("the demand query returned no samples")
-    series = clean_series(list(times), list(values), is_counter=False, step_seconds=STEP_SECONDS)
+    series = demand.series_from_points(list(zip(times, values, strict=True)))
     history_times = [float(t) for t in series.times]
     history_values = [float(v) for v in series.values]
     state = fit_forecaster(
