@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from modelserve.slo import math as slo_math
+import modelserve.slo.math as slo_math
 from modelserve.slo.model import Objective, SLAPolicySpec, format_duration
 from modelserve.slo.queries import Measurement, WindowCounts
 
