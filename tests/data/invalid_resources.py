@@ -18,7 +18,7 @@ _ERROR_TYPES = (
     "Invalid value|Required value|Unsupported value|Duplicate value|Forbidden|Too long|Too many|Not found"
 )
 _PATH = rf"{re.escape(ROOT_PATH)}|[A-Za-z][A-Za-z0-9_.\[\]-]*"
-_FIELD_ERROR = re.compile(rf"(?:^|: |\[|, )({_PATH}): (?:{_ERROR_TYPES})")
+_FIELD_ERROR = re.compile(rf"(?:^|: |\[|, |\* )({_PATH}): (?:{_ERROR_TYPES})", re.M)
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,8 @@ def load_cases() -> list[InvalidCase]:
 
 def api_server_paths(message: str) -> tuple[str, ...]:
     """The field paths of the errors in an API server (or kubectl) message, in order:
-    'The ModelDeployment "x" is invalid: [spec.a: Required value, <nil>: Invalid value: ...]'."""
+    'The ModelDeployment "x" is invalid: spec.a: Required value' or, for several errors, kubectl's
+    list of lines '* spec.a: Required value' (the API server's own: '[spec.a: ..., <nil>: ...]')."""
     _, _, errors = message.partition(" is invalid: ")
     return tuple(m.group(1) for m in _FIELD_ERROR.finditer(errors.strip()))
 

