@@ -26,6 +26,7 @@ import yaml
 from modelserve.api.constants import LABEL_INSTANCE
 from modelserve.cli import plugin_views as views
 from modelserve.cli.plugin_patches import CONTROL_COMMANDS, ControlRequest, build_control_request, spec_notes
+from modelserve.cli.yaml_output import dump_all
 
 KIND = "ModelDeployment"
 SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
@@ -202,10 +203,10 @@ class Cluster:
 
 # -- output ------------------------------------------------------------------------------------------
 def render(data: Any, output: str) -> str:
-    """A view as JSON or YAML text (for -o json|yaml)."""
+    """A view as JSON or YAML text (for -o json|yaml); YAML quotes what a reader could misread."""
     if output == "json":
         return json.dumps(data, indent=2, default=str) + "\n"
-    return yaml.safe_dump(json.loads(json.dumps(data, default=str)), sort_keys=False)
+    return dump_all([json.loads(json.dumps(data, default=str))])
 
 
 def _now() -> datetime:
