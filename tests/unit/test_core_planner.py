@@ -14,9 +14,9 @@ from modelserve.api.modeldeployment import SpecError, parse_model_deployment, re
 from modelserve.api.revisions import encode, spec_for_revision
 from modelserve.cli.render import render
 from modelserve.forecasting.cycle import PredictiveFloor
+from modelserve.k8s.apply import merge_patch
 from modelserve.k8s.compare import is_subset, parse_quantity
 from modelserve.reconcile.plan import Observed, plan_model_deployment
-from modelserve.reconcile.shell import merge_patch
 from modelserve.slo.view import SLAView
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 from modelserve.placement import division
-from modelserve.reconcile.failures import describe_failure, failing_field
+from modelserve.reconcile.context import Context
+from modelserve.reconcile.failures import describe_failure, failing_field, reconcile_reporting_errors
 from modelserve.reconcile.queue import WorkQueue
-from modelserve.reconcile.shell import Context, reconcile_model_deployment, reconcile_reporting_errors
+from modelserve.reconcile.shell import reconcile_model_deployment
 
 NOW = datetime(2026, 12, 3, 12, tzinfo=UTC)
 

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from modelserve.cli.render import _render_extra
+from modelserve.k8s.apply import status_patch
 from modelserve.metrics_source import (
     MetricsUnavailable,
     PrometheusQuery,
@@ -21,7 +22,6 @@ from modelserve.metrics_source import (
     parse_vector,
 )
 from modelserve.reconcile import sla
-from modelserve.reconcile.shell import status_patch
 from modelserve.slo import compute_model_status, parse_sla_policy, queries_for_status, window_elapsed_seconds
 from modelserve.slo.governance import Governance, governance_for
 from modelserve.slo.model import SpecError

@@ -22,10 +22,12 @@ from modelserve import GROUP, VERSION
 from modelserve.api import constants as c
 from modelserve.k8s.client import KubeClient
 from modelserve.observability import metrics
+from modelserve.reconcile.context import Context
+from modelserve.reconcile.failures import reconcile_reporting_errors
 from modelserve.reconcile.predictive import PredictiveController
 from modelserve.reconcile.queue import Key, WorkQueue
 from modelserve.reconcile.registry import RECONCILERS
-from modelserve.reconcile.shell import Context, reconcile_model_deployment, reconcile_reporting_errors
+from modelserve.reconcile.shell import reconcile_model_deployment
 from modelserve.reconcile.sla import SLAViews
 
 log = logging.getLogger("modelserve")

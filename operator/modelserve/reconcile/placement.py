@@ -8,10 +8,11 @@ from datetime import datetime
 from modelserve.api import constants as c
 from modelserve.api.conditions import Condition, merge_conditions
 from modelserve.api.modeldeployment import SpecError
+from modelserve.k8s.apply import merge_patch
 from modelserve.placement import parse_region_placement, placement_status, region_availability
 from modelserve.placement.division import Division, RegionAllocation
+from modelserve.reconcile.context import Context
 from modelserve.reconcile.registry import reconciler
-from modelserve.reconcile.shell import Context, merge_patch
 
 log = logging.getLogger(__name__)
 

@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
 from modelserve.api import constants as c
-from modelserve.api.conditions import Condition, find_condition, merge_conditions
+from modelserve.api.conditions import Condition, merge_conditions
 from modelserve.api.modeldeployment import SpecError, parse_model_deployment
 from modelserve.api.revisions import spec_revision
-from modelserve.forecasting.cycle import FloorSource
-from modelserve.k8s.client import KubeClient
+from modelserve.k8s.apply import stamp_intent, status_patch
 from modelserve.k8s.compare import is_subset
 from modelserve.observability import metrics
-from modelserve.reconcile.failures import describe_failure
+from modelserve.reconcile.context import Context
+from modelserve.reconcile.failures import report_reconcile_error
 from modelserve.reconcile.finalize import sync_route_hold
 from modelserve.reconcile.plan import (
     OWNED_KINDS,
@@ -30,21 +25,9 @@ from modelserve.reconcile.plan import (
     rollout_spec_for,
 )
 from modelserve.rollout.state import state_from_status
-from modelserve.slo.view import SLAView, SLAViewSource
+from modelserve.slo.view import SLAView
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Context:
-    """What a reconcile needs besides the key: the API client, settings, the clock, and the sources
-    of what other controllers hand to the planner (handlers/operator.py wires them at start-up)."""
-
-    kube: KubeClient
-    prometheus_url: str | None = None
-    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
-    floors: FloorSource | None = None  # the predictive autoscaler's floors; None: none
-    sla_views: SLAViewSource | None = None  # the SLA controller's view of a model; None: no SLA
 
 
 def owned_selector(name: str) -> str:
@@ -128,19 +111,6 @@ def maybe_analyse(ctx: Context, body: dict, observed: Observed, now: datetime) -
         log.warning("analysis of %s skipped: %s", body["metadata"]["name"], exc)
 
 
-def stamp_intent(obj: dict) -> dict:
-    """`obj` with the annotation `modelserve.io/applied` = a hash of everything else we want in it.
-
-    The subset comparison below cannot see a key we stopped setting (a selector entry, a label);
-    the hash can: when our intent changes, the live annotation differs and we apply again.
-    """
-    body = {k: v for k, v in obj.items() if k != "status"}
-    digest = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
-    meta = dict(obj["metadata"])
-    meta["annotations"] = {**(meta.get("annotations") or {}), c.ANNOTATION_APPLIED: digest}
-    return {**obj, "metadata": meta}
-
-
 def apply_plan(ctx: Context, body: dict, plan: Plan, owned: dict[str, dict[str, dict]]) -> int:
     """Apply desired objects that differ from what is live, delete owned objects no longer desired.
     Returns how many writes were made."""
@@ -217,28 +187,6 @@ def enforce_residency(ctx: Context, body: dict, observed: Observed) -> list[Even
     return events
 
 
-def merge_patch(old: dict, new: dict) -> dict:
-    """The JSON merge patch that turns `old` into `new` (recursively; lists are replaced whole).
-    Keys no longer present are removed; kopf's own bookkeeping under `kopf` is left alone."""
-    patch: dict = {}
-    for key, value in new.items():
-        before = old.get(key)
-        if isinstance(value, dict) and isinstance(before, dict):
-            sub = merge_patch(before, value)
-            if sub:
-                patch[key] = sub
-        elif before != value:
-            patch[key] = value
-    for key in old:
-        if key not in new and key != "kopf":
-            patch[key] = None
-    return patch
-
-
-def status_patch(old: dict, new: dict) -> dict | None:
-    return merge_patch(old, new) or None
-
-
 def post_events(ctx: Context, body: dict, events: list[EventSpec]) -> None:
     for ev in events:
         ctx.kube.post_event(body, ev.type, ev.reason, ev.message)
@@ -290,56 +238,6 @@ def reconcile_model_deployment(ctx: Context, namespace: str, name: str) -> float
         raise
     finally:
         metrics.RECONCILE_DURATION.labels("ModelDeployment").observe(time.monotonic() - started)
-
-
-def report_reconcile_error(
-    ctx: Context, body: dict, exc: Exception, now: datetime, kind: str = "ModelDeployment"
-) -> None:
-    """Put a failure to read or plan into status (Ready=False and Degraded=True, reason ReconcileError,
-    a message naming the field) and post one Warning Event: only when the failure is new, so the
-    queue's retries with backoff do not repeat it. Reporting must not hide the original error.
-    Serves every kind we reconcile (`body` is the resource as last read)."""
-    meta = body["metadata"]
-    old = body.get("status") or {}
-    message = describe_failure(exc, body.get("spec") or {})
-    before = find_condition(old.get("conditions"), c.COND_DEGRADED) or {}
-    repeated = before.get("reason") == c.REASON_RECONCILE_ERROR and before.get("message") == message
-    conditions = merge_conditions(
-        old.get("conditions"),
-        [
-            Condition(c.COND_READY, False, c.REASON_RECONCILE_ERROR, message),
-            Condition(c.COND_DEGRADED, True, c.REASON_RECONCILE_ERROR, message),
-        ],
-        now,
-        meta.get("generation"),
-    )
-    try:
-        patch = status_patch(old, {**old, "conditions": conditions})
-        if patch:
-            ctx.kube.patch_status(kind, meta["namespace"], meta["name"], patch)
-        if not repeated:
-            post_events(ctx, body, [EventSpec(c.EVENT_WARNING, c.REASON_RECONCILE_ERROR, message)])
-    except Exception:  # the API may be what failed; the queue retries either way
-        log.warning("could not report the reconcile error of %s/%s", meta["namespace"], meta["name"])
-
-
-def reconcile_reporting_errors(
-    ctx: Context, kind: str, namespace: str, name: str, reconcile: Callable[[Any, str, str], float | None]
-) -> float | None:
-    """Run another kind's reconcile (SLAPolicy, RegionPlacement); an exception it raises is reported
-    like a ModelDeployment's (condition + one Event) before the queue backs off."""
-    try:
-        return reconcile(ctx, namespace, name)
-    except Exception as exc:
-        try:
-            body = ctx.kube.get(kind, namespace, name)
-        except Exception:
-            body = None
-        if body is not None:
-            body.setdefault("apiVersion", "modelserve.io/v1alpha1")
-            body.setdefault("kind", kind)
-            report_reconcile_error(ctx, body, exc, ctx.clock(), kind)
-        raise
 
 
 def _record_apply_error(plan: Plan, exc: Exception, now: datetime) -> None:

@@ -33,12 +33,12 @@ from typing import Any
 from modelserve import GROUP, VERSION
 from modelserve.api.conditions import parse_time
 from modelserve.api.events import EventSpec
+from modelserve.k8s.apply import stamp_intent, status_patch
 from modelserve.k8s.client import KubeClient, NotFound
 from modelserve.k8s.compare import is_subset
 from modelserve.metrics_source import MetricsUnavailable, PrometheusQuery, UnexpectedResult
 from modelserve.observability import metrics
 from modelserve.reconcile.registry import reconciler
-from modelserve.reconcile.shell import stamp_intent, status_patch
 from modelserve.slo import (
     ModelSLAStatus,
     SLAPolicySpec,

@@ -1,0 +1,23 @@
+"""What every reconcile needs besides its key, built once at start-up (handlers/operator.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from modelserve.forecasting.cycle import FloorSource
+from modelserve.k8s.client import KubeClient
+from modelserve.slo.view import SLAViewSource
+
+
+@dataclass
+class Context:
+    """What a reconcile needs besides the key: the API client, settings, the clock, and the sources
+    of what other controllers hand to the planner (handlers/operator.py wires them at start-up)."""
+
+    kube: KubeClient
+    prometheus_url: str | None = None
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    floors: FloorSource | None = None  # the predictive autoscaler's floors; None: none
+    sla_views: SLAViewSource | None = None  # the SLA controller's view of a model; None: no SLA
