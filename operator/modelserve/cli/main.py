@@ -65,11 +65,11 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
 def run_operator(args: argparse.Namespace) -> int:
     import kopf
 
-    from modelserve.handlers import load_all
+    # Imported here, not at the top: `modelserve render` and `--help` need neither kopf nor the
+    # kubernetes client. Importing modelserve.handlers registers every kopf handler.
     from modelserve.handlers import operator as handlers
     from modelserve.observability.metrics import serve
 
-    load_all()
     if args.kubeconfig:
         os.environ["KUBECONFIG"] = args.kubeconfig
     handlers.OPTIONS.kubeconfig = args.kubeconfig

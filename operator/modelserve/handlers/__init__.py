@@ -1,13 +1,10 @@
-"""kopf handlers: thin files of decorators that feed the work queue. Nothing here plans anything."""
+"""kopf handlers: thin files of decorators that feed the work queue. Nothing here plans anything.
+
+Importing this package registers every kopf handler: one module per controller, imported plainly.
+"""
 
 from __future__ import annotations
 
-import importlib
+from modelserve.handlers import operator, placement, sla
 
-# One module per controller; importing a module registers its kopf handlers and reconcilers.
-MODULES = ("operator", "placement", "sla")
-
-
-def load_all() -> None:
-    for name in MODULES:
-        importlib.import_module(f"modelserve.handlers.{name}")
+__all__ = ["operator", "placement", "sla"]

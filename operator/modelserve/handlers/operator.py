@@ -24,16 +24,23 @@ from modelserve.k8s.client import KubeClient
 from modelserve.observability import metrics
 from modelserve.reconcile.context import Context
 from modelserve.reconcile.failures import reconcile_reporting_errors
+from modelserve.reconcile.placement import reconcile_region_placement
 from modelserve.reconcile.predictive import PredictiveController
 from modelserve.reconcile.queue import Key, WorkQueue
-from modelserve.reconcile.registry import RECONCILERS
 from modelserve.reconcile.shell import reconcile_model_deployment
-from modelserve.reconcile.sla import SLAViews
+from modelserve.reconcile.sla import SLAViews, reconcile_sla_policy
 
 log = logging.getLogger("modelserve")
 
 OWNED = {c.LABEL_MANAGED_BY: c.MANAGED_BY}
 MD = "ModelDeployment"
+Reconciler = Callable[[Context, str, str], float | None]
+# The reconcile of every other kind the work queue serves (the ModelDeployment's is separate: it
+# reports its own failures stage by stage).
+RECONCILERS: dict[str, Reconciler] = {
+    "RegionPlacement": reconcile_region_placement,
+    "SLAPolicy": reconcile_sla_policy,
+}
 
 
 class RuntimeOptions:

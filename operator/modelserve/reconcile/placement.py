@@ -12,7 +12,6 @@ from modelserve.k8s.apply import merge_patch
 from modelserve.placement import parse_region_placement, placement_status, region_availability
 from modelserve.placement.division import Division, RegionAllocation
 from modelserve.reconcile.context import Context
-from modelserve.reconcile.registry import reconciler
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +91,6 @@ def plan_placement_status(
     return status, events
 
 
-@reconciler("RegionPlacement")
 def reconcile_region_placement(ctx: Context, namespace: str, name: str) -> float | None:
     body = ctx.kube.get("RegionPlacement", namespace, name)
     if body is None:

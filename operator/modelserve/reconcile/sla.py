@@ -38,7 +38,6 @@ from modelserve.k8s.client import KubeClient, NotFound
 from modelserve.k8s.compare import is_subset
 from modelserve.metrics_source import MetricsUnavailable, PrometheusQuery, UnexpectedResult
 from modelserve.observability import metrics
-from modelserve.reconcile.registry import reconciler
 from modelserve.slo import (
     ModelSLAStatus,
     SLAPolicySpec,
@@ -259,7 +258,6 @@ def _post(ctx: Any, body: Mapping[str, Any], events: Sequence[EventSpec]) -> Non
         ctx.kube.post_event(body, ev.type, ev.reason, ev.message)
 
 
-@reconciler(KIND)
 def reconcile_sla_policy(ctx: Any, namespace: str, name: str) -> float | None:
     """One level-based reconcile of an SLAPolicy (see the module docstring). Returns seconds until the
     next one (the status comes from Prometheus, so it is recomputed periodically), None when gone or
