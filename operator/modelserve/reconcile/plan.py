@@ -133,39 +133,107 @@ def rollout_spec_for(spec: ModelDeploymentSpec, annotations: dict, revision: str
     return rspec
 
 
+@dataclass(frozen=True)
+class _Inputs:
+    """What every stage of one plan reads: the parsed spec and what the shell observed."""
+
+    owner: Owner
+    spec: ModelDeploymentSpec
+    rspec: Any  # the rollout machine's RolloutSpec
+    revision: str  # the spec's revision
+    placement: PlacementSpec | None
+    observed: Observed
+    old_status: dict
+    generation: int | None
+    now: datetime
+
+
+@dataclass(frozen=True)
+class _References:
+    ok: bool
+    reason: str
+    message: str
+
+    @property
+    def condition(self) -> Condition:
+        return Condition(c.COND_REFERENCES, self.ok, self.reason, self.message)
+
+
+@dataclass
+class _Workloads:
+    desired: list[dict]
+    divisions: dict[str, Any]  # by revision, under a placement
+    availability: dict
+    bounds: dict[str, RegionBounds]  # regional HPA bounds, under a placement with autoscaling
+
+
 def plan_model_deployment(body: dict, observed: Observed, now: datetime) -> Plan:
-    """Plan one ModelDeployment. `body` is the whole resource (metadata, spec, status)."""
+    """Plan one ModelDeployment. `body` is the whole resource (metadata, spec, status).
+
+    Stages: parse; references; rollout (the machine's move); workloads (Deployments per revision and
+    region); autoscaling (HPAs); traffic (the router's Services and routes); status and Events.
+    """
     meta = body.get("metadata", {})
     owner = Owner(name=meta["name"], namespace=meta.get("namespace", "default"), uid=meta.get("uid", ""))
     generation = meta.get("generation")
-    annotations = dict(meta.get("annotations") or {})
     old_status = dict(body.get("status") or {})
-    events: list[EventSpec] = []
-
     try:
         spec = parse_model_deployment(body.get("spec") or {})
         revision = spec_revision(spec, observed.deployments)
-        rspec = rollout_spec_for(spec, annotations, revision, observed.sla)
+        rspec = rollout_spec_for(spec, dict(meta.get("annotations") or {}), revision, observed.sla)
         placement = parse_region_placement(observed.placement) if observed.placement else None
     except (SpecError, ValueError) as exc:
         return _invalid_spec_plan(old_status, exc, generation, now)
+    inputs = _Inputs(owner, spec, rspec, revision, placement, observed, old_status, generation, now)
 
-    # References: a missing placement stops all scheduling (residency cannot be honoured).
-    conditions: list[Condition] = []
-    refs_ok, refs_reason, refs_message = True, c.REASON_RESOLVED, "all references resolved"
+    refs = _references(spec, observed)
     if spec.placement_ref and observed.placement_missing:
-        refs_ok, refs_reason = False, c.REASON_PLACEMENT_NOT_FOUND
-        refs_message = f"RegionPlacement {spec.placement_ref.name!r} (spec.placementRef.name) not found"
-    elif spec.sla_policy_ref and observed.sla_policy_missing:
-        refs_ok, refs_reason = False, c.REASON_SLA_POLICY_NOT_FOUND
-        refs_message = f"SLAPolicy {spec.sla_policy_ref.name!r} (spec.slaPolicyRef.name) not found"
-    conditions.append(Condition(c.COND_REFERENCES, refs_ok, refs_reason, refs_message))
-    if spec.placement_ref and observed.placement_missing:
-        return _blocked_plan(owner, spec, old_status, conditions, refs_message, observed, generation, now)
-
+        conditions = [refs.condition]
+        return _blocked_plan(owner, spec, old_status, conditions, refs.message, observed, generation, now)
     by_rev = _by_revision(observed.deployments)
+    rplan, target, events = _rollout(inputs, by_rev)
+    workloads = _workloads(inputs, rplan, target)
+    desired = workloads.desired
+    if spec.autoscaling is not None and rplan.candidate_revision is None:
+        desired.extend(_hpas(owner, spec, rplan.stable_revision, placement, workloads.bounds, observed))
+    desired.append(build_pdb(owner, spec))
+    desired.extend(_traffic(inputs, rplan))
+    status, conditions = _status(inputs, rplan, by_rev, target, workloads, refs)
+    status["conditions"] = merge_conditions(old_status.get("conditions"), conditions, now, generation)
+    requeue = rplan.requeue_after
+    if not refs.ok:
+        requeue = min(requeue or 30.0, 30.0)
+    return Plan(
+        desired=desired,
+        status=status,
+        events=explain_transition(events, old_status, status),
+        requeue_after=requeue,
+    )
+
+
+def _references(spec: ModelDeploymentSpec, observed: Observed) -> _References:
+    """A missing placement stops all scheduling (residency cannot be honoured); a missing SLAPolicy
+    is reported while the model keeps serving."""
+    if spec.placement_ref and observed.placement_missing:
+        return _References(
+            False,
+            c.REASON_PLACEMENT_NOT_FOUND,
+            f"RegionPlacement {spec.placement_ref.name!r} (spec.placementRef.name) not found",
+        )
+    if spec.sla_policy_ref and observed.sla_policy_missing:
+        return _References(
+            False,
+            c.REASON_SLA_POLICY_NOT_FOUND,
+            f"SLAPolicy {spec.sla_policy_ref.name!r} (spec.slaPolicyRef.name) not found",
+        )
+    return _References(True, c.REASON_RESOLVED, "all references resolved")
+
+
+def _rollout(inputs: _Inputs, by_rev: dict[str, list[dict]]) -> tuple[Any, int, list[EventSpec]]:
+    """The rollout machine's move from the recorded state: (its plan, the target replicas, its events)."""
+    spec, observed, now = inputs.spec, inputs.observed, inputs.now
     specs = specs_by_revision(spec, observed.deployments)
-    state = state_from_status(old_status)
+    state = state_from_status(inputs.old_status)
     if state.stable_revision and state.stable_revision not in specs:
         # Its Deployments are gone and cannot be rebuilt: serve the spec's revision from scratch.
         state = replace(state, stable_revision=None, candidate_revision=None)
@@ -180,8 +248,7 @@ def plan_model_deployment(body: dict, observed: Observed, now: datetime) -> Plan
             consecutive_errors=counters["consecutiveErrors"],
             last_analysis_at=now,
         )
-
-    target = _target_replicas(spec, by_rev.get(state.stable_revision or revision, []))
+    target = _target_replicas(spec, by_rev.get(state.stable_revision or inputs.revision, []))
     revisions_observed = ObservedRevisions(
         target_replicas=target,
         revisions={
@@ -194,111 +261,113 @@ def plan_model_deployment(body: dict, observed: Observed, now: datetime) -> Plan
     )
     frozen = bool(observed.sla and observed.sla.frozen)
     rplan = plan_rollout(
-        rspec,
+        inputs.rspec,
         state,
         revisions_observed,
         observed.analysis.outcome if observed.analysis else None,
         now,
-        spec_revision=revision,
+        spec_revision=inputs.revision,
         frozen=frozen,
     )
+    events: list[EventSpec] = []
     freeze_reason = observed.sla.freeze_reason if observed.sla and frozen else ""
     for e in rplan.events:  # the freeze's event names the SLA's own reason
         detail = f" ({freeze_reason})" if e.reason == EVENT_FROZEN and freeze_reason else ""
         events.append(EventSpec(e.type, e.reason, e.message + detail))
     if observed.analysis is not None:
         events.extend(observed.analysis.events)
+    return rplan, target, events
 
-    # Workloads: one Deployment per revision (and per region under a placement).
-    desired: list[dict] = []
-    division_rows: dict[str, Any] = {}
-    availability = (
-        region_availability(observed.nodes or [], placement.region_label, [r.name for r in placement.regions])
-        if placement
-        else {}
-    )
-    hpa_revision = rplan.stable_revision
-    order = sorted(rplan.replicas.items(), key=lambda kv: (kv[0] != rplan.stable_revision, kv[0]))
+
+def _workloads(inputs: _Inputs, rplan: Any, target: int) -> _Workloads:
+    """One Deployment per revision the machine wants running (and per region under a placement)."""
+    placement, spec = inputs.placement, inputs.spec
+    specs = specs_by_revision(spec, inputs.observed.deployments)
+    out = _Workloads(desired=[], divisions={}, availability={}, bounds={})
     serving_regions = 0
-    bounds: dict[str, RegionBounds] = {}
     if placement is not None:
-        full = divide_replicas(
-            target, placement.regions, available_regions(availability), placement.on_region_unavailable
-        )
+        names = [r.name for r in placement.regions]
+        out.availability = region_availability(inputs.observed.nodes or [], placement.region_label, names)
+        live = available_regions(out.availability)
+        full = divide_replicas(target, placement.regions, live, placement.on_region_unavailable)
         serving_regions = sum(1 for n in full.replicas.values() if n)
         if spec.autoscaling is not None:
-            bounds = regional_bounds(
+            out.bounds = regional_bounds(
                 spec.autoscaling.min_replicas,
                 spec.autoscaling.max_replicas,
                 placement.regions,
-                available_regions(availability),
+                live,
                 placement.on_region_unavailable,
             )
+    order = sorted(rplan.replicas.items(), key=lambda kv: (kv[0] != rplan.stable_revision, kv[0]))
     for rev, replicas in order:
         rev_spec = specs.get(rev)
         if rev_spec is None:
             continue
         role = "stable" if rev == rplan.stable_revision else "candidate"
         hpa_managed = (
-            spec.autoscaling is not None and rev == hpa_revision and rplan.candidate_revision is None
+            spec.autoscaling is not None and rev == rplan.stable_revision and rplan.candidate_revision is None
         )
         if placement is None:
-            desired.append(
-                build_deployment(
-                    owner,
-                    rev_spec,
-                    RevisionWorkload(
-                        revision=rev,
-                        role=role,
-                        replicas=_hpa_aware(replicas, hpa_managed, observed, owner, rev, None),
-                    ),
-                )
-            )
+            count = _hpa_aware(replicas, hpa_managed, inputs.observed, inputs.owner, rev, None)
+            work = RevisionWorkload(revision=rev, role=role, replicas=count)
+            out.desired.append(build_deployment(inputs.owner, rev_spec, work))
             continue
         if rplan.candidate_revision and replicas > 0:
             # A rollout runs in every region together: while two revisions serve, each keeps at least
             # one pod in every region the model serves from.
             replicas = max(replicas, serving_regions)
-        shares = placement.regions
-        if hpa_managed:
-            # Each region starts inside its HPA's bounds (placement/bounds.py): an HPA does not scale
-            # a Deployment at 0, so a region that may serve starts at one pod at least, and a region
-            # with no HPA (drained, or its maximum share is 0) gets none.
-            shares = tuple(
-                replace(r, min_replicas=bounds[r.name].min_replicas, max_replicas=bounds[r.name].max_replicas)
-                for r in shares
-            )
-        division = divide_replicas(
-            replicas, shares, available_regions(availability), placement.on_region_unavailable
+        out.divisions[rev] = _regional_deployments(
+            inputs, out, rev_spec, rev, role, replicas, hpa_managed
         )
-        division_rows[rev] = division
-        for region, count in sorted(division.replicas.items()):
-            scheduling = pod_scheduling_for_region(
-                placement, region, {c.LABEL_INSTANCE: owner.name, c.LABEL_REVISION: rev}
-            )
-            desired.append(
-                build_deployment(
-                    owner,
-                    rev_spec,
-                    RevisionWorkload(
-                        revision=rev,
-                        role=role,
-                        region=region,
-                        replicas=_hpa_aware(count, hpa_managed, observed, owner, rev, region),
-                        affinity=scheduling["affinity"],
-                        topology_spread=tuple(scheduling["topologySpreadConstraints"]),
-                    ),
-                )
-            )
+    return out
 
-    # Autoscaling: one HPA per stable Deployment (per region), floors from the predictive autoscaler.
-    if spec.autoscaling is not None and rplan.candidate_revision is None:
-        desired.extend(_hpas(owner, spec, hpa_revision, placement, bounds, observed))
-    desired.append(build_pdb(owner, spec))
 
-    # Traffic: Services and routes from the router.
+def _regional_deployments(
+    inputs: _Inputs,
+    out: _Workloads,
+    rev_spec: ModelDeploymentSpec,
+    rev: str,
+    role: str,
+    replicas: int,
+    hpa_managed: bool,
+) -> Any:
+    """A revision's Deployment in each region (appended to `out.desired`); returns its division."""
+    placement = inputs.placement
+    assert placement is not None
+    shares = placement.regions
+    if hpa_managed:
+        # Each region starts inside its HPA's bounds (placement/bounds.py): an HPA does not scale
+        # a Deployment at 0, so a region that may serve starts at one pod at least, and a region
+        # with no HPA (drained, or its maximum share is 0) gets none.
+        bounds = out.bounds
+        shares = tuple(
+            replace(r, min_replicas=bounds[r.name].min_replicas, max_replicas=bounds[r.name].max_replicas)
+            for r in shares
+        )
+    live = available_regions(out.availability)
+    division = divide_replicas(replicas, shares, live, placement.on_region_unavailable)
+    for region, count in sorted(division.replicas.items()):
+        scheduling = pod_scheduling_for_region(
+            placement, region, {c.LABEL_INSTANCE: inputs.owner.name, c.LABEL_REVISION: rev}
+        )
+        work = RevisionWorkload(
+            revision=rev,
+            role=role,
+            region=region,
+            replicas=_hpa_aware(count, hpa_managed, inputs.observed, inputs.owner, rev, region),
+            affinity=scheduling["affinity"],
+            topology_spread=tuple(scheduling["topologySpreadConstraints"]),
+        )
+        out.desired.append(build_deployment(inputs.owner, rev_spec, work))
+    return division
+
+
+def _traffic(inputs: _Inputs, rplan: Any) -> list[dict]:
+    """The router's Services and routes for the machine's weights."""
+    owner, spec = inputs.owner, inputs.spec
     preview = None
-    if rspec.strategy == "blueGreen":
+    if inputs.rspec.strategy == "blueGreen":
         preview = (spec.rollout.get("blueGreen") or {}).get("previewServiceName") or f"{owner.name}-preview"
     ctx = RouteContext(
         namespace=owner.namespace,
@@ -313,87 +382,69 @@ def plan_model_deployment(body: dict, observed: Observed, now: datetime) -> Plan
         preview_service=preview,
         router_spec=dict(spec.traffic.get(spec.router) or {}),
     )
-    desired.extend(router_for(spec.router).desired_objects(ctx, rplan.weights))
+    return router_for(spec.router).desired_objects(ctx, rplan.weights)
 
-    # Status.
-    serving = [d for rev in rplan.replicas for d in by_rev.get(rev, [])]
-    ready = sum(_status_int(d, "readyReplicas") for d in serving)
-    current = sum(_status_int(d, "replicas") for d in serving)
+
+def _ready_condition(rplan: Any, by_rev: dict[str, list[dict]], target: int) -> tuple[Condition, bool]:
+    """The Ready condition from the stable revision's ready pods, and whether the model is available
+    (its stable Deployments exist and have the pods they should)."""
     desired_replicas = rplan.replicas.get(rplan.stable_revision, target)
     stable_ready = sum(_status_int(d, "readyReplicas") for d in by_rev.get(rplan.stable_revision, []))
     available = stable_ready >= desired_replicas or desired_replicas == 0
     exists = bool(by_rev.get(rplan.stable_revision))
+    message = f"{stable_ready}/{desired_replicas} replicas ready"
     if desired_replicas == 0:
-        ready_cond = Condition(c.COND_READY, True, c.REASON_SCALED_TO_ZERO, "scaled to zero replicas")
-    elif available and exists:
-        ready_cond = Condition(
-            c.COND_READY, True, c.REASON_AVAILABLE, f"{stable_ready}/{desired_replicas} replicas ready"
-        )
-    else:
-        ready_cond = Condition(
-            c.COND_READY, False, c.REASON_UNAVAILABLE, f"{stable_ready}/{desired_replicas} replicas ready"
-        )
-    conditions.append(ready_cond)
-    for cond in rplan.conditions:
-        conditions.append(
-            Condition(cond.type, {"True": True, "False": False}.get(cond.status), cond.reason, cond.message)
-        )
-    if not refs_ok and not any(x.type == c.COND_DEGRADED and x.status for x in conditions):
-        conditions = [x for x in conditions if x.type != c.COND_DEGRADED]
-        conditions.append(Condition(c.COND_DEGRADED, True, refs_reason, refs_message))
+        zero = Condition(c.COND_READY, True, c.REASON_SCALED_TO_ZERO, "scaled to zero replicas")
+        return zero, exists
+    if available and exists:
+        return Condition(c.COND_READY, True, c.REASON_AVAILABLE, message), True
+    return Condition(c.COND_READY, False, c.REASON_UNAVAILABLE, message), False
 
+
+def _status(
+    inputs: _Inputs,
+    rplan: Any,
+    by_rev: dict[str, list[dict]],
+    target: int,
+    workloads: _Workloads,
+    refs: _References,
+) -> tuple[dict[str, Any], list[Condition]]:
+    """status (without its merged conditions) and the conditions to merge into it."""
+    observed, owner, old_status = inputs.observed, inputs.owner, inputs.old_status
+    ready_cond, available = _ready_condition(rplan, by_rev, target)
+    conditions = [refs.condition, ready_cond]
+    conditions += [
+        Condition(x.type, {"True": True, "False": False}.get(x.status), x.reason, x.message)
+        for x in rplan.conditions
+    ]
+    if not refs.ok and not any(x.type == c.COND_DEGRADED and x.status for x in conditions):
+        conditions = [x for x in conditions if x.type != c.COND_DEGRADED]
+        conditions.append(Condition(c.COND_DEGRADED, True, refs.reason, refs.message))
     status: dict[str, Any] = {k: v for k, v in old_status.items() if k == "kopf"}
     status.update(_prune(rplan.status))
     phase = status.get("phase") or c.PHASE_PENDING
     if phase in (c.PHASE_READY, c.PHASE_PENDING):
-        phase = c.PHASE_READY if (available and exists) else c.PHASE_PENDING
-    status["phase"] = phase
-    if phase in (c.PHASE_READY, c.PHASE_PENDING):
+        phase = c.PHASE_READY if available else c.PHASE_PENDING
         status["message"] = ready_cond.message
-    rollout = dict(status.get("rollout") or {})
-    counters = observed.analysis.counters if observed.analysis else (old_status.get("rollout") or {})
-    if rplan.state.passed + rplan.state.failed + rplan.state.inconclusive + rplan.state.errors == 0:
-        rollout["consecutiveInconclusive"] = 0
-    else:
-        rollout["consecutiveInconclusive"] = int(counters.get("consecutiveInconclusive") or 0)
-    status["rollout"] = rollout
+    status["phase"] = phase
+    status["rollout"] = _rollout_counters(status, rplan, observed, old_status)
     history = list(old_status.get("analysisHistory") or [])
     if observed.analysis is not None:
         history.extend(observed.analysis.history)
     if history:
         status["analysisHistory"] = history[-HISTORY_LIMIT:]
+    serving = [d for rev in rplan.replicas for d in by_rev.get(rev, [])]
     status.update(
         {
-            "observedGeneration": generation,
-            "replicas": current,
-            "readyReplicas": ready,
-            "desiredReplicas": desired_replicas,
+            "observedGeneration": inputs.generation,
+            "replicas": sum(_status_int(d, "replicas") for d in serving),
+            "readyReplicas": sum(_status_int(d, "readyReplicas") for d in serving),
+            "desiredReplicas": rplan.replicas.get(rplan.stable_revision, target),
             "url": f"http://{owner.name}.{owner.namespace}.svc.cluster.local",
         }
     )
-    if placement is not None:
-        divisions = [division_rows[r] for r in division_rows]
-        pstatus = placement_status(
-            placement,
-            divisions or [divide_replicas(0, placement.regions, set())],
-            availability,
-            observed.pods,
-            {n["metadata"]["name"]: n for n in observed.nodes or []},
-        )
-        status["placement"] = pstatus.as_model_status()
-        conditions.append(pstatus.condition)
-        pending = [(pod, reason) for pod, reason in pending_reasons(observed.pods) if reason]
-        if pending and not ready_cond.status:
-            # Say why pods cannot be placed, in the scheduler's own words.
-            reasons = sorted({reason for _, reason in pending})
-            ready_cond = Condition(
-                c.COND_READY,
-                False,
-                "PodsPending",
-                f"{ready_cond.message}; {len(pending)} pod(s) Pending: {'; '.join(reasons)}"[:1000],
-            )
-            conditions = [x for x in conditions if x.type != c.COND_READY] + [ready_cond]
-            status["message"] = ready_cond.message
+    if inputs.placement is not None:
+        conditions = _placement_status(inputs, workloads, status, conditions, ready_cond)
     if observed.sla is not None:
         status["sla"] = dict(observed.sla.status)
     floors = {k: v for k, v in observed.predictive.items() if v.status}
@@ -401,12 +452,48 @@ def plan_model_deployment(body: dict, observed: Observed, now: datetime) -> Plan
         status["autoscaling"] = (
             dict(next(iter(floors.values())).status) if len(floors) == 1 else _merge_floors(floors)
         )
-    status["conditions"] = merge_conditions(old_status.get("conditions"), conditions, now, generation)
-    events = explain_transition(events, old_status, status)
-    requeue = rplan.requeue_after
-    if not refs_ok:
-        requeue = min(requeue or 30.0, 30.0)
-    return Plan(desired=desired, status=status, events=events, requeue_after=requeue)
+    return status, conditions
+
+
+def _rollout_counters(status: dict, rplan: Any, observed: Observed, old_status: dict) -> dict:
+    rollout = dict(status.get("rollout") or {})
+    counters = observed.analysis.counters if observed.analysis else (old_status.get("rollout") or {})
+    if rplan.state.passed + rplan.state.failed + rplan.state.inconclusive + rplan.state.errors == 0:
+        rollout["consecutiveInconclusive"] = 0
+    else:
+        rollout["consecutiveInconclusive"] = int(counters.get("consecutiveInconclusive") or 0)
+    return rollout
+
+
+def _placement_status(
+    inputs: _Inputs, workloads: _Workloads, status: dict, conditions: list[Condition], ready: Condition
+) -> list[Condition]:
+    """status.placement and the residency condition; a Ready=False names why pods are Pending."""
+    placement, observed = inputs.placement, inputs.observed
+    assert placement is not None
+    divisions = list(workloads.divisions.values())
+    pstatus = placement_status(
+        placement,
+        divisions or [divide_replicas(0, placement.regions, set())],
+        workloads.availability,
+        observed.pods,
+        {n["metadata"]["name"]: n for n in observed.nodes or []},
+    )
+    status["placement"] = pstatus.as_model_status()
+    conditions = [*conditions, pstatus.condition]
+    pending = [(pod, reason) for pod, reason in pending_reasons(observed.pods) if reason]
+    if pending and not ready.status:
+        # Say why pods cannot be placed, in the scheduler's own words.
+        reasons = sorted({reason for _, reason in pending})
+        ready = Condition(
+            c.COND_READY,
+            False,
+            "PodsPending",
+            f"{ready.message}; {len(pending)} pod(s) Pending: {'; '.join(reasons)}"[:1000],
+        )
+        conditions = [x for x in conditions if x.type != c.COND_READY] + [ready]
+        status["message"] = ready.message
+    return conditions
 
 
 def _hpa_aware(
