@@ -136,32 +136,9 @@ def divide_replicas(
     counts, levels = _apportion(total, participating)
     placed = sum(counts.values())
     unplaced = max(0, total - placed)
-
-    allocations_list: list[RegionAllocation] = []
-    for r in ordered:
-        if r.name not in counts:
-            allocations_list.append(
-                RegionAllocation(
-                    r.name,
-                    0,
-                    SHARE_REDISTRIBUTED,
-                    "no schedulable node in this region: its share moved to the available regions",
-                )
-            )
-            continue
-        n = counts[r.name]
-        if no_region_available:
-            reason, message = SHARE_NO_REGION, f"no allowed region available: holding {n} replica(s) Pending"
-        elif r.name not in available_set:
-            reason, message = (
-                SHARE_HELD,
-                f"no schedulable node in this region: holding {n} replica(s) Pending "
-                "(onRegionUnavailable: hold)",
-            )
-        else:
-            reason, message = _bound_reason(r, levels[r.name], n)
-        allocations_list.append(RegionAllocation(r.name, n, reason, message))
-
+    allocations = tuple(
+        _allocation(r, counts, levels, available_set, no_region_available) for r in ordered
+    )
     if no_region_available:
         message = f"no allowed region available: {placed} replica(s) held Pending"
     elif placed > total:
@@ -170,7 +147,38 @@ def divide_replicas(
         message = f"maxReplicas of the available regions leave {unplaced} of {total} replica(s) unplaced"
     else:
         message = f"{placed} replica(s) over {sum(1 for c in counts.values() if c)} region(s)"
-    return Division(tuple(allocations_list), total, placed, unplaced, no_region_available, message)
+    return Division(allocations, total, placed, unplaced, no_region_available, message)
+
+
+def _allocation(
+    region: RegionShare,
+    counts: dict[str, int],
+    levels: dict[str, str],
+    available: set[str],
+    no_region_available: bool,
+) -> RegionAllocation:
+    """One region's count with the reason for it."""
+    if region.name not in counts:
+        return RegionAllocation(
+            region.name,
+            0,
+            SHARE_REDISTRIBUTED,
+            "no schedulable node in this region: its share moved to the available regions",
+        )
+    n = counts[region.name]
+    if no_region_available:
+        return RegionAllocation(
+            region.name, n, SHARE_NO_REGION, f"no allowed region available: holding {n} replica(s) Pending"
+        )
+    if region.name not in available:
+        return RegionAllocation(
+            region.name,
+            n,
+            SHARE_HELD,
+            f"no schedulable node in this region: holding {n} replica(s) Pending (onRegionUnavailable: hold)",
+        )
+    reason, message = _bound_reason(region, levels[region.name], n)
+    return RegionAllocation(region.name, n, reason, message)
 
 
 def _bound_reason(region: RegionShare, level: str, replicas: int) -> tuple[str, str]:
