@@ -7,8 +7,9 @@ our YAML with Go's YAML library and the API server decodes and validates each ob
 env value read as a number fails here. A sample of the inputs (every tricky name and one in 20) is
 also validated offline, which must accept what the API server accepts.
 
-Figures (printed; measured 3m57s on the 2-core dev machine at load average 6: render 37s, dry runs
-180s, two kubectl processes at a time). Reproduce:
+Figures (printed): 2m38s on the 2-core dev machine at load average 4-5, shared with other test runs
+(offline validation of the sample 1.5s, render 30s, dry runs 105s with two kubectl processes at a
+time). Reproduce:
     .venv/bin/python -m pytest tests/e2e/test_render_dry_run.py -q -s
 """
 
