@@ -9,7 +9,10 @@ Pure (no I/O). The operator's cycle per ModelDeployment (and per region, one ser
         # every planning step (cheap); keep fc.state for the next step
     decision = plan_floor(fc, current_floor, live_demand, params, now, last_raised_at=...)
 
-`hpa_sim` simulates the Kubernetes HPA for the benchmark and the tests.
+`demand` builds the demand query and turns its samples into a Series (the operator and
+`kubectl modelserve forecast` share it); `cycle` holds the operator's per-step decisions (settings
+from spec, when to refit, the floor handed to the planner and its status). `hpa_sim` simulates the
+Kubernetes HPA for the benchmark and the tests.
 """
 
 from .floor import (

@@ -116,7 +116,6 @@ def hold_seconds() -> float:
     return _env_seconds(HOLD_ENV, DEFAULT_HOLD_SECONDS, 0.0)
 
 
-# ============================================================================ worker (process pool)
 def fit_in_worker(
     series: Series, settings: FitSettings, now: float, fine: Series | None = None
 ) -> ForecastState | InsufficientHistory:
@@ -134,8 +133,6 @@ def fit_in_worker(
     )
 
 
-
-# ============================================================================== the controller loop
 @dataclass
 class SeriesTrack:
     """What the cycle remembers about one (namespace, name, region) between steps."""
