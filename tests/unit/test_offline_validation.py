@@ -189,3 +189,29 @@ def test_render_exits_non_zero_with_the_field_path_and_the_rules_message(
     )
     assert main(["render", "-f", str(REPO / "examples" / "fraud-detector.yaml")]) == 0
     assert "kind: Deployment" in capsys.readouterr().out
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    below=st.lists(
+        st.one_of(st.integers(0, 100), st.floats(0, 100, allow_nan=False)), min_size=1, max_size=5
+    ),
+    target=st.floats(-1, 101, allow_nan=False),
+)
+def test_sla_credits_and_targets(below: list[float], target: float) -> None:
+    doc = {
+        "apiVersion": "modelserve.io/v1alpha1",
+        "kind": "SLAPolicy",
+        "metadata": {"name": "gold"},
+        "spec": {
+            "objectives": [{"name": "avail", "type": "availability", "target": target}],
+            "credits": [{"below": b, "percent": 10} for b in below],
+        },
+    }
+    expected = [] if 0 < target < 100 else ["spec.objectives[0].target"]
+    values = [float(b) for b in below]
+    if values != sorted(values, reverse=True):  # `below` is a number: 5 and 5.0 are the same value
+        expected.append("spec.credits")
+    if len(set(values)) != len(values):
+        expected.append("spec.credits")
+    assert sorted(paths(validate_document(doc))) == sorted(expected)
