@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
+from modelserve.api.validation import validate_resource
 
 REPO = Path(__file__).resolve().parents[2]
 CRD_DIR = REPO / "crds"
@@ -604,55 +605,6 @@ def test_contract_patterns_and_lengths() -> None:
 # --- examples and docs ----------------------------------------------------------------------------
 
 
-def check_against_schema(value: Any, schema: Schema, path: str) -> list[str]:
-    """A small subset of OpenAPI validation: unknown fields, required, type, enum, pattern,
-    min/max. Cross-field CEL rules are left to the API server."""
-    if schema.get("x-kubernetes-preserve-unknown-fields"):
-        return []
-    errors: list[str] = []
-    if schema.get("x-kubernetes-int-or-string"):
-        return [] if isinstance(value, int | str) else [f"{path}: want int or string"]
-    kind = schema.get("type")
-    type_ok = {
-        "object": isinstance(value, dict),
-        "array": isinstance(value, list),
-        "string": isinstance(value, str),
-        "boolean": isinstance(value, bool),
-        "integer": isinstance(value, int) and not isinstance(value, bool),
-        "number": isinstance(value, int | float) and not isinstance(value, bool),
-    }.get(kind, True)
-    if not type_ok:
-        return [f"{path}: want {kind}, got {value!r}"]
-    if "enum" in schema and value not in schema["enum"]:
-        errors.append(f"{path}: {value!r} not in {schema['enum']}")
-    if "pattern" in schema and isinstance(value, str) and not re.search(schema["pattern"], value):
-        errors.append(f"{path}: {value!r} does not match {schema['pattern']}")
-    if "minimum" in schema and value < schema["minimum"]:
-        errors.append(f"{path}: {value} < {schema['minimum']}")
-    if "maximum" in schema and value > schema["maximum"]:
-        errors.append(f"{path}: {value} > {schema['maximum']}")
-    if kind == "object":
-        props = schema.get("properties", {})
-        for name in schema.get("required", []):
-            if name not in value:
-                errors.append(f"{path}.{name}: required")
-        for name, child in value.items():
-            if path == "" and name == "metadata":
-                continue  # the API server validates metadata itself
-            if name in props:
-                errors += check_against_schema(child, props[name], f"{path}.{name}")
-            elif isinstance(schema.get("additionalProperties"), dict):
-                errors += check_against_schema(child, schema["additionalProperties"], f"{path}.{name}")
-            else:
-                errors.append(f"{path}.{name}: unknown field")
-    if kind == "array":
-        if len(value) > schema.get("maxItems", len(value)):
-            errors.append(f"{path}: more than {schema['maxItems']} items")
-        for i, item in enumerate(value):
-            errors += check_against_schema(item, schema["items"], f"{path}[{i}]")
-    return errors
-
-
 EXAMPLE_DOCS = [
     (path.name, i, doc)
     for path in sorted(EXAMPLES_DIR.glob("*.yaml"))
@@ -677,8 +629,10 @@ def test_examples_exist() -> None:
 def test_examples_match_schema(file: str, index: int, doc: dict[str, Any]) -> None:
     assert "namespace" not in doc["metadata"], "examples leave the namespace to the user"
     assert len(doc["metadata"]["name"]) <= 40
-    errors = check_against_schema(doc, root_schema(doc["kind"]), "")
-    assert not errors, f"{file}#{index}: {errors}"
+    # The offline validator of `modelserve render` (tests/unit/test_offline_validation.py), here
+    # against crds/ itself: the API server's schema, defaults, list types and CEL rules.
+    errors = validate_resource(doc, root_schema(doc["kind"]))
+    assert not errors, f"{file}#{index}: {[str(e) for e in errors]}"
 
 
 def test_schema_checker_catches_mistakes() -> None:
@@ -688,11 +642,11 @@ def test_schema_checker_catches_mistakes() -> None:
         "apiVersion": "modelserve.io/v1alpha1",
         "kind": "RegionPlacement",
         "metadata": {"name": "x"},
-        "spec": {"regions": [{"name": "a", "wieght": 0}], "enforcement": "delete"},
+        "spec": {"regions": [{"name": "a", "wieght": 0}]},
     }
-    errors = check_against_schema(bad, schema, "")
-    assert any("wieght: unknown field" in e for e in errors)
-    assert any("enforcement" in e for e in errors)
+    assert [e.path for e in validate_resource(bad, schema)] == ["spec.regions[0].wieght"]
+    bad["spec"] = {"regions": [{"name": "a"}], "enforcement": "delete"}
+    assert [e.path for e in validate_resource(bad, schema)] == ["spec.enforcement", ""]
 
 
 @pytest.mark.parametrize("kind", KINDS)
