@@ -6,6 +6,8 @@ import logging
 import time
 from datetime import datetime
 
+from kubernetes.client.rest import ApiException
+
 from modelserve.api import constants as c
 from modelserve.api.conditions import Condition, merge_conditions
 from modelserve.api.modeldeployment import SpecError, parse_model_deployment
@@ -13,6 +15,8 @@ from modelserve.api.revisions import spec_revision
 from modelserve.k8s.apply import stamp_intent, status_patch
 from modelserve.k8s.compare import is_subset
 from modelserve.observability import metrics
+from modelserve.placement import find_violations, parse_region_placement, plan_enforcement
+from modelserve.reconcile.analysis_run import analysis_due, run_analysis
 from modelserve.reconcile.context import Context
 from modelserve.reconcile.failures import report_reconcile_error
 from modelserve.reconcile.finalize import sync_route_hold
@@ -79,8 +83,6 @@ def _sla_view(ctx: Context, body: dict) -> SLAView | None:
 
 def maybe_analyse(ctx: Context, body: dict, observed: Observed, now: datetime) -> None:
     """Run the analysis when it is due; its outcome goes into `observed.analysis`."""
-    from modelserve.reconcile.analysis_run import analysis_due, run_analysis
-
     try:
         spec = parse_model_deployment(body.get("spec") or {})
         revision = spec_revision(spec, observed.deployments)
@@ -142,10 +144,6 @@ def apply_plan(ctx: Context, body: dict, plan: Plan, owned: dict[str, dict[str, 
 
 def enforce_residency(ctx: Context, body: dict, observed: Observed) -> list[EventSpec]:
     """Evict (or delete, when a PDB refuses) pods bound outside their allowed regions."""
-    from kubernetes.client.rest import ApiException
-
-    from modelserve.placement import find_violations, parse_region_placement, plan_enforcement
-
     if observed.placement is None or not observed.pods:
         return []
     placement = parse_region_placement(observed.placement)
