@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
+from modelserve.cli.yaml_output import dump_all
 from modelserve.localcluster.processes import free_port, stop_pid
 
 REPO = Path(__file__).resolve().parents[2]
@@ -141,9 +141,8 @@ class Kube:
     def apply(
         self, docs: dict | list[dict] | str, namespace: str | None = None, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
-        text = (
-            docs if isinstance(docs, str) else yaml.safe_dump_all(docs if isinstance(docs, list) else [docs])
-        )
+        # Quoted as `modelserve render` quotes: PyYAML leaves 1e5 plain, and kubectl reads it as a number.
+        text = docs if isinstance(docs, str) else dump_all(docs if isinstance(docs, list) else [docs])
         args = ["apply", "-f", "-"] + (["-n", namespace] if namespace else [])
         return self.run(*args, input=text, check=check)
 

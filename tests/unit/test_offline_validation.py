@@ -155,13 +155,16 @@ def test_autoscaling_bounds_use_the_defaulted_minimum(
 
 @settings(max_examples=200, deadline=None)
 @given(name=st.text(alphabet="abcXY-.1_", min_size=1, max_size=45))
-def test_metadata_name_is_a_short_dns_subdomain(name: str) -> None:
+def test_metadata_name_is_a_short_dns_label(name: str) -> None:
     doc = model_deployment()
     doc["metadata"]["name"] = name
     subdomain = re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*", name)
-    expected = [] if subdomain else ["metadata.name"]
+    expected = [] if subdomain else ["metadata.name"]  # every custom resource: a DNS-1123 subdomain
+    # The CRD's rules on the whole object: at most 40 characters, and a DNS-1035 label (the Service's name).
     if len(name) > 40:
-        expected.append(ROOT_PATH)  # the CRD's rule on the whole object: size(self.metadata.name) <= 40
+        expected.append(ROOT_PATH)
+    if not re.fullmatch(r"[a-z]([-a-z0-9]*[a-z0-9])?", name):
+        expected.append(ROOT_PATH)
     assert paths(validate_document(doc)) == tuple(expected)
 
 
