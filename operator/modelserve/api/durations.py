@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import re
 
+from modelserve.api.errors import SpecError
+
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _PART = re.compile(r"([0-9]+)(ms|s|m|h|d|w)")
 DURATION_PATTERN = r"^([0-9]+(ms|s|m|h|d|w))+$"
 
 
-def parse_duration(text: str, field: str = "duration") -> float:
-    """Seconds in `text`; ValueError naming `field` when it is not a well-formed duration."""
+def parse_duration(text: object, field: str = "duration", *, positive: bool = False) -> float:
+    """Seconds in `text` (the CRDs' duration pattern, which the API server has already checked).
+
+    Raises SpecError (a ValueError) naming `field` when `text` is not a well-formed duration, or, with
+    `positive`, when it is zero. The one duration parser of the operator.
+    """
     if not isinstance(text, str) or not re.fullmatch(DURATION_PATTERN, text):
-        raise ValueError(f"{field}: {text!r} is not a duration such as 30s, 5m, 1h30m or 7d")
-    return sum(int(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(text))
+        raise SpecError(field, f"invalid duration {text!r}: expected e.g. 30s, 5m, 1h30m, 7d")
+    seconds = float(sum(int(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(text)))
+    if positive and seconds <= 0:
+        raise SpecError(field, f"duration {text!r} must be greater than zero")
+    return seconds
 
 
 def format_duration(seconds: float) -> str:

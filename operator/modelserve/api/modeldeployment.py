@@ -9,15 +9,7 @@ from typing import Any
 
 from modelserve.api import constants as c
 from modelserve.api.durations import parse_duration
-
-
-class SpecError(ValueError):
-    """A problem in a spec the API server accepted, naming the field path and the fix."""
-
-    def __init__(self, field_path: str, message: str):
-        super().__init__(f"{field_path}: {message}")
-        self.field_path = field_path
-        self.message = message
+from modelserve.api.errors import SpecError
 
 
 @dataclass(frozen=True)

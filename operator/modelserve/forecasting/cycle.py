@@ -23,7 +23,8 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from modelserve.api.durations import format_duration
-from modelserve.api.modeldeployment import Autoscaling, ModelDeploymentSpec, SpecError
+from modelserve.api.errors import SpecError
+from modelserve.api.modeldeployment import Autoscaling, ModelDeploymentSpec
 from modelserve.forecasting.demand import STEP_SECONDS, burst_query, demand_query
 from modelserve.forecasting.floor import (
     REASON_INSUFFICIENT_HISTORY,

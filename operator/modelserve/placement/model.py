@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from modelserve.api.modeldeployment import SpecError
+from modelserve.api.errors import SpecError
 
 __all__ = [
     "DEFAULT_REGION_LABEL",

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from modelserve.api import constants as c
 from modelserve.api.conditions import Condition, merge_conditions
-from modelserve.api.modeldeployment import SpecError
+from modelserve.api.errors import SpecError
 from modelserve.k8s.apply import merge_patch
 from modelserve.placement import parse_region_placement, placement_status, region_availability
 from modelserve.placement.division import Division, RegionAllocation

@@ -39,7 +39,8 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
-from modelserve.api.modeldeployment import SpecError, parse_model_deployment
+from modelserve.api.errors import SpecError
+from modelserve.api.modeldeployment import parse_model_deployment
 from modelserve.forecasting import (
     FloorDecision,
     ForecastState,

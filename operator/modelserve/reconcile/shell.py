@@ -10,7 +10,8 @@ from kubernetes.client.rest import ApiException
 
 from modelserve.api import constants as c
 from modelserve.api.conditions import Condition, merge_conditions
-from modelserve.api.modeldeployment import SpecError, parse_model_deployment
+from modelserve.api.errors import SpecError
+from modelserve.api.modeldeployment import parse_model_deployment
 from modelserve.api.revisions import spec_revision
 from modelserve.k8s.apply import stamp_intent, status_patch
 from modelserve.k8s.compare import is_subset

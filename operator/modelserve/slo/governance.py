@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from modelserve.slo.model import SpecError
+from modelserve.api.errors import SpecError
 from modelserve.slo.selection import (
     PolicyCandidate,
     PolicySelection,

@@ -12,6 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelserve.api.durations import parse_duration as _parse_duration
+from modelserve.api.errors import SpecError
+
 KIND = "SLAPolicy"
 
 # Objective types (api.md: spec.objectives[].type).
@@ -38,33 +41,15 @@ DEFAULT_WINDOW = "30d"
 # bound; api.md makes `target` optional for quality, so this default applies when it is absent.
 DEFAULT_QUALITY_TARGET_PERCENT = 99.0
 
-_DURATION_RE = re.compile(r"^([0-9]+(ms|s|m|h|d|w))+$")
-_DURATION_PART_RE = re.compile(r"([0-9]+)(ms|s|m|h|d|w)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _DNS_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _METRIC_NAME_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _LABEL_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
-class SpecError(ValueError):
-    """A semantically invalid SLAPolicy spec; `field_path` names the offending field (e.g.
-    ``spec.objectives[1].target``) so the message can go into a status condition and an Event."""
-
-    def __init__(self, field_path: str, message: str) -> None:
-        super().__init__(f"{field_path}: {message}")
-        self.field_path = field_path
-        self.message = message
-
-
 # --------------------------------------------------------------------------------------------- durations
 def parse_duration(text: Any, field_path: str = "duration") -> float:
-    """Parse an api.md duration (``30s``, ``1h30m``, ``7d``) into seconds; SpecError when malformed."""
-    if not isinstance(text, str) or not _DURATION_RE.match(text):
-        raise SpecError(field_path, f"invalid duration {text!r}: expected e.g. 30s, 5m, 1h30m, 7d")
-    seconds = sum(int(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART_RE.findall(text))
-    if seconds <= 0:
-        raise SpecError(field_path, f"duration {text!r} must be greater than zero")
-    return seconds
+    """An SLAPolicy duration in seconds: positive (windows and intervals cannot be empty)."""
+    return _parse_duration(text, field_path, positive=True)
 
 
 def format_duration(seconds: float) -> str:

@@ -16,9 +16,10 @@ from typing import Any
 
 from modelserve.api import constants as c
 from modelserve.api.conditions import Condition, find_condition, merge_conditions
+from modelserve.api.errors import SpecError
 from modelserve.api.events import EventSpec
 from modelserve.slo.governance import Governance
-from modelserve.slo.model import SLAPolicySpec, SpecError
+from modelserve.slo.model import SLAPolicySpec
 from modelserve.slo.status import OVERRIDE_FREEZE_ANNOTATION, ModelSLAStatus
 
 # Condition types of SLAPolicy.status.conditions.

@@ -12,9 +12,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from modelserve.api.errors import SpecError
 from modelserve.slo.gates import rollout_gate_from_policy
 from modelserve.slo.governance import policy_candidates
-from modelserve.slo.model import SLAPolicySpec, SpecError, parse_sla_policy
+from modelserve.slo.model import SLAPolicySpec, parse_sla_policy
 from modelserve.slo.selection import model_ref_from_body, select_policy
 from modelserve.slo.status import OVERRIDE_FREEZE_ANNOTATION, ModelSLAStatus, rollout_frozen
 
