@@ -11,9 +11,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from modelserve.api.errors import describe_failure, failing_field
 from modelserve.placement import division
 from modelserve.reconcile.context import Context
-from modelserve.reconcile.failures import describe_failure, failing_field, reconcile_reporting_errors
+from modelserve.reconcile.failures import reconcile_reporting_errors
 from modelserve.reconcile.queue import WorkQueue
 from modelserve.reconcile.shell import reconcile_model_deployment
 

@@ -11,7 +11,7 @@ import pytest
 from kubernetes.client.rest import ApiException
 from modelserve.api import constants as c
 from modelserve.reconcile.finalize import RouteReleaseFailed, sync_route_hold
-from modelserve.reconcile.route_hold import (
+from modelserve.routers.user_routes import (
     RouteRef,
     hold_patch,
     holds_fields,

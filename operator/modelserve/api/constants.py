@@ -26,7 +26,7 @@ ANNOTATION_REVISION_SPEC = f"{GROUP}/revision-spec"
 # Set on owned objects: a hash of what we last applied, so a changed intent is always re-applied.
 ANNOTATION_APPLIED = f"{GROUP}/applied"
 # Set on a ModelDeployment that writes into a user-owned route: the routes it holds fields in
-# ("HTTPRoute/<name>", comma-separated), released before the finalizer below goes (reconcile/route_hold.py).
+# ("HTTPRoute/<name>", comma-separated), released before the finalizer below goes (routers/user_routes.py).
 ANNOTATION_USER_ROUTES = f"{GROUP}/user-routes"
 FINALIZER_ROUTE_RELEASE = f"{GROUP}/route-release"
 

@@ -5,7 +5,7 @@ current state itself. No kopf change-detection handlers, timers or daemons are u
 writes progress, diff-base annotations or finalizers into a user's resource. (kopf's on.delete would
 put its finalizer on every ModelDeployment; the reconcile instead adds `modelserve.io/route-release`
 only to one that writes into a user-owned route, and removes it once that route is released -- see
-reconcile/route_hold.py. A deletion therefore arrives here as an update with a deletionTimestamp.)
+routers/user_routes.py. A deletion therefore arrives here as an update with a deletionTimestamp.)
 """
 
 from __future__ import annotations

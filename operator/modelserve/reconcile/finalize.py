@@ -1,6 +1,6 @@
-"""The shell around ``reconcile.route_hold``: record the user route we write into, give it back on delete.
+"""The shell around ``routers.user_routes``: record the user route we write into, give it back on delete.
 
-See ``route_hold`` for why; this module only reads, patches and applies.
+See ``routers.user_routes`` for why; this module only reads, patches and applies.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from datetime import datetime
 from modelserve.api import constants as c
 from modelserve.api.conditions import Condition, merge_conditions
 from modelserve.k8s.client import KubeClient
-from modelserve.reconcile.route_hold import (
+from modelserve.routers.user_routes import (
     RouteRef,
     hold_patch,
     holds_fields,
