@@ -316,8 +316,12 @@ def run_scenario(scn: dict[str, Any], runs: int, seed: int) -> dict[str, Any]:
     traffic = simulate(scn, runs, horizon(scn, spec), rng)
     ours = [run_ours(scn, spec, traffic, r) for r in range(runs)]
     flagger = [run_flagger(scn, spec, traffic, r) for r in range(runs)]
-    first = lambda value: value[0] if isinstance(value, list) else value  # noqa: E731
-    last = lambda value: value[-1] if isinstance(value, list) else value  # noqa: E731
+    def first(value: Any) -> Any:
+        return per_interval(value, 1)[0]
+
+    def last(value: Any) -> Any:
+        return value[-1] if isinstance(value, list) else value
+
     return {
         "name": scn["name"],
         "expect": scn["expect"],

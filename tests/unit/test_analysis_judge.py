@@ -88,7 +88,7 @@ def test_relative_bound_is_tested_against_the_bound_not_equality() -> None:
     # 1.6x stable with lots of data: significantly worse than stable, but not significantly above 1.5x.
     gate = GateSpec("error-rate", builtin="errorRate", max_relative_to_stable=1.5)
     result = judge_gate(gate, RateSample(160, 20000), RateSample(500, 100000))
-    assert stats.error_rate_p_value(160, 20000, 500, 100000) < 0.01
+    assert stats.binomial_greater(160, 660, stats.expected_share(20000, 100000, 1.0)) < 0.01
     assert result.verdict is Verdict.INCONCLUSIVE
 
 
@@ -167,12 +167,15 @@ def test_histogram_quantile_matches_promql_interpolation() -> None:
     assert stats.histogram_quantile(0.99, [(0.1, 1), (math.inf, 100)]) == 0.1  # in +Inf bucket
 
 
-def test_fisher_matches_scipy() -> None:
-    from scipy.stats import fisher_exact
+def test_conditional_rate_test_matches_scipy() -> None:
+    from scipy.stats import binomtest
 
-    for a, n, b, m in [(8, 600, 27, 5400), (3, 60, 5, 540), (20, 100, 10, 100)]:
-        expected = fisher_exact([[a, n - a], [b, m - b]], alternative="greater").pvalue
-        assert stats.error_rate_p_value(a, n, b, m) == pytest.approx(expected, rel=1e-9)
+    # Given the errors of both revisions, the candidate's share is binomial: n_c r / (n_c r + n_s).
+    for a, n, b, m, r in [(8, 600, 27, 5400, 1.0), (3, 60, 5, 540, 1.5), (20, 100, 10, 100, 2.0)]:
+        share = stats.expected_share(n, m, r)
+        assert share == pytest.approx(n * r / (n * r + m))
+        expected = binomtest(a, a + b, share, alternative="greater").pvalue
+        assert stats.binomial_greater(a, a + b, share) == pytest.approx(expected, rel=1e-9)
 
 
 def test_mann_whitney_binned_matches_scipy_on_tied_data() -> None:
@@ -189,8 +192,9 @@ def test_mann_whitney_binned_matches_scipy_on_tied_data() -> None:
 @given(e1=st.integers(0, 50), n1=st.integers(1, 500), e2=st.integers(0, 50), n2=st.integers(1, 500))
 def test_p_values_are_probabilities(e1: int, n1: int, e2: int, n2: int) -> None:
     e1, e2 = min(e1, n1), min(e2, n2)
-    assert 0.0 <= stats.error_rate_p_value(e1, n1, e2, n2) <= 1.0
-    assert 0.0 <= stats.rate_ratio_p_value(e1, n1, e2, n2, 1.5) <= 1.0
+    share = stats.expected_share(n1, n2, 1.5)
+    assert 0.0 <= stats.binomial_greater(e1, e1 + e2, share) <= 1.0
+    assert 0.0 <= stats.binomial_less(e1, e1 + e2, share) <= 1.0
 
 
 @settings(max_examples=60, deadline=None)

@@ -13,94 +13,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import bdtrc, betainc, chdtrc, gammaln
-
-
-def _upper_tail(sf_strict: float, pmf_at: float) -> float:
-    # Exact p-value P(X >= x). We measured Lancaster's mid-p (P(X > x) + P(X = x)/2), which has more
-    # power at low counts, in benchmarks/canary_judge.py: together with repeated looks it let 0.35-1.3%
-    # of healthy 1 req/s canaries be rolled back; the exact tail keeps that <= 0.1% and still catches
-    # a 5x regression at 10 req/s within two intervals in > 95% of runs.
-    return min(1.0, max(0.0, sf_strict + pmf_at))
-
-
-@lru_cache(maxsize=65536)
-def error_rate_p_value(cand_errors: int, cand_total: int, base_errors: int, base_total: int) -> float:
-    """One-sided Fisher exact test that the candidate's error ratio exceeds the baseline's.
-
-    In: error/total counts of candidate and baseline over the same window.
-    Out: p-value in [0, 1]; 1.0 when there is nothing to test (no requests or no errors at all).
-    Conditioned on the total number of errors, the candidate's errors are hypergeometric under
-    H0 (equal error probabilities); that makes the test exact for any traffic level.
-    """
-    if cand_total <= 0 or base_total <= 0:
-        return 1.0
-    total_errors = cand_errors + base_errors
-    if total_errors == 0 or cand_errors == 0:
-        return 1.0
-    population = cand_total + base_total
-    # Hypergeometric tail computed directly in log space over the (small) support: the number of
-    # errors bounds it, and this is ~20x faster than scipy.stats.hypergeom's generic machinery.
-    high = min(total_errors, cand_total)
-    low = max(cand_errors, total_errors - base_total)
-    if cand_errors > high:
-        return 0.0
-    k = np.arange(low, high + 1, dtype=float)
-    log_pmf = (
-        _log_choose(float(total_errors), k)
-        + _log_choose(float(population - total_errors), cand_total - k)
-        - _log_choose(float(population), np.array([float(cand_total)]))
-    )
-    pmf = np.exp(log_pmf)
-    at = float(pmf[0]) if low == cand_errors else 0.0
-    return _upper_tail(float(pmf.sum()) - at, at)
-
-
-def _log_choose(n: float, k: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    return np.asarray(gammaln(n + 1.0) - gammaln(k + 1.0) - gammaln(n - k + 1.0), dtype=float)
-
-
-@lru_cache(maxsize=65536)
-def binomial_excess_p_value(successes: int, trials: int, p0: float) -> float:
-    """One-sided exact binomial test of H0: probability <= ``p0`` against > ``p0``.
-
-    Used when there is no stable baseline to compare with (first rollout): the candidate is tested
-    against the bound itself.
-    """
-    if trials <= 0 or successes <= 0:
-        return 1.0
-    if p0 <= 0.0:
-        return 0.0
-    if p0 >= 1.0:
-        return 1.0
-    strictly_above = float(bdtrc(successes, trials, p0))  # P(X > successes)
-    at_or_above = float(bdtrc(successes - 1, trials, p0)) if successes > 0 else 1.0
-    return _upper_tail(strictly_above, at_or_above - strictly_above)
-
-
-@lru_cache(maxsize=65536)
-def rate_ratio_p_value(
-    cand_errors: int, cand_total: int, base_errors: int, base_total: int, ratio: float
-) -> float:
-    """One-sided exact test of H0: candidate error rate <= ``ratio`` x baseline error rate.
-
-    Errors are rare events, i.e. Poisson with exposure = requests; conditioned on the total number of
-    errors, the candidate's share is Binomial(T, ratio*n_c / (ratio*n_c + n_s)) under H0 (the exact
-    conditional test for a ratio of Poisson rates). Used for ``maxRelativeToStable``: evidence must be
-    against the bound itself, not merely against "as good as stable".
-    """
-    if cand_total <= 0 or base_total <= 0 or cand_errors <= 0:
-        return 1.0
-    share = ratio * cand_total / (ratio * cand_total + base_total)
-    return binomial_excess_p_value(cand_errors, cand_errors + base_errors, share)
+from scipy.special import betainc, chdtrc
 
 
 def alpha_for_look(confidence: float, look: int) -> float:
-    """Significance level of the ``look``-th analysis (1-based) of a step.
+    """Significance level of the failing side at the ``look``-th analysis (1-based) of a step.
 
     A step re-tests growing (cumulative) data every interval; testing each look at 1 - confidence
     would let a healthy canary cross the line sooner or later. Spending alpha as
@@ -120,6 +40,9 @@ def bucket_counts(cumulative: Sequence[float]) -> np.ndarray:
 
 def mann_whitney_binned_p_value(candidate_counts: npt.ArrayLike, baseline_counts: npt.ArrayLike) -> float:
     """One-sided Mann-Whitney U test that candidate latencies are stochastically larger.
+
+    Not used by the judge any more: a rank test sees shifts of the whole distribution and misses a
+    regression confined to the tail (kayenta#780). Kept as the reference the tail test is compared with.
 
     In: per-bucket (non-cumulative) counts of candidate and baseline on the SAME bucket grid.
     Out: p-value (normal approximation with continuity and tie correction; every observation in a
