@@ -7,6 +7,7 @@ and message, rather than rendering nothing or objects for a spec that can never 
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,12 +16,15 @@ import yaml
 from modelserve.api.validation import validate_document
 from modelserve.cli.yaml_output import dump_all
 from modelserve.reconcile.plan import Observed, plan_model_deployment
+from modelserve.slo import SpecError, parse_sla_policy, render_prometheus_rule
+from modelserve.slo.governance import governance_for
+from modelserve.slo.rules import owner_reference
 
 
 def load_documents(paths: list[str]) -> list[dict]:
     docs: list[dict] = []
     for path in paths:
-        text = Path(path).read_text() if path != "-" else __import__("sys").stdin.read()
+        text = Path(path).read_text() if path != "-" else sys.stdin.read()
         docs.extend(d for d in yaml.safe_load_all(text) if isinstance(d, dict))
     return docs
 
@@ -74,8 +78,6 @@ def _render_extra(docs: list[dict], namespace: str) -> list[dict]:
     every model of the namespace (rules to load into a Prometheus without prometheus-operator); a
     policy that governs none of the given models renders nothing, like the operator. An invalid policy
     spec exits with the field path."""
-    from modelserve.reconcile.sla import governance_for, owner_reference
-    from modelserve.slo import SpecError, parse_sla_policy, render_prometheus_rule
 
     def in_namespace(d: dict) -> dict:
         return {**d, "metadata": {"namespace": namespace, **(d.get("metadata") or {})}}

@@ -67,7 +67,6 @@ from modelserve.slo.policy_status import (
     transition_events,
 )
 from modelserve.slo.rules import desired_prometheus_rule
-from modelserve.slo.rules import owner_reference as owner_reference  # for cli/render.py, until it imports slo
 from modelserve.slo.view import SLAView, sla_view_from
 
 log = logging.getLogger(__name__)
