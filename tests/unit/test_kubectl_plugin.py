@@ -18,6 +18,7 @@ from modelserve.cli import kubectl_plugin as plugin
 from modelserve.cli import plugin_forecast as pf
 from modelserve.cli import plugin_views as views
 from modelserve.cli.plugin_patches import build_control_request, spec_notes
+from modelserve.metrics_source import PrometheusQuery
 
 NOW = datetime(2025, 3, 4, 12, 0, 0, tzinfo=UTC)
 NOW_NS = 1741089600123456789
@@ -484,20 +485,35 @@ def test_demand_query_default_and_template() -> None:
     assert pf.demand_query(md) == 'sum(rate(x{ns="prod",m="fraud"}[1m]))'
 
 
-def test_range_result_parsing_and_step() -> None:
-    payload = {
-        "status": "success",
-        "data": {
-            "resultType": "matrix",
-            "result": [
-                {"metric": {"region": "a"}, "values": [[100, "1"], [160, "2"], [220, "NaN"]]},
-                {"metric": {"region": "b"}, "values": [[100, "3"]]},
-            ],
-        },
-    }
-    assert pf.parse_range_result(payload, "q") == ([100.0, 160.0], [4.0, 2.0])
-    with pytest.raises(pf.ForecastError, match="bad_data"):
-        pf.parse_range_result({"status": "error", "errorType": "bad_data", "error": "parse error"}, "q")
+class RangeBackend:
+    """A Prometheus backend for the operator's own client: records range queries, answers `result`."""
+
+    def __init__(self, result: list[dict] | Exception):
+        self.result = result
+        self.calls: list[tuple[str, float, float, str]] = []
+
+    def custom_query(self, query: str, params: dict | None = None, timeout: Any = None) -> Any:
+        raise AssertionError("forecast asks for ranges only")
+
+    def custom_query_range(
+        self, query: str, start_time: Any, end_time: Any, step: str, params: Any = None, timeout: Any = None
+    ) -> Any:
+        self.calls.append((query, start_time.timestamp(), end_time.timestamp(), step))
+        if isinstance(self.result, Exception):
+            raise self.result
+        return self.result
+
+
+def test_fetch_demand_sums_series_per_time_and_drops_nan() -> None:
+    backend = RangeBackend([
+        {"metric": {"region": "a"}, "values": [[600, "1"], [900, "2"], [1200, "NaN"]]},
+        {"metric": {"region": "b"}, "values": [[600, "3"]]},
+    ])
+    client = PrometheusQuery("http://prom:9090", backend=backend)
+    assert pf.fetch_demand("http://prom:9090", "q", 0, 1200, client=client) == ([600.0, 900.0], [4.0, 2.0])
+    failing = PrometheusQuery("http://prom:9090", backend=RangeBackend(ConnectionError("refused")))
+    with pytest.raises(pf.ForecastError, match="refused"):
+        pf.fetch_demand("http://prom:9090", "q", 0, 1200, client=failing)
 
 
 def test_forecast_plot_is_drawn(tmp_path: Path) -> None:
@@ -684,44 +700,16 @@ def test_watch_refreshes_until_interrupted(fake: FakeCluster, monkeypatch: pytes
     assert text.count("Phase:         Progressing") == 2
 
 
-def test_fetch_demand_asks_prometheus_for_a_range(monkeypatch: pytest.MonkeyPatch) -> None:
-    import urllib.parse
-
-    seen: list[str] = []
-
-    class Response(io.BytesIO):
-        def __enter__(self) -> Response:
-            return self
-
-        def __exit__(self, *exc: object) -> None:
-            self.close()
-
-    def urlopen(url: str, timeout: float) -> Response:
-        seen.append(url)
-        body = {
-            "status": "success",
-            "data": {
-                "resultType": "matrix",
-                "result": [{"metric": {}, "values": [[1000, "5"], [1060, "7"]]}],
-            },
-        }
-        return Response(json.dumps(body).encode())
-
-    monkeypatch.setattr(pf.urllib.request, "urlopen", urlopen)
-    times, values = pf.fetch_demand("http://prom:9090/", "sum(rate(x[5m]))", 0, 86400)
+def test_fetch_demand_asks_prometheus_for_a_range_on_the_operators_grid() -> None:
+    backend = RangeBackend([{"metric": {}, "values": [[1000, "5"], [1060, "7"]]}])
+    client = PrometheusQuery("http://prom:9090/", backend=backend)
+    times, values = pf.fetch_demand("http://prom:9090/", "sum(rate(x[5m]))", 0, 86400, client=client)
     assert (times, values) == ([1000.0, 1060.0], [5.0, 7.0])
-    url = urllib.parse.urlsplit(seen[0])
-    assert url.path == "/api/v1/query_range"
-    assert urllib.parse.parse_qs(url.query) == {
-        "query": ["sum(rate(x[5m]))"],
-        "start": ["0.000"],
-        "end": ["86400.000"],
-        "step": ["300"],  # the operator's grid (forecasting.demand.STEP_SECONDS)
-    }
+    assert backend.calls == [("sum(rate(x[5m]))", 0.0, 86400.0, "300s")]  # forecasting.demand.STEP_SECONDS
     # A history longer than one range query may hold is fetched in several.
-    seen.clear()
-    pf.fetch_demand("http://prom:9090/", "sum(rate(x[5m]))", 0, 60 * 86400)
-    assert len(seen) == 2
+    backend.calls.clear()
+    pf.fetch_demand("http://prom:9090/", "sum(rate(x[5m]))", 0, 60 * 86400, client=client)
+    assert len(backend.calls) == 2
 
 
 def test_main_forecast_plot(fake: FakeCluster, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

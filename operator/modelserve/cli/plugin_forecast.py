@@ -14,16 +14,13 @@ The demand query, its 5-minute grid and the placement of its samples are the ope
 
 from __future__ import annotations
 
-import json
 import math
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from modelserve.forecasting import InsufficientHistory, demand, fit_forecaster, forecast
+from modelserve.metrics_source import MetricsError, PrometheusQuery
 from modelserve.rollout.steps import parse_duration
 
 DEFAULT_PLOT_HORIZON = "1d"
@@ -44,59 +41,28 @@ def demand_query(md: Mapping[str, Any]) -> str:
     return demand.demand_query(namespace, name, predictive.get("query") or None)
 
 
-def parse_range_result(payload: Mapping[str, Any], query: str) -> tuple[list[float], list[float]]:
-    """A /api/v1/query_range JSON body in, (timestamps, values) out; several series are summed per time.
-
-    Raises ForecastError on an error status or a result that is not a matrix.
-    """
-    if payload.get("status") != "success":
-        raise ForecastError(f"Prometheus: {payload.get('errorType')}: {payload.get('error')} (query {query})")
-    data = payload.get("data") or {}
-    if data.get("resultType") != "matrix":
-        raise ForecastError(f"Prometheus: expected a matrix, got {data.get('resultType')!r} (query {query})")
-    totals: dict[float, float] = {}
-    for series in data.get("result") or ():
-        for ts, raw in series.get("values") or ():
-            value = float(raw)
-            if math.isfinite(value):
-                totals[float(ts)] = totals.get(float(ts), 0.0) + value
-    times = sorted(totals)
-    return times, [totals[t] for t in times]
-
-
-def fetch_demand(url: str, query: str, start: float, end: float) -> tuple[list[float], list[float]]:
-    """Range query `query` over [start, end] (epoch seconds) against Prometheus at `url`, on the
-    operator's grid (demand.STEP_SECONDS, aligned to the epoch; several requests when the span
-    exceeds what Prometheus accepts in one)."""
+def fetch_demand(
+    url: str, query: str, start: float, end: float, *, client: PrometheusQuery | None = None
+) -> tuple[list[float], list[float]]:
+    """Range query `query` over [start, end] (epoch seconds) against Prometheus at `url` with the
+    operator's own client, on the operator's grid (demand.STEP_SECONDS, aligned to the epoch; several
+    requests when the span exceeds what Prometheus accepts in one). Several series are summed per
+    time; NaN samples are dropped. Raises ForecastError when Prometheus cannot answer."""
     span = demand.aligned_range(start, end)
     if span is None:
         return [], []
+    prometheus = client or PrometheusQuery(url, timeout_seconds=HTTP_TIMEOUT_SECONDS)
     totals: dict[float, float] = {}
-    for first, last in demand.split_range(*span):
-        times, values = _fetch_range(url, query, first, last, demand.STEP_SECONDS)
-        totals.update(zip(times, values, strict=True))
+    try:
+        for first, last in demand.split_range(*span):
+            for _, points in prometheus.range(query, first, last, demand.STEP_SECONDS):
+                for ts, value in points:
+                    if math.isfinite(value):
+                        totals[ts] = totals.get(ts, 0.0) + value
+    except MetricsError as exc:
+        raise ForecastError(f"Prometheus at {url}: {exc}") from exc
     times = sorted(totals)
     return times, [totals[t] for t in times]
-
-
-def _fetch_range(
-    url: str, query: str, start: float, end: float, step: int
-) -> tuple[list[float], list[float]]:
-    params = urllib.parse.urlencode(
-        {"query": query, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": step}
-    )
-    endpoint = url.rstrip("/") + "/api/v1/query_range?" + params
-    try:
-        with urllib.request.urlopen(endpoint, timeout=HTTP_TIMEOUT_SECONDS) as resp:
-            payload = json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        try:
-            payload = json.loads(exc.read())
-        except (ValueError, OSError):
-            raise ForecastError(f"Prometheus at {url}: HTTP {exc.code}") from exc
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise ForecastError(f"Prometheus at {url}: {exc}") from exc
-    return parse_range_result(payload, query)
 
 
 @dataclass(frozen=True)
