@@ -23,8 +23,9 @@ from modelserve.rollout.spec import (
     ShadowSpec,
 )
 from modelserve.rollout.state import PendingScaleDown, RolloutState, state_from_status, state_to_status
-from modelserve.rollout.steps import SetWeightStep, candidate_share, effective_canary_steps, parse_steps
+from modelserve.rollout.steps import SetWeightStep, effective_canary_steps, parse_steps
 from modelserve.routers.base import Weights
+from modelserve.routers.replicas import candidate_share
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 

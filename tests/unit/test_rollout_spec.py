@@ -8,11 +8,11 @@ from modelserve.rollout.steps import (
     AnalysisStep,
     PauseStep,
     SetWeightStep,
-    candidate_share,
     effective_canary_steps,
     parse_duration,
     parse_steps,
 )
+from modelserve.routers.replicas import candidate_share
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("30s", 30), ("5m", 300), ("1h30m", 5400), ("7d", 604800),

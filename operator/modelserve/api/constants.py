@@ -72,3 +72,63 @@ PHASE_FROZEN = "Frozen"
 # Kubernetes Event types.
 EVENT_NORMAL = "Normal"
 EVENT_WARNING = "Warning"
+
+# The rollout machine (modelserve.rollout): where a rollout is, its strategies, the analysis
+# decisions it takes, and the reasons of its conditions and Events.
+
+# --- status.rollout.phase (where the rollout is) ------------------------------------------------
+STAGE_IDLE = "Idle"        # no rollout: the stable revision serves everything
+STAGE_CANARY = "Canary"    # walking spec.rollout.canary.steps
+STAGE_SHADOW = "Shadow"    # candidate at full size, judged on mirrored traffic
+STAGE_PREVIEW = "Preview"  # blue-green: candidate at full size behind the preview Service
+STAGE_PROMOTING = "Promoting"  # scaling the candidate to full size before it takes 100 %
+
+# --- strategies -----------------------------------------------------------------------------------
+STRATEGY_CANARY = "canary"
+STRATEGY_SHADOW = "shadow"
+STRATEGY_BLUE_GREEN = "blueGreen"
+
+# --- analysis decisions (input from the analysis judge, mapped by the reconciler) --------------------
+DECISION_CONTINUE = "continue"  # no verdict yet: keep judging
+DECISION_PROCEED = "proceed"    # gates passed for this window
+DECISION_ROLLBACK = "rollback"  # a gate failed (or onInconclusive/onError say rollback)
+DECISION_PAUSE = "pause"        # hold and wait for a human (e.g. inconclusive too often)
+DECISIONS = (DECISION_CONTINUE, DECISION_PROCEED, DECISION_ROLLBACK, DECISION_PAUSE)
+
+# --- condition / pause / failure reasons ---------------------------------------------------------
+REASON_ROLLOUT_PROGRESSING = "RolloutProgressing"
+REASON_ROLLOUT_PAUSED = "RolloutPaused"
+REASON_ROLLOUT_COMPLETED = "RolloutCompleted"
+REASON_ROLLED_BACK = "RolledBack"
+REASON_ROLLOUTS_FROZEN = "ErrorBudgetExhausted"
+REASON_QUALITY_GATE_FAILED = "QualityGateFailed"
+REASON_ABORTED = "Aborted"
+REASON_PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
+REASON_UNSUPPORTED_STRATEGY = "UnsupportedStrategy"
+REASON_MANUAL_PAUSE = "ManualPause"
+REASON_ANALYSIS_PAUSE = "AnalysisPaused"
+REASON_PAUSE_STEP = "PauseStep"
+REASON_AWAITING_PROMOTION = "AwaitingPromotion"
+
+# --- event reasons (Normal unless noted) -----------------------------------------------------------
+EVENT_DEPLOYED = "Deployed"
+EVENT_ROLLOUT_STARTED = "RolloutStarted"
+EVENT_CANDIDATE_SCALING = "CandidateScaling"
+EVENT_WEIGHT_SET = "WeightSet"
+EVENT_STEP_COMPLETED = "StepCompleted"
+EVENT_MIRROR_STARTED = "MirrorStarted"
+EVENT_PREVIEW_READY = "PreviewReady"
+EVENT_PROMOTION_STARTED = "PromotionStarted"
+EVENT_PROMOTED = "Promoted"
+EVENT_ROLLED_BACK = "RolledBack"          # Warning
+EVENT_CANDIDATE_REPLACED = "CandidateReplaced"
+EVENT_REVERTED = "RolloutReverted"
+EVENT_PAUSED = "RolloutPaused"            # Warning when automatic
+EVENT_RESUMED = "RolloutResumed"
+EVENT_RETRY = "RolloutRetried"
+EVENT_FROZEN = "RolloutFrozen"            # Warning
+EVENT_BLOCKED = "RevisionBlocked"         # Warning: a failed revision is requested again
+EVENT_PROGRESS_DEADLINE = "ProgressDeadlineExceeded"  # Warning
+EVENT_SCALED_DOWN = "RevisionRemoved"
+
+ANNOTATION_RESUME = f"{GROUP}/resume"

@@ -20,6 +20,9 @@ from typing import Any
 
 from modelserve.api import constants as c
 from modelserve.api.conditions import Condition, merge_conditions
+from modelserve.api.constants import (
+    EVENT_FROZEN,
+)
 from modelserve.api.events import EventSpec
 from modelserve.api.modeldeployment import (
     ModelDeploymentSpec,
@@ -42,7 +45,6 @@ from modelserve.placement import (
 )
 from modelserve.placement.bounds import RegionBounds, regional_bounds
 from modelserve.rollout import (
-    EVENT_FROZEN,
     ObservedRevisions,
     RevisionReplicas,
     plan_rollout,

@@ -19,9 +19,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from modelserve.rollout import (
-    CONDITION_DEGRADED,
-    CONDITION_PROGRESSING,
+from modelserve.api.constants import (
+    COND_DEGRADED,
+    COND_PROGRESSING,
     DECISION_PAUSE,
     DECISION_PROCEED,
     DECISION_ROLLBACK,
@@ -53,8 +53,8 @@ from modelserve.rollout import (
     PHASE_ROLLED_BACK,
     REASON_ABORTED,
     REASON_ANALYSIS_PAUSE,
+    REASON_AS_EXPECTED,
     REASON_AWAITING_PROMOTION,
-    REASON_HEALTHY,
     REASON_MANUAL_PAUSE,
     REASON_PAUSE_STEP,
     REASON_PROGRESS_DEADLINE_EXCEEDED,
@@ -94,11 +94,10 @@ from modelserve.rollout.steps import (
     PauseStep,
     SetWeightStep,
     Step,
-    candidate_share,
     effective_canary_steps,
 )
 from modelserve.routers.base import ALL_STABLE, Weights
-from modelserve.routers.replicas import replicas_for_weight
+from modelserve.routers.replicas import candidate_share, replicas_for_weight
 
 #: How often to look again while waiting for pods to become Ready (watches usually wake us sooner).
 READY_POLL_SECONDS = 10.0
@@ -693,26 +692,26 @@ def _gate_note(run: _Run) -> str:
 
 def _conditions(s: RolloutState) -> tuple[Condition, ...]:
     if s.phase == PHASE_ROLLED_BACK and s.failed_reason:
-        degraded = Condition(CONDITION_DEGRADED, "True", s.failed_reason, s.message)
+        degraded = Condition(COND_DEGRADED, "True", s.failed_reason, s.message)
     elif s.pause_reason == REASON_PROGRESS_DEADLINE_EXCEEDED:
-        degraded = Condition(CONDITION_DEGRADED, "True", REASON_PROGRESS_DEADLINE_EXCEEDED, s.message)
+        degraded = Condition(COND_DEGRADED, "True", REASON_PROGRESS_DEADLINE_EXCEEDED, s.message)
     elif s.phase == PHASE_DEGRADED:
-        degraded = Condition(CONDITION_DEGRADED, "True", REASON_UNSUPPORTED_STRATEGY, s.message)
+        degraded = Condition(COND_DEGRADED, "True", REASON_UNSUPPORTED_STRATEGY, s.message)
     else:
-        degraded = Condition(CONDITION_DEGRADED, "False", REASON_HEALTHY, "")
+        degraded = Condition(COND_DEGRADED, "False", REASON_AS_EXPECTED, "")
     if s.candidate_revision is not None:
         if s.phase == PHASE_PAUSED:
-            progressing = Condition(CONDITION_PROGRESSING, "Unknown", REASON_ROLLOUT_PAUSED, s.message)
+            progressing = Condition(COND_PROGRESSING, "Unknown", REASON_ROLLOUT_PAUSED, s.message)
         else:
-            progressing = Condition(CONDITION_PROGRESSING, "True", REASON_ROLLOUT_PROGRESSING, s.message)
+            progressing = Condition(COND_PROGRESSING, "True", REASON_ROLLOUT_PROGRESSING, s.message)
     elif s.phase == PHASE_ROLLED_BACK:
-        progressing = Condition(CONDITION_PROGRESSING, "False", REASON_ROLLED_BACK, s.message)
+        progressing = Condition(COND_PROGRESSING, "False", REASON_ROLLED_BACK, s.message)
     elif s.phase == PHASE_FROZEN:
-        progressing = Condition(CONDITION_PROGRESSING, "False", REASON_ROLLOUTS_FROZEN, s.message)
+        progressing = Condition(COND_PROGRESSING, "False", REASON_ROLLOUTS_FROZEN, s.message)
     elif s.phase == PHASE_DEGRADED:
-        progressing = Condition(CONDITION_PROGRESSING, "False", REASON_UNSUPPORTED_STRATEGY, s.message)
+        progressing = Condition(COND_PROGRESSING, "False", REASON_UNSUPPORTED_STRATEGY, s.message)
     else:
-        progressing = Condition(CONDITION_PROGRESSING, "False", REASON_ROLLOUT_COMPLETED, s.message)
+        progressing = Condition(COND_PROGRESSING, "False", REASON_ROLLOUT_COMPLETED, s.message)
     return progressing, degraded
 
 

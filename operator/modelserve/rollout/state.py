@@ -13,7 +13,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from modelserve.rollout import PHASE_PENDING, STAGE_IDLE
+from modelserve.api.constants import (
+    PHASE_PENDING,
+    STAGE_IDLE,
+)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ A canary is a list of steps; each step is exactly one of ``setWeight``, ``pause`
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -103,13 +102,3 @@ def effective_canary_steps(steps: Sequence[Step], *, gates_configured: bool) -> 
     if any(not isinstance(s, SetWeightStep) for s in result[last_weight_index + 1:]):
         return result
     return (*result, AnalysisStep())
-
-
-def candidate_share(total_replicas: int, weight: int) -> int:
-    """Candidate replicas needed to carry ``weight`` percent of a ``total_replicas``-sized load.
-
-    ``ceil(total * weight / 100)``, at least 1 when the weight is positive, 0 for weight 0.
-    """
-    if weight <= 0:
-        return 0
-    return max(1, math.ceil(total_replicas * weight / 100))

@@ -9,10 +9,10 @@ Mirroring is impossible without a proxy, so the shadow strategy needs a mesh rou
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from modelserve.rollout.steps import candidate_share
 from modelserve.routers.base import (
     RouteContext,
     RouterCleanup,
@@ -24,6 +24,15 @@ from modelserve.routers.base import (
     preview_services,
 )
 
+
+def candidate_share(total_replicas: int, weight: int) -> int:
+    """Candidate replicas needed to carry ``weight`` percent of a ``total_replicas``-sized load.
+
+    ``ceil(total * weight / 100)``, at least 1 when the weight is positive, 0 for weight 0.
+    """
+    if weight <= 0:
+        return 0
+    return max(1, math.ceil(total_replicas * weight / 100))
 
 def replicas_for_weight(total_replicas: int, weight: int) -> tuple[int, int]:
     """(stable, candidate) pod counts whose ratio approximates ``weight`` percent to the candidate.
