@@ -140,7 +140,7 @@ def test_canary_walks_every_step_scaling_before_weight_and_promotes_without_capa
     assert p.requeue_after == 30
     p = sim.step("c1", after=30)
     assert p.replicas == {"c1": 10} and p.delete_revisions == ("s1",)
-    assert condition(p, COND_DEGRADED).status == "False"
+    assert condition(p, COND_DEGRADED).status is False
 
 
 def test_candidate_gets_weight_only_once_its_share_is_ready():
@@ -254,7 +254,7 @@ def test_rollback_sends_all_traffic_to_stable_in_the_same_plan_and_scales_down_a
     assert p.replicas == {"s1": 10, "c1": 6}  # kept, without traffic, for scaleDownDelay
     assert p.state.phase == PHASE_ROLLED_BACK and p.state.failed_revision == "c1"
     degraded = condition(p, COND_DEGRADED)
-    assert (degraded.status, degraded.reason) == ("True", REASON_QUALITY_GATE_FAILED)
+    assert (degraded.status, degraded.reason) == (True, REASON_QUALITY_GATE_FAILED)
     assert "errorRate: 0.12 > max 0.05" in degraded.message
     assert [(e.type, e.reason) for e in p.events] == [(EVENT_WARNING, EVENT_ROLLED_BACK)]
     assert p.requeue_after == 45
@@ -380,13 +380,13 @@ def test_progress_deadline_pauses_with_degraded_condition_then_recovers():
     p = sim.step("c1", after=1)
     assert p.state.phase == PHASE_PAUSED and p.candidate_revision == "c1"
     degraded = condition(p, COND_DEGRADED)
-    assert (degraded.status, degraded.reason) == ("True", REASON_PROGRESS_DEADLINE_EXCEEDED)
+    assert (degraded.status, degraded.reason) == (True, REASON_PROGRESS_DEADLINE_EXCEEDED)
     assert reasons(p) == ["ProgressDeadlineExceeded"]
     p = sim.step("c1", after=60)
     assert p.events == ()
     sim.ready["c1"] = 2
     p = sim.step("c1")
-    assert p.weights.candidate == 20 and condition(p, COND_DEGRADED).status == "False"
+    assert p.weights.candidate == 20 and condition(p, COND_DEGRADED).status is False
 
 
 # --- shadow ---------------------------------------------------------------------------------------------

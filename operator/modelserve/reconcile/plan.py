@@ -275,7 +275,7 @@ def _rollout(inputs: _Inputs, by_rev: dict[str, list[dict]]) -> tuple[Any, int, 
     freeze_reason = observed.sla.freeze_reason if observed.sla and frozen else ""
     for e in rplan.events:  # the freeze's event names the SLA's own reason
         detail = f" ({freeze_reason})" if e.reason == EVENT_FROZEN and freeze_reason else ""
-        events.append(EventSpec(e.type, e.reason, e.message + detail))
+        events.append(replace(e, message=e.message + detail))
     if observed.analysis is not None:
         events.extend(observed.analysis.events)
     return rplan, target, events
@@ -415,10 +415,7 @@ def _status(
     observed, owner, old_status = inputs.observed, inputs.owner, inputs.old_status
     ready_cond, available = _ready_condition(rplan, by_rev, target)
     conditions = [refs.condition, ready_cond]
-    conditions += [
-        Condition(x.type, {"True": True, "False": False}.get(x.status), x.reason, x.message)
-        for x in rplan.conditions
-    ]
+    conditions += list(rplan.conditions)
     if not refs.ok and not any(x.type == c.COND_DEGRADED and x.status for x in conditions):
         conditions = [x for x in conditions if x.type != c.COND_DEGRADED]
         conditions.append(Condition(c.COND_DEGRADED, True, refs.reason, refs.message))

@@ -6,7 +6,7 @@ Its phases, stages, strategies, decisions, condition and Event reasons are named
 
 from __future__ import annotations
 
-from modelserve.rollout.machine import Condition, Event, RolloutPlan, analysis_window_start, plan_rollout
+from modelserve.rollout.machine import RolloutPlan, analysis_window_start, plan_rollout
 from modelserve.rollout.spec import (
     AnalysisOutcome,
     BlueGreenSpec,
@@ -25,8 +25,6 @@ __all__ = [
     "AnalysisOutcome",
     "BlueGreenSpec",
     "CanarySpec",
-    "Condition",
-    "Event",
     "ManualControl",
     "ObservedRevisions",
     "PendingScaleDown",

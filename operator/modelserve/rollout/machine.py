@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from modelserve.api.conditions import Condition
 from modelserve.api.constants import (
     COND_DEGRADED,
     COND_PROGRESSING,
@@ -73,6 +74,7 @@ from modelserve.api.constants import (
     STRATEGY_BLUE_GREEN,
     STRATEGY_SHADOW,
 )
+from modelserve.api.events import EventSpec
 from modelserve.rollout.spec import (
     PROMOTE_FULL,
     PROMOTE_STEP,
@@ -106,25 +108,6 @@ _START_STAGE = {STRATEGY_SHADOW: STAGE_SHADOW, STRATEGY_BLUE_GREEN: STAGE_PREVIE
 
 
 @dataclass(frozen=True)
-class Event:
-    """A Kubernetes Event to emit: ``type`` Normal|Warning, CamelCase ``reason``, ``message``."""
-
-    type: str
-    reason: str
-    message: str
-
-
-@dataclass(frozen=True)
-class Condition:
-    """A status condition the rollout owns (the reconciler sets lastTransitionTime/observedGeneration)."""
-
-    type: str
-    status: str
-    reason: str
-    message: str
-
-
-@dataclass(frozen=True)
 class RolloutPlan:
     """What to do now.
 
@@ -143,7 +126,7 @@ class RolloutPlan:
     stable_revision: str
     candidate_revision: str | None
     preview_revision: str | None
-    events: tuple[Event, ...]
+    events: tuple[EventSpec, ...]
     conditions: tuple[Condition, ...]
     requeue_after: float | None
 
@@ -198,14 +181,14 @@ class _Run:
         self.observed = observed
         self.now = now
         self.state = state
-        self.events: list[Event] = []
+        self.events: list[EventSpec] = []
 
     # -- small helpers ------------------------------------------------------------------------------
     def set(self, **changes: Any) -> None:
         self.state = replace(self.state, **changes)
 
     def event(self, type_: str, reason: str, message: str) -> None:
-        self.events.append(Event(type_, reason, message))
+        self.events.append(EventSpec(type_, reason, message))
 
     @property
     def target(self) -> int:
@@ -692,26 +675,26 @@ def _gate_note(run: _Run) -> str:
 
 def _conditions(s: RolloutState) -> tuple[Condition, ...]:
     if s.phase == PHASE_ROLLED_BACK and s.failed_reason:
-        degraded = Condition(COND_DEGRADED, "True", s.failed_reason, s.message)
+        degraded = Condition(COND_DEGRADED, True, s.failed_reason, s.message)
     elif s.pause_reason == REASON_PROGRESS_DEADLINE_EXCEEDED:
-        degraded = Condition(COND_DEGRADED, "True", REASON_PROGRESS_DEADLINE_EXCEEDED, s.message)
+        degraded = Condition(COND_DEGRADED, True, REASON_PROGRESS_DEADLINE_EXCEEDED, s.message)
     elif s.phase == PHASE_DEGRADED:
-        degraded = Condition(COND_DEGRADED, "True", REASON_UNSUPPORTED_STRATEGY, s.message)
+        degraded = Condition(COND_DEGRADED, True, REASON_UNSUPPORTED_STRATEGY, s.message)
     else:
-        degraded = Condition(COND_DEGRADED, "False", REASON_AS_EXPECTED, "")
+        degraded = Condition(COND_DEGRADED, False, REASON_AS_EXPECTED, "")
     if s.candidate_revision is not None:
         if s.phase == PHASE_PAUSED:
-            progressing = Condition(COND_PROGRESSING, "Unknown", REASON_ROLLOUT_PAUSED, s.message)
+            progressing = Condition(COND_PROGRESSING, None, REASON_ROLLOUT_PAUSED, s.message)
         else:
-            progressing = Condition(COND_PROGRESSING, "True", REASON_ROLLOUT_PROGRESSING, s.message)
+            progressing = Condition(COND_PROGRESSING, True, REASON_ROLLOUT_PROGRESSING, s.message)
     elif s.phase == PHASE_ROLLED_BACK:
-        progressing = Condition(COND_PROGRESSING, "False", REASON_ROLLED_BACK, s.message)
+        progressing = Condition(COND_PROGRESSING, False, REASON_ROLLED_BACK, s.message)
     elif s.phase == PHASE_FROZEN:
-        progressing = Condition(COND_PROGRESSING, "False", REASON_ROLLOUTS_FROZEN, s.message)
+        progressing = Condition(COND_PROGRESSING, False, REASON_ROLLOUTS_FROZEN, s.message)
     elif s.phase == PHASE_DEGRADED:
-        progressing = Condition(COND_PROGRESSING, "False", REASON_UNSUPPORTED_STRATEGY, s.message)
+        progressing = Condition(COND_PROGRESSING, False, REASON_UNSUPPORTED_STRATEGY, s.message)
     else:
-        progressing = Condition(COND_PROGRESSING, "False", REASON_ROLLOUT_COMPLETED, s.message)
+        progressing = Condition(COND_PROGRESSING, False, REASON_ROLLOUT_COMPLETED, s.message)
     return progressing, degraded
 
 
