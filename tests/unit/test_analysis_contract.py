@@ -10,11 +10,11 @@ from modelserve.analysis.contract import (
     analysis_window_seconds,
     format_duration,
     gate_queries,
-    parse_duration,
     render_query,
     template_values,
 )
 from modelserve.analysis.judge import GateSpec
+from modelserve.api.durations import parse_duration
 
 TARGET = QueryTarget(namespace="prod", model="fraud", revision="7f9c", stable_revision="5d2a")
 

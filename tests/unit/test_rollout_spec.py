@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from modelserve.api.durations import parse_duration
 from modelserve.rollout.spec import AnalysisOutcome, manual_control_from, rollout_spec_from_api
 from modelserve.rollout.steps import (
     AnalysisStep,
     PauseStep,
     SetWeightStep,
     effective_canary_steps,
-    parse_duration,
     parse_steps,
 )
 from modelserve.routers.replicas import candidate_share

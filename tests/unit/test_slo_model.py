@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from modelserve.api.durations import parse_duration
 from modelserve.slo import DEFAULT_BURN_RATE_TIERS, SpecError, parse_sla_policy
-from modelserve.slo.model import FREEZE_ROLLOUTS, format_duration, parse_duration
+from modelserve.slo.model import FREEZE_ROLLOUTS, format_duration
 
 MINIMAL = {"objectives": [{"name": "availability", "type": "availability", "target": 99.9}]}
 
@@ -196,11 +197,11 @@ def test_spec_errors_name_the_field(spec: dict[str, Any], field_path: str) -> No
     ],
 )
 def test_durations_round_trip_to_canonical_form(text: str, seconds: float, canonical: str) -> None:
-    assert parse_duration(text) == seconds
-    assert format_duration(parse_duration(text)) == canonical
+    assert parse_duration(text, positive=True) == seconds
+    assert format_duration(parse_duration(text, positive=True)) == canonical
 
 
 @pytest.mark.parametrize("text", ["", "5", "m5", "1.5h", "0s", "-1m", None])
 def test_bad_durations_are_rejected(text: Any) -> None:
     with pytest.raises(SpecError):
-        parse_duration(text, "spec.window")
+        parse_duration(text, "spec.window", positive=True)

@@ -66,18 +66,6 @@ def gate_kind(gate: GateSpec) -> str:
 
 
 # --- durations -----------------------------------------------------------------------------------
-_DURATION_RE = re.compile(r"^([0-9]+(ms|s|m|h|d|w))+$")
-_DURATION_PART = re.compile(r"([0-9]+)(ms|s|m|h|d|w)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(text: str, field: str = "duration") -> float:
-    """``"1h30m"`` -> 5400.0 seconds. Raises ValueError naming ``field`` on a malformed value."""
-    if not isinstance(text, str) or not _DURATION_RE.match(text):
-        raise ValueError(f"{field}: invalid duration {text!r} (expected e.g. 30s, 5m, 1h30m)")
-    return float(sum(int(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text)))
-
-
 def format_duration(seconds: float) -> str:
     """Seconds -> a PromQL range duration (``90`` -> ``"1m30s"``; at least ``1s``)."""
     total = max(1, round(seconds))

@@ -24,11 +24,11 @@ from modelserve.analysis.contract import (
     LATENCY_QUANTILES,
     PRESETS,
     gate_kind,
-    parse_duration,
     validate_query_template,
 )
 from modelserve.analysis.samples import HistogramSample, RateSample, Sample, ValueSample
 from modelserve.analysis.verdict import DecisionAction, Verdict
+from modelserve.api.durations import parse_duration
 
 ON_ROLLBACK = "rollback"
 ON_PAUSE = "pause"

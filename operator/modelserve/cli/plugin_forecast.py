@@ -19,9 +19,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from modelserve.api.durations import parse_duration
 from modelserve.forecasting import InsufficientHistory, demand, fit_forecaster, forecast
 from modelserve.metrics_source import MetricsError, PrometheusQuery
-from modelserve.rollout.steps import parse_duration
 
 DEFAULT_PLOT_HORIZON = "1d"
 HTTP_TIMEOUT_SECONDS = 30

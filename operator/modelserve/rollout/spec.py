@@ -20,7 +20,8 @@ from modelserve.api.constants import (
     STRATEGY_CANARY,
     STRATEGY_SHADOW,
 )
-from modelserve.rollout.steps import Step, parse_duration, parse_steps
+from modelserve.api.durations import parse_duration
+from modelserve.rollout.steps import Step, parse_steps
 
 PROMOTE_STEP = "step"
 PROMOTE_FULL = "full"

@@ -6,23 +6,10 @@ A canary is a list of steps; each step is exactly one of ``setWeight``, ``pause`
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-_DURATION_RE = re.compile(r"^(?:[0-9]+(?:ms|s|m|h|d|w))+$")
-_DURATION_PART_RE = re.compile(r"([0-9]+)(ms|s|m|h|d|w)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
-
-
-def parse_duration(text: str, *, field: str = "duration") -> float:
-    """Parse an API duration such as ``30s``, ``5m`` or ``1h30m`` into seconds.
-
-    Raises ``ValueError`` naming ``field`` when the text does not match ``^([0-9]+(ms|s|m|h|d|w))+$``.
-    """
-    if not isinstance(text, str) or not _DURATION_RE.match(text):
-        raise ValueError(f"{field}: {text!r} is not a duration like 30s, 5m or 1h30m")
-    return sum(int(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART_RE.findall(text))
+from modelserve.api.durations import parse_duration
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelserve.api.durations import parse_duration as _parse_duration
+from modelserve.api.durations import parse_duration
 from modelserve.api.errors import SpecError
 
 KIND = "SLAPolicy"
@@ -47,11 +47,6 @@ _LABEL_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
 # --------------------------------------------------------------------------------------------- durations
-def parse_duration(text: Any, field_path: str = "duration") -> float:
-    """An SLAPolicy duration in seconds: positive (windows and intervals cannot be empty)."""
-    return _parse_duration(text, field_path, positive=True)
-
-
 def format_duration(seconds: float) -> str:
     """Canonical Prometheus duration for `seconds` (``300 -> "5m"``, ``5400 -> "1h30m"``,
     ``2592000 -> "30d"``). Weeks are not used so that 30d stays ``30d`` in rule names."""
@@ -141,11 +136,11 @@ class BurnRateTier:
 
     @property
     def long_window_seconds(self) -> float:
-        return parse_duration(self.long_window)
+        return parse_duration(self.long_window, positive=True)
 
     @property
     def short_window_seconds(self) -> float:
-        return parse_duration(self.short_window)
+        return parse_duration(self.short_window, positive=True)
 
 
 # SRE workbook, "Alerting on SLOs", table 5-8: 2% of a 30d budget in 1h, 5% in 6h, 10% in 3d.
@@ -174,7 +169,7 @@ class SLAPolicySpec:
 
     @property
     def window_seconds(self) -> float:
-        return parse_duration(self.window)
+        return parse_duration(self.window, positive=True)
 
     @property
     def freezes_rollouts(self) -> bool:
@@ -194,7 +189,7 @@ class SLAPolicySpec:
 
     def all_windows(self) -> tuple[str, ...]:
         """Alert-tier windows plus the SLO window, shortest first, without duplicates."""
-        seconds = {parse_duration(w) for w in self.burn_windows()} | {self.window_seconds}
+        seconds = {parse_duration(w, positive=True) for w in self.burn_windows()} | {self.window_seconds}
         return tuple(format_duration(s) for s in sorted(seconds))
 
 
@@ -214,7 +209,8 @@ def parse_sla_policy(body_or_spec: Mapping[str, Any]) -> SLAPolicySpec:
     path = "spec"
 
     # Canonical form, so that 720h and 30d give the same rule names.
-    window = format_duration(parse_duration(spec.get("window", DEFAULT_WINDOW), f"{path}.window"))
+    window_seconds = parse_duration(spec.get("window", DEFAULT_WINDOW), f"{path}.window", positive=True)
+    window = format_duration(window_seconds)
 
     selector = parse_label_selector(spec.get("selector"), f"{path}.selector")
     objectives = _parse_objectives(spec.get("objectives"), f"{path}.objectives")
@@ -417,8 +413,8 @@ def _parse_alerting(raw: Any, path: str) -> AlertingSpec:
         factor = _number(item["factor"], f"{p}.factor")
         if factor <= 0:
             raise SpecError(f"{p}.factor", "must be greater than zero")
-        long_s = parse_duration(item.get("longWindow"), f"{p}.longWindow")
-        short_s = parse_duration(item.get("shortWindow"), f"{p}.shortWindow")
+        long_s = parse_duration(item.get("longWindow"), f"{p}.longWindow", positive=True)
+        short_s = parse_duration(item.get("shortWindow"), f"{p}.shortWindow", positive=True)
         # The short window only exists to reset the alert quickly once the burn stops.
         if short_s >= long_s:
             raise SpecError(f"{p}.shortWindow", "must be shorter than longWindow")

@@ -19,6 +19,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from modelserve.api.durations import parse_duration
 from modelserve.slo.model import (
     AVAILABILITY,
     CUSTOM,
@@ -27,7 +28,6 @@ from modelserve.slo.model import (
     Objective,
     SLAPolicySpec,
     format_duration,
-    parse_duration,
 )
 
 REQUESTS_TOTAL = "modelserve_requests_total"
@@ -308,7 +308,7 @@ def _status_slo_window(spec: SLAPolicySpec, elapsed_seconds: float | None, evalu
     window = spec.window_seconds
     if elapsed_seconds is None or elapsed_seconds >= window:
         return spec.window
-    step = parse_duration(evaluation_interval)
+    step = parse_duration(evaluation_interval, positive=True)
     # Round up to whole evaluation intervals: a range must be positive and the first partial step counts.
     steps = max(1, -(-int(max(elapsed_seconds, 0)) // int(step)))
     return format_duration(min(window, steps * step))
