@@ -109,15 +109,33 @@ def parse_model_deployment(spec: dict) -> ModelDeploymentSpec:
     """
     if not isinstance(spec, dict):
         raise SpecError("spec", "must be an object")
-    m = _require(spec, "model", "spec")
-    model = ModelRef(
+    placement = spec.get("placementRef")
+    sla = spec.get("slaPolicyRef")
+    a = spec.get("autoscaling")
+    return ModelDeploymentSpec(
+        model=_model(_require(spec, "model", "spec")),
+        runtime=_runtime(_require(spec, "runtime", "spec")),
+        replicas=int(_get(spec, "replicas", 1)),
+        max_unavailable=_get(_get(spec, "disruptionBudget", {}), "maxUnavailable", 1),
+        autoscaling=_autoscaling(a) if a else None,
+        placement_ref=Reference(str(placement["name"])) if placement and placement.get("name") else None,
+        sla_policy_ref=Reference(str(sla["name"])) if sla and sla.get("name") else None,
+        rollout=dict(_get(spec, "rollout", {})),
+        traffic=dict(_get(spec, "traffic", {})),
+    )
+
+
+def _model(m: dict) -> ModelRef:
+    return ModelRef(
         name=str(_require(m, "name", "spec.model")),
         version=str(_require(m, "version", "spec.model")),
         uri=str(_require(m, "uri", "spec.model")),
         format=str(_get(m, "format", "custom")),
     )
-    r = _require(spec, "runtime", "spec")
-    runtime = Runtime(
+
+
+def _runtime(r: dict) -> Runtime:
+    return Runtime(
         image=str(_require(r, "image", "spec.runtime")),
         port=int(_get(r, "port", 8080)),
         command=tuple(str(x) for x in _get(r, "command", [])),
@@ -129,78 +147,59 @@ def parse_model_deployment(spec: dict) -> ModelDeploymentSpec:
         startup_seconds=int(_get(r, "startupSeconds", 60)),
         service_account_name=r.get("serviceAccountName"),
     )
-    autoscaling = None
-    a = spec.get("autoscaling")
-    if a:
-        t = _get(a, "target", {})
-        p = _get(a, "predictive", {})
-        burst = _get(p, "burst", {})
-        try:
-            predictive = Predictive(
-                enabled=bool(_get(p, "enabled", False)),
-                query=p.get("query"),
-                history_seconds=parse_duration(
-                    _get(p, "history", "7d"), "spec.autoscaling.predictive.history"
-                ),
-                seasonality=str(_get(p, "seasonality", "auto")),
-                horizon_seconds=(
-                    parse_duration(p["horizon"], "spec.autoscaling.predictive.horizon")
-                    if p.get("horizon")
-                    else None
-                ),
-                model=str(_get(p, "model", "auto")),
-                headroom_percent=int(_get(p, "headroomPercent", 5)),
-                refit_interval_seconds=parse_duration(
-                    _get(p, "refitInterval", "1h"), "spec.autoscaling.predictive.refitInterval"
-                ),
-                quantile=float(_get(p, "quantile", 0.75)),
-                scale_down_percent_per_step=int(_get(p, "scaleDownPercentPerStep", 10)),
-                min_history_seconds=parse_duration(
-                    _get(p, "minHistory", "2d"), "spec.autoscaling.predictive.minHistory"
-                ),
-                burst=bool(_get(burst, "enabled", True)),
-                burst_query=burst.get("query") or None,
-                hold_seconds=(
-                    parse_duration(p["holdAfterRaise"], "spec.autoscaling.predictive.holdAfterRaise")
-                    if p.get("holdAfterRaise")
-                    else None
-                ),
-            )
-        except ValueError as exc:
-            raise SpecError("spec.autoscaling.predictive", str(exc)) from exc
-        autoscaling = Autoscaling(
-            min_replicas=int(_get(a, "minReplicas", 1)),
-            max_replicas=int(_require(a, "maxReplicas", "spec.autoscaling")),
-            target=AutoscalingTarget(
-                metric=str(_get(t, "metric", "cpuUtilization")),
-                average_value=float(t["averageValue"]) if t.get("averageValue") is not None else None,
-                average_utilization=int(_get(t, "averageUtilization", 70)),
+
+
+def _predictive(p: dict) -> Predictive:
+    path = "spec.autoscaling.predictive"
+    burst = _get(p, "burst", {})
+    try:
+        return Predictive(
+            enabled=bool(_get(p, "enabled", False)),
+            query=p.get("query"),
+            history_seconds=parse_duration(_get(p, "history", "7d"), f"{path}.history"),
+            seasonality=str(_get(p, "seasonality", "auto")),
+            horizon_seconds=(parse_duration(p["horizon"], f"{path}.horizon") if p.get("horizon") else None),
+            model=str(_get(p, "model", "auto")),
+            headroom_percent=int(_get(p, "headroomPercent", 5)),
+            refit_interval_seconds=parse_duration(_get(p, "refitInterval", "1h"), f"{path}.refitInterval"),
+            quantile=float(_get(p, "quantile", 0.75)),
+            scale_down_percent_per_step=int(_get(p, "scaleDownPercentPerStep", 10)),
+            min_history_seconds=parse_duration(_get(p, "minHistory", "2d"), f"{path}.minHistory"),
+            burst=bool(_get(burst, "enabled", True)),
+            burst_query=burst.get("query") or None,
+            hold_seconds=(
+                parse_duration(p["holdAfterRaise"], f"{path}.holdAfterRaise")
+                if p.get("holdAfterRaise")
+                else None
             ),
-            predictive=predictive,
         )
-        if autoscaling.max_replicas < autoscaling.min_replicas:
-            raise SpecError("spec.autoscaling.maxReplicas", "must be >= spec.autoscaling.minReplicas")
-        if (
-            autoscaling.target.metric in ("requestsPerSecond", "concurrency")
-            and not autoscaling.target.average_value
-        ):
-            raise SpecError(
-                "spec.autoscaling.target.averageValue",
-                f"is required when metric is {autoscaling.target.metric}",
-            )
-    placement = spec.get("placementRef")
-    sla = spec.get("slaPolicyRef")
-    return ModelDeploymentSpec(
-        model=model,
-        runtime=runtime,
-        replicas=int(_get(spec, "replicas", 1)),
-        max_unavailable=_get(_get(spec, "disruptionBudget", {}), "maxUnavailable", 1),
-        autoscaling=autoscaling,
-        placement_ref=Reference(str(placement["name"])) if placement and placement.get("name") else None,
-        sla_policy_ref=Reference(str(sla["name"])) if sla and sla.get("name") else None,
-        rollout=dict(_get(spec, "rollout", {})),
-        traffic=dict(_get(spec, "traffic", {})),
+    except SpecError:
+        raise
+    except ValueError as exc:
+        raise SpecError(path, str(exc)) from exc
+
+
+def _autoscaling(a: dict) -> Autoscaling:
+    t = _get(a, "target", {})
+    autoscaling = Autoscaling(
+        min_replicas=int(_get(a, "minReplicas", 1)),
+        max_replicas=int(_require(a, "maxReplicas", "spec.autoscaling")),
+        target=AutoscalingTarget(
+            metric=str(_get(t, "metric", "cpuUtilization")),
+            average_value=float(t["averageValue"]) if t.get("averageValue") is not None else None,
+            average_utilization=int(_get(t, "averageUtilization", 70)),
+        ),
+        predictive=_predictive(_get(a, "predictive", {})),
     )
+    if autoscaling.max_replicas < autoscaling.min_replicas:
+        raise SpecError("spec.autoscaling.maxReplicas", "must be >= spec.autoscaling.minReplicas")
+    target = autoscaling.target
+    if target.metric in ("requestsPerSecond", "concurrency") and not target.average_value:
+        raise SpecError(
+            "spec.autoscaling.target.averageValue",
+            f"is required when metric is {autoscaling.target.metric}",
+        )
+    return autoscaling
 
 
 # The characters of a revision hash: Kubernetes' "safe encode" alphabet (k8s.io/apimachinery
