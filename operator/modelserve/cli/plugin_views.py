@@ -381,6 +381,24 @@ def format_placement(placement: Mapping[str, Any] | None) -> str:
 
 def format_status(view: Mapping[str, Any], now: datetime) -> str:
     """`kubectl modelserve status` text from a status_view()."""
+    lines = _status_header(view)
+    lines += _status_rollout(view, now)
+    text = "\n".join(lines) + "\n"
+    text += "\nRevisions:\n" + _status_revisions(view.get("revisions") or [])
+    conditions = view.get("conditions") or []
+    text += "\nConditions:\n" + (format_conditions(conditions, now) if conditions else "  <none>\n")
+    verdicts = view.get("verdicts") or []
+    text += f"\nLatest verdicts ({len(verdicts)}):\n" + (
+        format_verdicts(verdicts, now) if verdicts else "  <none>\n"
+    )
+    text += "\n" + _field("SLA", format_sla_line(view.get("sla"))) + "\n"
+    text += _field("Autoscaling", format_autoscaling_line(view.get("autoscaling"), now)) + "\n"
+    text += _field("Placement", format_placement(view.get("placement")))
+    return text
+
+
+def _status_header(view: Mapping[str, Any]) -> list[str]:
+    """Name, phase, model, strategy, revisions, step, weight, replicas and URL lines."""
     lines = [
         _field("Name", f"{view.get('name')}"),
         _field("Namespace", view.get("namespace") or NONE),
@@ -417,70 +435,53 @@ def format_status(view: Mapping[str, Any], now: datetime) -> str:
     )
     if view.get("url"):
         lines.append(_field("URL", view["url"]))
-    rollout = view.get("rollout") or {}
-    if rollout:
-        details = []
-        if rollout.get("startedAt"):
-            details.append(f"started {age(rollout['startedAt'], now)} ago")
-        if rollout.get("stepStartedAt"):
-            details.append(f"step started {age(rollout['stepStartedAt'], now)} ago")
-        if rollout.get("pauseReason"):
-            details.append(f"paused: {rollout['pauseReason']}")
-        counters = [f"{k} {rollout[k]}" for k in ANALYSIS_COUNTERS if k in rollout]
-        # The judge's counters only mean something while a rollout runs (they reset when one starts).
-        if counters and (view.get("candidateRevision") or any(rollout.get(k) for k in ANALYSIS_COUNTERS)):
-            details.append("analyses " + " ".join(counters))
-        if rollout.get("failedRevision"):
-            details.append(
-                f"failed revision {rollout['failedRevision']} ({rollout.get('failedReason') or NONE})"
-            )
-        if details:
-            lines.append(_field("Rollout", "; ".join(details)))
-        for pending in rollout.get("scaleDowns") or ():
-            lines.append(
-                _field(
-                    "Scale-down",
-                    f"revision {pending.get('revision')} ({pending.get('reason') or NONE}) "
-                    f"at {pending.get('at')}",
-                )
-            )
-    text = "\n".join(lines) + "\n"
+    return lines
 
-    revisions = view.get("revisions") or []
-    text += "\nRevisions:\n"
-    if revisions:
-        rows = []
-        for r in revisions:
-            regions = ", ".join(
-                f"{g['region']} {g['ready']}/{g['desired']}"
-                for g in r.get("regions") or ()
-                if g.get("region")
+
+def _status_rollout(view: Mapping[str, Any], now: datetime) -> list[str]:
+    """The Rollout line (timing, pause, analysis counters, failure) and pending scale-downs."""
+    rollout = view.get("rollout") or {}
+    if not rollout:
+        return []
+    details = []
+    if rollout.get("startedAt"):
+        details.append(f"started {age(rollout['startedAt'], now)} ago")
+    if rollout.get("stepStartedAt"):
+        details.append(f"step started {age(rollout['stepStartedAt'], now)} ago")
+    if rollout.get("pauseReason"):
+        details.append(f"paused: {rollout['pauseReason']}")
+    counters = [f"{k} {rollout[k]}" for k in ANALYSIS_COUNTERS if k in rollout]
+    # The judge's counters only mean something while a rollout runs (they reset when one starts).
+    if counters and (view.get("candidateRevision") or any(rollout.get(k) for k in ANALYSIS_COUNTERS)):
+        details.append("analyses " + " ".join(counters))
+    if rollout.get("failedRevision"):
+        failed = f"failed revision {rollout['failedRevision']} ({rollout.get('failedReason') or NONE})"
+        details.append(failed)
+    lines = [_field("Rollout", "; ".join(details))] if details else []
+    for pending in rollout.get("scaleDowns") or ():
+        lines.append(
+            _field(
+                "Scale-down",
+                f"revision {pending.get('revision')} ({pending.get('reason') or NONE}) at {pending.get('at')}",
             )
-            rows.append(
-                [
-                    r.get("role"),
-                    r.get("revision"),
-                    r.get("modelVersion"),
-                    r.get("desired"),
-                    r.get("ready"),
-                    regions,
-                ]
-            )
-        text += table(
-            ["ROLE", "REVISION", "VERSION", "DESIRED", "READY", "REGIONS (ready/desired)"], rows, indent="  "
         )
-    else:
-        text += "  <none>\n"
-    conditions = view.get("conditions") or []
-    text += "\nConditions:\n" + (format_conditions(conditions, now) if conditions else "  <none>\n")
-    verdicts = view.get("verdicts") or []
-    text += f"\nLatest verdicts ({len(verdicts)}):\n" + (
-        format_verdicts(verdicts, now) if verdicts else "  <none>\n"
+    return lines
+
+
+def _status_revisions(revisions: Sequence[Mapping[str, Any]]) -> str:
+    if not revisions:
+        return "  <none>\n"
+    rows = []
+    for r in revisions:
+        regions = ", ".join(
+            f"{g['region']} {g['ready']}/{g['desired']}" for g in r.get("regions") or () if g.get("region")
+        )
+        rows.append(
+            [r.get("role"), r.get("revision"), r.get("modelVersion"), r.get("desired"), r.get("ready"), regions]
+        )
+    return table(
+        ["ROLE", "REVISION", "VERSION", "DESIRED", "READY", "REGIONS (ready/desired)"], rows, indent="  "
     )
-    text += "\n" + _field("SLA", format_sla_line(view.get("sla"))) + "\n"
-    text += _field("Autoscaling", format_autoscaling_line(view.get("autoscaling"), now)) + "\n"
-    text += _field("Placement", format_placement(view.get("placement")))
-    return text
 
 
 # -- history ---------------------------------------------------------------------------------------
