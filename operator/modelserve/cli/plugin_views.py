@@ -462,7 +462,8 @@ def _status_rollout(view: Mapping[str, Any], now: datetime) -> list[str]:
         lines.append(
             _field(
                 "Scale-down",
-                f"revision {pending.get('revision')} ({pending.get('reason') or NONE}) at {pending.get('at')}",
+                f"revision {pending.get('revision')} ({pending.get('reason') or NONE}) "
+                f"at {pending.get('at')}",
             )
         )
     return lines
@@ -477,7 +478,8 @@ def _status_revisions(revisions: Sequence[Mapping[str, Any]]) -> str:
             f"{g['region']} {g['ready']}/{g['desired']}" for g in r.get("regions") or () if g.get("region")
         )
         rows.append(
-            [r.get("role"), r.get("revision"), r.get("modelVersion"), r.get("desired"), r.get("ready"), regions]
+            [r.get("role"), r.get("revision"), r.get("modelVersion"), r.get("desired"), r.get("ready"),
+             regions]
         )
     return table(
         ["ROLE", "REVISION", "VERSION", "DESIRED", "READY", "REGIONS (ready/desired)"], rows, indent="  "
