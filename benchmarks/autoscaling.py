@@ -52,6 +52,7 @@ DAY = 86400
 
 # --- trace ----------------------------------------------------------------------------------------
 
+
 def load_trace(path: Path) -> tuple[float, int, np.ndarray]:
     """(start epoch seconds, interval seconds, request counts) of a trace CSV."""
     stamps: list[str] = []
@@ -82,6 +83,7 @@ def nice_capacity(peak: float, replicas: int = 30) -> float:
 
 
 # --- simulation -----------------------------------------------------------------------------------
+
 
 @dataclass
 class Setup:
@@ -115,8 +117,8 @@ class Run:
     under_minutes: float
     replica_hours: float
     minutes: int
-    ready: np.ndarray = field(repr=False)   # Ready pods at the start of each minute
-    alive: np.ndarray = field(repr=False)   # all pods at the start of each minute
+    ready: np.ndarray = field(repr=False)  # Ready pods at the start of each minute
+    alive: np.ndarray = field(repr=False)  # all pods at the start of each minute
     notes: dict = field(default_factory=dict)
 
     @property
@@ -124,14 +126,26 @@ class Run:
         return 100.0 * self.under_minutes / self.minutes
 
 
-def simulate(name: str, demand: np.ndarray, setup: Setup, start: float, *, floor_for_minute=None,
-             target_utilization: float | None = None, evaluate_from: int = 0) -> Run:
+def simulate(
+    name: str,
+    demand: np.ndarray,
+    setup: Setup,
+    start: float,
+    *,
+    floor_for_minute=None,
+    target_utilization: float | None = None,
+    evaluate_from: int = 0,
+) -> Run:
     """Replay `demand` (req/s per minute) through the HPA; `floor_for_minute(i, now)` gives minReplicas."""
     utilization = setup.target_utilization if target_utilization is None else target_utilization
     capacity = setup.capacity_per_replica
-    hpa = HpaSimulator(min_replicas=1, max_replicas=setup.max_replicas, target_per_pod=capacity * utilization,
-                       startup_seconds=setup.startup_seconds,
-                       initial_replicas=max(1, math.ceil(demand[0] / (capacity * utilization))))
+    hpa = HpaSimulator(
+        min_replicas=1,
+        max_replicas=setup.max_replicas,
+        target_per_pod=capacity * utilization,
+        startup_seconds=setup.startup_seconds,
+        initial_replicas=max(1, math.ceil(demand[0] / (capacity * utilization))),
+    )
     ticks = int(60 // HPA_SYNC_SECONDS)
     delay = setup.metric_delay_seconds
     n = demand.shape[0]
@@ -160,13 +174,16 @@ def simulate(name: str, demand: np.ndarray, setup: Setup, start: float, *, floor
 
 
 def floor_params(setup: Setup) -> FloorParams:
-    return FloorParams(min_replicas=1, max_replicas=setup.max_replicas,
-                       target_per_replica=setup.target_per_replica,
-                       headroom_percent=setup.headroom_percent,
-                       startup_seconds=setup.startup_seconds,
-                       scale_down_percent_per_step=setup.scale_down_percent_per_step,
-                       hold_seconds=setup.hold_seconds,
-                       planning_interval_seconds=setup.planning_interval_seconds)
+    return FloorParams(
+        min_replicas=1,
+        max_replicas=setup.max_replicas,
+        target_per_replica=setup.target_per_replica,
+        headroom_percent=setup.headroom_percent,
+        startup_seconds=setup.startup_seconds,
+        scale_down_percent_per_step=setup.scale_down_percent_per_step,
+        hold_seconds=setup.hold_seconds,
+        planning_interval_seconds=setup.planning_interval_seconds,
+    )
 
 
 def replay_floors(recorded: list, minutes: int, params: FloorParams, *, burst: bool = True) -> np.ndarray:
@@ -197,7 +214,8 @@ class PredictiveFloor:
         # With record=True, what plan_floor was given at each planning step (minute, now, forecast
         # without its state, live demand), so other planner settings can be replayed on it.
         self.recorded: list[tuple[int, float, Forecast | InsufficientHistory, float]] | None = (
-            [] if record else None)
+            [] if record else None
+        )
         self.state: ForecastState | InsufficientHistory | None = None
         self.floor: int | None = None
         self.last_raised_at: float | None = None
@@ -219,7 +237,7 @@ class PredictiveFloor:
         if available <= 0:
             return self.floor
         complete_end = self.start + available * 60.0
-        complete_end -= (complete_end % s.step_seconds)  # only whole forecasting bins
+        complete_end -= complete_end % s.step_seconds  # only whole forecasting bins
         last_complete_minute = int((complete_end - self.start) // 60)
         if elapsed % s.refit_interval_seconds == 0:
             t0 = time.process_time()
@@ -230,10 +248,16 @@ class PredictiveFloor:
             if s.burst:  # the operator's second query: the last day of demand at a 1-minute step
                 fine_times, fine_values = self._minutes(available - s.burst_history_seconds // 60, available)
                 fine = clean_series(fine_times, fine_values, step_seconds=60, outlier_threshold=None)
-            self.state = fit_forecaster(series, model=s.model, seasonality=s.seasonality,
-                                        min_history_seconds=s.min_history_seconds, quantile=s.quantile,
-                                        horizon_seconds=self.params.effective_horizon_seconds, now=now,
-                                        fine=fine)
+            self.state = fit_forecaster(
+                series,
+                model=s.model,
+                seasonality=s.seasonality,
+                min_history_seconds=s.min_history_seconds,
+                quantile=s.quantile,
+                horizon_seconds=self.params.effective_horizon_seconds,
+                now=now,
+                fine=fine,
+            )
             self.fit_seconds += time.process_time() - t0
             self.fits += 1
             if isinstance(self.state, ForecastState):
@@ -242,18 +266,24 @@ class PredictiveFloor:
             t0 = time.process_time()
             live = float(self.demand[available - 1])
             if isinstance(self.state, InsufficientHistory):
-                decision = plan_floor(self.state, self.floor, live, self.params, now,
-                                      last_raised_at=self.last_raised_at)
+                decision = plan_floor(
+                    self.state, self.floor, live, self.params, now, last_raised_at=self.last_raised_at
+                )
                 if self.recorded is not None:
                     self.recorded.append((i, now, self.state, live))
             else:
                 first = int((self.state.last_time + s.step_seconds - self.start) // 60)
                 times, values = self._minutes(first, last_complete_minute)
-                fc = forecast(self.state, clean_series(times, values, step_seconds=s.step_seconds), now=now,
-                              horizon_seconds=self.params.effective_horizon_seconds)
+                fc = forecast(
+                    self.state,
+                    clean_series(times, values, step_seconds=s.step_seconds),
+                    now=now,
+                    horizon_seconds=self.params.effective_horizon_seconds,
+                )
                 self.state = fc.state
-                decision = plan_floor(fc, self.floor, live, self.params, now,
-                                      last_raised_at=self.last_raised_at)
+                decision = plan_floor(
+                    fc, self.floor, live, self.params, now, last_raised_at=self.last_raised_at
+                )
                 if self.recorded is not None:
                     self.recorded.append((i, now, replace(fc, state=None), live))  # type: ignore[arg-type]
             self.floor, self.last_raised_at = decision.floor, decision.last_raised_at
@@ -308,8 +338,9 @@ def oracle(demand: np.ndarray, setup: Setup, utilization: float, evaluate_from: 
     return Run("oracle", 0.0, hours, need.shape[0] - evaluate_from, need, alive)
 
 
-def equal_cost_reactive(demand: np.ndarray, setup: Setup, start: float, cost: float,
-                        evaluate_from: int) -> tuple[float, Run]:
+def equal_cost_reactive(
+    demand: np.ndarray, setup: Setup, start: float, cost: float, evaluate_from: int
+) -> tuple[float, Run]:
     """Bisect the reactive HPA's target utilisation until it spends `cost` replica-hours."""
     lo, hi = 0.05, setup.target_utilization
     best = simulate("reactive", demand, setup, start, target_utilization=hi, evaluate_from=evaluate_from)
@@ -347,12 +378,18 @@ def replay_from_args(args: argparse.Namespace) -> Replay:
         raw = raw[: int(args.days * 1440)]
     smooth_peak = float(np.convolve(raw, np.ones(5) / 5, mode="valid").max())
     capacity = args.capacity_per_replica or nice_capacity(smooth_peak)
-    setup = Setup(capacity_per_replica=capacity, target_utilization=args.target_utilization,
-                  startup_seconds=args.startup_seconds, metric_delay_seconds=args.metric_delay_seconds,
-                  refit_interval_seconds=args.refit_interval,
-                  planning_interval_seconds=args.planning_interval,
-                  quantile=args.quantile, headroom_percent=args.headroom, hold_seconds=args.hold_seconds,
-                  burst=not args.no_burst)
+    setup = Setup(
+        capacity_per_replica=capacity,
+        target_utilization=args.target_utilization,
+        startup_seconds=args.startup_seconds,
+        metric_delay_seconds=args.metric_delay_seconds,
+        refit_interval_seconds=args.refit_interval,
+        planning_interval_seconds=args.planning_interval,
+        quantile=args.quantile,
+        headroom_percent=args.headroom,
+        hold_seconds=args.hold_seconds,
+        burst=not args.no_burst,
+    )
     return Replay(path, start, interval, raw, smooth_peak, setup)
 
 
@@ -362,58 +399,90 @@ def run_trace(args: argparse.Namespace) -> dict:
     smooth_peak = r.smooth_peak
     capacity = setup.capacity_per_replica
     evaluate_from = setup.min_history_seconds // 60
-    print(f"# {path.name}: {raw.shape[0]} minutes, interval {interval}s, scale {args.scale:g}; "
-          f"capacity-per-replica {capacity:g} req/s (5-min peak {smooth_peak:.1f} req/s needs "
-          f"{math.ceil(smooth_peak / capacity)} replicas at 100%); "
-          f"target utilisation {setup.target_utilization:g}; "
-          f"startup {setup.startup_seconds:g}s; metric delay {setup.metric_delay_seconds:g}s; "
-          f"scored from day {evaluate_from // 1440} (after the {evaluate_from // 1440} d min history)",
-          file=sys.stderr)
+    print(
+        f"# {path.name}: {raw.shape[0]} minutes, interval {interval}s, scale {args.scale:g}; "
+        f"capacity-per-replica {capacity:g} req/s (5-min peak {smooth_peak:.1f} req/s needs "
+        f"{math.ceil(smooth_peak / capacity)} replicas at 100%); "
+        f"target utilisation {setup.target_utilization:g}; "
+        f"startup {setup.startup_seconds:g}s; metric delay {setup.metric_delay_seconds:g}s; "
+        f"scored from day {evaluate_from // 1440} (after the {evaluate_from // 1440} d min history)",
+        file=sys.stderr,
+    )
 
     wall = time.time()
     reactive = simulate("reactive", raw, setup, start, evaluate_from=evaluate_from)
     planner = PredictiveFloor(raw, start, setup)
-    predictive = simulate("predictive", raw, setup, start, floor_for_minute=planner,
-                          evaluate_from=evaluate_from)
-    predictive.notes = {"fits": planner.fits, "fit_cpu_seconds": round(planner.fit_seconds, 1),
-                        "update_cpu_seconds": round(planner.update_seconds, 1), "models": planner.models}
-    baseline = simulate("hw-1-sync", raw, setup, start, floor_for_minute=HoltWintersOneSync(raw, setup),
-                        evaluate_from=evaluate_from)
+    predictive = simulate(
+        "predictive", raw, setup, start, floor_for_minute=planner, evaluate_from=evaluate_from
+    )
+    predictive.notes = {
+        "fits": planner.fits,
+        "fit_cpu_seconds": round(planner.fit_seconds, 1),
+        "update_cpu_seconds": round(planner.update_seconds, 1),
+        "models": planner.models,
+    }
+    baseline = simulate(
+        "hw-1-sync",
+        raw,
+        setup,
+        start,
+        floor_for_minute=HoltWintersOneSync(raw, setup),
+        evaluate_from=evaluate_from,
+    )
     best = oracle(raw, setup, setup.target_utilization, evaluate_from)
     full = oracle(raw, setup, 1.0, evaluate_from)
-    utilization_eq, reactive_eq = equal_cost_reactive(raw, setup, start, predictive.replica_hours,
-                                                      evaluate_from)
+    utilization_eq, reactive_eq = equal_cost_reactive(
+        raw, setup, start, predictive.replica_hours, evaluate_from
+    )
     reactive_eq.name = f"reactive@{utilization_eq:.2f}"
 
     runs = [reactive, predictive, baseline, reactive_eq, best]
     table = []
     for run in runs:
-        table.append({"policy": run.name, "under_provisioned_minutes": round(run.under_minutes, 1),
-                      "under_provisioned_percent": round(run.under_percent, 3),
-                      "replica_hours": round(run.replica_hours, 1),
-                      "vs_oracle": round(run.replica_hours / best.replica_hours, 3), **run.notes})
+        table.append(
+            {
+                "policy": run.name,
+                "under_provisioned_minutes": round(run.under_minutes, 1),
+                "under_provisioned_percent": round(run.under_percent, 3),
+                "replica_hours": round(run.replica_hours, 1),
+                "vs_oracle": round(run.replica_hours / best.replica_hours, 3),
+                **run.notes,
+            }
+        )
     checks: dict[str, float | bool | None] = {
-        "a_under_ratio": (predictive.under_minutes / reactive.under_minutes
-                          if reactive.under_minutes else None),
+        "a_under_ratio": (
+            predictive.under_minutes / reactive.under_minutes if reactive.under_minutes else None
+        ),
         "a_cost_ratio": predictive.replica_hours / reactive.replica_hours,
-        "b_equal_cost_under_ratio": (predictive.under_minutes / reactive_eq.under_minutes
-                                     if reactive_eq.under_minutes else None),
+        "b_equal_cost_under_ratio": (
+            predictive.under_minutes / reactive_eq.under_minutes if reactive_eq.under_minutes else None
+        ),
         "c_vs_oracle": predictive.replica_hours / best.replica_hours,
     }
     under_ratio = checks["a_under_ratio"]
-    checks["a_pass"] = bool(under_ratio is not None and under_ratio <= 0.2
-                            and predictive.replica_hours <= 1.10 * reactive.replica_hours)
+    checks["a_pass"] = bool(
+        under_ratio is not None
+        and under_ratio <= 0.2
+        and predictive.replica_hours <= 1.10 * reactive.replica_hours
+    )
     checks["b_pass"] = bool(predictive.under_minutes < reactive_eq.under_minutes)
     checks["c_pass"] = bool(predictive.replica_hours <= 1.25 * best.replica_hours)
-    result = {"trace": path.name, "minutes": int(raw.shape[0]), "scored_minutes": reactive.minutes,
-              "setup": asdict(setup), "scale": args.scale, "oracle_full_utilization_replica_hours":
-              round(full.replica_hours, 1), "equal_cost_target_utilization": round(utilization_eq, 3),
-              "table": table,
-              "checks": {k: (round(v, 3) if isinstance(v, float) else v) for k, v in checks.items()},
-              "wall_seconds": round(time.time() - wall, 1)}
+    result = {
+        "trace": path.name,
+        "minutes": int(raw.shape[0]),
+        "scored_minutes": reactive.minutes,
+        "setup": asdict(setup),
+        "scale": args.scale,
+        "oracle_full_utilization_replica_hours": round(full.replica_hours, 1),
+        "equal_cost_target_utilization": round(utilization_eq, 3),
+        "table": table,
+        "checks": {k: (round(v, 3) if isinstance(v, float) else v) for k, v in checks.items()},
+        "wall_seconds": round(time.time() - wall, 1),
+    }
     if args.plot:
-        plot(args.plot, path.name, start, raw, setup, reactive, predictive, best, planner.floors,
-             evaluate_from)
+        plot(
+            args.plot, path.name, start, raw, setup, reactive, predictive, best, planner.floors, evaluate_from
+        )
     return result
 
 
@@ -434,8 +503,9 @@ def run_sweep(args: argparse.Namespace) -> dict:
     best = oracle(raw, base, base.target_utilization, evaluate_from)
     curve = []  # (replica-hours, under-provisioned minutes) of the reactive HPA with more headroom
     for utilization in np.arange(base.target_utilization, 0.29, -0.05):
-        run = simulate("reactive", raw, base, start, target_utilization=float(utilization),
-                       evaluate_from=evaluate_from)
+        run = simulate(
+            "reactive", raw, base, start, target_utilization=float(utilization), evaluate_from=evaluate_from
+        )
         curve.append((run.replica_hours, run.under_minutes))
     costs, unders = np.array(curve).T
     rows = []
@@ -446,36 +516,66 @@ def run_sweep(args: argparse.Namespace) -> dict:
             planner(i, start + i * 60.0)
         assert planner.recorded is not None
         for burst, headroom, hold in itertools.product(
-                [bool(b) for b in parse_list(args.sweep_burst)] if setup.burst else [False],
-                parse_list(args.sweep_headroom), parse_list(args.sweep_hold)):
+            [bool(b) for b in parse_list(args.sweep_burst)] if setup.burst else [False],
+            parse_list(args.sweep_headroom),
+            parse_list(args.sweep_hold),
+        ):
             params = floor_params(replace(setup, headroom_percent=headroom, hold_seconds=hold))
             floors = replay_floors(planner.recorded, raw.shape[0], params, burst=burst)
-            run = simulate("predictive", raw, setup, start, evaluate_from=evaluate_from,
-                           floor_for_minute=lambda i, now, f=floors: int(f[i]) or None)
+            run = simulate(
+                "predictive",
+                raw,
+                setup,
+                start,
+                evaluate_from=evaluate_from,
+                floor_for_minute=lambda i, now, f=floors: int(f[i]) or None,
+            )
             equal_cost_under = float(np.interp(run.replica_hours, costs, unders))
             under_ratio = run.under_minutes / reactive.under_minutes if reactive.under_minutes else None
             cost_ratio = run.replica_hours / reactive.replica_hours
-            rows.append({
-                "quantile": quantile, "burst": burst, "headroom": headroom, "hold_seconds": hold,
-                "under_provisioned_minutes": round(run.under_minutes, 1),
-                "under_ratio": None if under_ratio is None else round(under_ratio, 3),
-                "cost_ratio": round(cost_ratio, 3),
-                "vs_oracle": round(run.replica_hours / best.replica_hours, 3),
-                "equal_cost_reactive_under_minutes": round(equal_cost_under, 1),
-                "a_pass": bool(under_ratio is not None and under_ratio <= 0.2 and cost_ratio <= 1.10),
-                "b_pass": bool(run.under_minutes < equal_cost_under),
-                "c_pass": bool(run.replica_hours <= 1.25 * best.replica_hours),
-            })
-    return {"trace": path.name, "capacity_per_replica": capacity, "scored_minutes": reactive.minutes,
-            "reactive": {"under_provisioned_minutes": round(reactive.under_minutes, 1),
-                         "replica_hours": round(reactive.replica_hours, 1),
-                         "vs_oracle": round(reactive.replica_hours / best.replica_hours, 3)},
-            "planning_interval_seconds": base.planning_interval_seconds, "rows": rows,
-            "wall_seconds": round(time.time() - wall, 1)}
+            rows.append(
+                {
+                    "quantile": quantile,
+                    "burst": burst,
+                    "headroom": headroom,
+                    "hold_seconds": hold,
+                    "under_provisioned_minutes": round(run.under_minutes, 1),
+                    "under_ratio": None if under_ratio is None else round(under_ratio, 3),
+                    "cost_ratio": round(cost_ratio, 3),
+                    "vs_oracle": round(run.replica_hours / best.replica_hours, 3),
+                    "equal_cost_reactive_under_minutes": round(equal_cost_under, 1),
+                    "a_pass": bool(under_ratio is not None and under_ratio <= 0.2 and cost_ratio <= 1.10),
+                    "b_pass": bool(run.under_minutes < equal_cost_under),
+                    "c_pass": bool(run.replica_hours <= 1.25 * best.replica_hours),
+                }
+            )
+    return {
+        "trace": path.name,
+        "capacity_per_replica": capacity,
+        "scored_minutes": reactive.minutes,
+        "reactive": {
+            "under_provisioned_minutes": round(reactive.under_minutes, 1),
+            "replica_hours": round(reactive.replica_hours, 1),
+            "vs_oracle": round(reactive.replica_hours / best.replica_hours, 3),
+        },
+        "planning_interval_seconds": base.planning_interval_seconds,
+        "rows": rows,
+        "wall_seconds": round(time.time() - wall, 1),
+    }
 
 
-def plot(target: str, title: str, start: float, demand: np.ndarray, setup: Setup, reactive: Run,
-         predictive: Run, best: Run, floors: np.ndarray, evaluate_from: int) -> None:
+def plot(
+    target: str,
+    title: str,
+    start: float,
+    demand: np.ndarray,
+    setup: Setup,
+    reactive: Run,
+    predictive: Run,
+    best: Run,
+    floors: np.ndarray,
+    evaluate_from: int,
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -517,8 +617,10 @@ def plot(target: str, title: str, start: float, demand: np.ndarray, setup: Setup
 
 # --- cost of one forecasting cycle ----------------------------------------------------------------
 
-def synthetic_history(rng: np.random.Generator, days: int, step: int,
-                      start: float) -> tuple[np.ndarray, np.ndarray]:
+
+def synthetic_history(
+    rng: np.random.Generator, days: int, step: int, start: float
+) -> tuple[np.ndarray, np.ndarray]:
     n = days * DAY // step
     t = start + step * np.arange(n, dtype=float)
     base = rng.uniform(5, 500)
@@ -549,61 +651,96 @@ def run_cost(args: argparse.Namespace) -> dict:
     cpu = time.process_time()
     for (t, v), (ft, fv) in zip(histories, fines, strict=True):
         fine = clean_series(ft, fv, step_seconds=60, outlier_threshold=None)
-        fit_forecaster(clean_series(t, v, step_seconds=step), horizon_seconds=horizon, now=t[-1] + step,
-                       fine=fine)
+        fit_forecaster(
+            clean_series(t, v, step_seconds=step), horizon_seconds=horizon, now=t[-1] + step, fine=fine
+        )
     refit_cpu = time.process_time() - cpu
     cpu = time.process_time()
     for k in range(updates):
         state, t_new, v_new = pool[k % len(pool)]
         now = t_new + step
         # The operator's cheap step: the samples since the last cycle, cleaned, folded in, planned on.
-        fc = forecast(state, clean_series([t_new], [v_new], step_seconds=step), now=now,
-                      horizon_seconds=horizon)
+        fc = forecast(
+            state, clean_series([t_new], [v_new], step_seconds=step), now=now, horizon_seconds=horizon
+        )
         plan_floor(fc, 3, float(v_new), params, now)
         fc.state.to_json()
     update_cpu = time.process_time() - cpu
     total = refit_cpu + update_cpu
     state_sizes = [len(s.to_json()) for s, _, _ in pool]
-    return {"series": args.series, "refits": refits, "cheap_updates": updates,
-            "refit_cpu_seconds": round(refit_cpu, 2), "update_cpu_seconds": round(update_cpu, 2),
-            "cycle_cpu_seconds": round(total, 2), "per_refit_ms": round(1000 * refit_cpu / refits, 1),
-            "per_update_ms": round(1000 * update_cpu / max(updates, 1), 2),
-            "state_json_bytes_max": max(state_sizes) if state_sizes else None,
-            "models": sorted({s.model for s, _, _ in pool}),
-            "budget_seconds": 30, "pass": total <= 30}
+    return {
+        "series": args.series,
+        "refits": refits,
+        "cheap_updates": updates,
+        "refit_cpu_seconds": round(refit_cpu, 2),
+        "update_cpu_seconds": round(update_cpu, 2),
+        "cycle_cpu_seconds": round(total, 2),
+        "per_refit_ms": round(1000 * refit_cpu / refits, 1),
+        "per_update_ms": round(1000 * update_cpu / max(updates, 1), 2),
+        "state_json_bytes_max": max(state_sizes) if state_sizes else None,
+        "models": sorted({s.model for s, _, _ in pool}),
+        "budget_seconds": 30,
+        "pass": total <= 30,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--trace", help="CSV with timestamp,requests")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply the request rate (default 1)")
-    parser.add_argument("--capacity-per-replica", type=float, default=None,
-                        help="req/s one replica can serve (default: 5-min peak needs ~30 replicas)")
-    parser.add_argument("--target-utilization", type=float, default=0.7,
-                        help="HPA target, fraction of capacity")
+    parser.add_argument(
+        "--capacity-per-replica",
+        type=float,
+        default=None,
+        help="req/s one replica can serve (default: 5-min peak needs ~30 replicas)",
+    )
+    parser.add_argument(
+        "--target-utilization", type=float, default=0.7, help="HPA target, fraction of capacity"
+    )
     parser.add_argument("--startup-seconds", type=float, default=60)
-    parser.add_argument("--metric-delay-seconds", type=float, default=60,
-                        help="age of the newest demand sample the HPA and forecaster see "
-                             "(scrape + rate window)")
+    parser.add_argument(
+        "--metric-delay-seconds",
+        type=float,
+        default=60,
+        help="age of the newest demand sample the HPA and forecaster see (scrape + rate window)",
+    )
     parser.add_argument("--quantile", type=float, default=0.75)
     parser.add_argument("--headroom", type=float, default=5, help="headroomPercent")
     parser.add_argument("--refit-interval", type=int, default=3600, help="seconds")
-    parser.add_argument("--planning-interval", type=int, default=60,
-                        help="seconds between planning steps (default 60, the operator's)")
-    parser.add_argument("--hold-seconds", type=float, default=300,
-                        help="hold after a raise (predictive.holdAfterRaise; the operator's default 300)")
-    parser.add_argument("--sweep", action="store_true",
-                        help="replay the planner over --sweep-quantiles x --sweep-burst x --sweep-headroom x "
-                             "--sweep-hold (one forecasting pass per quantile) and print the cost/coverage "
-                             "frontier")
+    parser.add_argument(
+        "--planning-interval",
+        type=int,
+        default=60,
+        help="seconds between planning steps (default 60, the operator's)",
+    )
+    parser.add_argument(
+        "--hold-seconds",
+        type=float,
+        default=300,
+        help="hold after a raise (predictive.holdAfterRaise; the operator's default 300)",
+    )
+    parser.add_argument(
+        "--sweep",
+        action="store_true",
+        help="replay the planner over --sweep-quantiles x --sweep-burst x --sweep-headroom x "
+        "--sweep-hold (one forecasting pass per quantile) and print the cost/coverage "
+        "frontier",
+    )
     parser.add_argument("--sweep-quantiles", default="0.5,0.75,0.9")
     parser.add_argument("--sweep-headroom", default="0,5,10")
     parser.add_argument("--sweep-hold", default="0,300,600")
-    parser.add_argument("--sweep-burst", default="1,0",
-                        help="with and/or without the burst allowance (1 and/or 0; default both)")
-    parser.add_argument("--no-burst", action="store_true",
-                        help="no burst allowance (do not measure the dispersion of minute demand)")
+    parser.add_argument(
+        "--sweep-burst",
+        default="1,0",
+        help="with and/or without the burst allowance (1 and/or 0; default both)",
+    )
+    parser.add_argument(
+        "--no-burst",
+        action="store_true",
+        help="no burst allowance (do not measure the dispersion of minute demand)",
+    )
     parser.add_argument("--days", type=float, default=None, help="only the first N days of the trace")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--plot", help="write a PNG of 3 days (reactive vs predictive vs oracle)")
@@ -616,10 +753,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             print(json.dumps(result, indent=2))
         else:
-            print(f"one planning cycle, {result['series']} series: {result['cycle_cpu_seconds']} CPU s "
-                  f"({result['refits']} refits x {result['per_refit_ms']} ms + "
-                  f"{result['cheap_updates']} updates x "
-                  f"{result['per_update_ms']} ms); budget 30 s: {'PASS' if result['pass'] else 'FAIL'}")
+            print(
+                f"one planning cycle, {result['series']} series: {result['cycle_cpu_seconds']} CPU s "
+                f"({result['refits']} refits x {result['per_refit_ms']} ms + "
+                f"{result['cheap_updates']} updates x "
+                f"{result['per_update_ms']} ms); budget 30 s: {'PASS' if result['pass'] else 'FAIL'}"
+            )
         return 0
     if not args.trace:
         parser.error("--trace or --cost is required")
@@ -629,19 +768,26 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(sweep, indent=2))
             return 0
         r = sweep["reactive"]
-        print(f"# {sweep['trace']}: reactive {r['under_provisioned_minutes']} under-provisioned min, "
-              f"{r['replica_hours']} replica-h ({r['vs_oracle']}x oracle); "
-              f"planning every {sweep['planning_interval_seconds']}s; wall {sweep['wall_seconds']} s")
-        print("| quantile | burst | headroom % | hold s | under-prov. min | vs reactive "
-              "| replica-h vs reactive | vs oracle | equal-cost reactive min | (a) | (b) | (c) |")
+        print(
+            f"# {sweep['trace']}: reactive {r['under_provisioned_minutes']} under-provisioned min, "
+            f"{r['replica_hours']} replica-h ({r['vs_oracle']}x oracle); "
+            f"planning every {sweep['planning_interval_seconds']}s; wall {sweep['wall_seconds']} s"
+        )
+        print(
+            "| quantile | burst | headroom % | hold s | under-prov. min | vs reactive "
+            "| replica-h vs reactive | vs oracle | equal-cost reactive min | (a) | (b) | (c) |"
+        )
         print("|---:|:-:|---:|---:|---:|---:|---:|---:|---:|:-:|:-:|:-:|")
         for row in sweep["rows"]:
             marks = ["✔" if row[k] else "✘" for k in ("a_pass", "b_pass", "c_pass")]
-            print(f"| {row['quantile']:g} | {'on' if row['burst'] else 'off'} | {row['headroom']:g} "
-                  f"| {row['hold_seconds']:g} "
-                  f"| {row['under_provisioned_minutes']} | {row['under_ratio']} | {row['cost_ratio']} "
-                  f"| {row['vs_oracle']} | {row['equal_cost_reactive_under_minutes']} | "
-                  + " | ".join(marks) + " |")
+            print(
+                f"| {row['quantile']:g} | {'on' if row['burst'] else 'off'} | {row['headroom']:g} "
+                f"| {row['hold_seconds']:g} "
+                f"| {row['under_provisioned_minutes']} | {row['under_ratio']} | {row['cost_ratio']} "
+                f"| {row['vs_oracle']} | {row['equal_cost_reactive_under_minutes']} | "
+                + " | ".join(marks)
+                + " |"
+            )
         return 0
     result = run_trace(args)
     if args.json:
@@ -649,9 +795,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"{'policy':<16} {'under-prov min':>14} {'under %':>8} {'replica-h':>10} {'vs oracle':>9}")
     for row in result["table"]:
-        print(f"{row['policy']:<16} {row['under_provisioned_minutes']:>14.1f} "
-              f"{row['under_provisioned_percent']:>8.3f} "
-              f"{row['replica_hours']:>10.1f} {row['vs_oracle']:>9.3f}")
+        print(
+            f"{row['policy']:<16} {row['under_provisioned_minutes']:>14.1f} "
+            f"{row['under_provisioned_percent']:>8.3f} "
+            f"{row['replica_hours']:>10.1f} {row['vs_oracle']:>9.3f}"
+        )
     print("checks:", json.dumps(result["checks"]))
     print(f"wall {result['wall_seconds']} s")
     return 0

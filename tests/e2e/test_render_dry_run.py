@@ -32,13 +32,57 @@ BATCH = 1_000  # documents per kubectl call
 VALIDATE_EVERY = 20  # offline validation is CEL in pure Python (ms per rule): a sample, plus the tricky names
 # Names that are DNS labels (model names and ModelDeployment names must be) and YAML non-strings.
 TRICKY_NAMES = [
-    "1e5", "1e-5", "1e10", "678231e595", "0x1f", "0o17", "0b1", "true", "false", "null", "yes", "no",
-    "on", "off", "y", "n", "123", "08", "0", "inf", "nan", "1-000",
+    "1e5",
+    "1e-5",
+    "1e10",
+    "678231e595",
+    "0x1f",
+    "0o17",
+    "0b1",
+    "true",
+    "false",
+    "null",
+    "yes",
+    "no",
+    "on",
+    "off",
+    "y",
+    "n",
+    "123",
+    "08",
+    "0",
+    "inf",
+    "nan",
+    "1-000",
 ]
 # Versions are free strings (label and env values): these are numbers, bools or nulls to some reader.
 TRICKY_VERSIONS = [
-    "1_000", "1:20", "190:20:30", ".inf", "-.inf", ".nan", "0o17", "+12", "1.5", "1.", ".5", "1e5", "1E5",
-    "true", "True", "yes", "No", "on", "OFF", "null", "Null", "~", "2026-12-03", "08", "0x1F", "123",
+    "1_000",
+    "1:20",
+    "190:20:30",
+    ".inf",
+    "-.inf",
+    ".nan",
+    "0o17",
+    "+12",
+    "1.5",
+    "1.",
+    ".5",
+    "1e5",
+    "1E5",
+    "true",
+    "True",
+    "yes",
+    "No",
+    "on",
+    "OFF",
+    "null",
+    "Null",
+    "~",
+    "2026-12-03",
+    "08",
+    "0x1F",
+    "123",
 ]
 
 
@@ -116,8 +160,16 @@ def test_rendered_output_of_10000_models_passes_a_server_side_dry_run(
     def dry_run(text: str) -> str | None:
         # create, not apply: the same decoding and validation, without apply's extra read per object
         out = kube.run(
-            "create", "--dry-run=server", "-o", "name", "-n", dry_run_namespace, "-f", "-",
-            input=text, check=False,
+            "create",
+            "--dry-run=server",
+            "-o",
+            "name",
+            "-n",
+            dry_run_namespace,
+            "-f",
+            "-",
+            input=text,
+            check=False,
         )
         if out.returncode != 0 or out.stdout.count("\n") != text.count("\n---\n") + 1:
             return out.stderr[-2000:] or "not every document was created"

@@ -57,14 +57,21 @@ def test_metrics_reach_prometheus_and_counters_increase(
     kube.apply(hand_made("plain", "r1", 3) + hand_made("plain", "r2", 1)[:1], namespace)
     wait_until(
         lambda: sum(p["status"].get("phase") == "Running" for p in kube.items("pods", namespace)) == 4,
-        90, what="4 pods Running",
+        90,
+        what="4 pods Running",
     )
     sim = simulator("plain", rps=40, seed=1)
-    wait_until(lambda: sim.split().revision_percent() == {"r1": 75.0, "r2": 25.0}, 30,
-               what="simulator reads the 3:1 ready-pod split")
+    wait_until(
+        lambda: sim.split().revision_percent() == {"r1": 75.0, "r2": 25.0},
+        30,
+        what="simulator reads the 3:1 ready-pod split",
+    )
     sel = f'namespace="{namespace}", model="plain"'
-    first = wait_until(lambda: query_value(prometheus, f"sum(modelserve_requests_total{{{sel}}})"), 30,
-                       what="requests in Prometheus")
+    first = wait_until(
+        lambda: query_value(prometheus, f"sum(modelserve_requests_total{{{sel}}})"),
+        30,
+        what="requests in Prometheus",
+    )
     time.sleep(5)
     second = query_value(prometheus, f"sum(modelserve_requests_total{{{sel}}})")
     assert second is not None and second > first, (first, second)
@@ -76,9 +83,13 @@ def test_metrics_reach_prometheus_and_counters_increase(
     assert {s["metric"]["region"] for s in series} <= {"eu-central-1", "ap-southeast-1", "sa-east-1"}
 
     totals = wait_until(
-        lambda: (t := by_revision(prometheus, f"sum by (revision) (modelserve_requests_total{{{sel}}})"))
-        and t.get("r2", 0) > 100 and t,
-        60, what="enough requests for r2",
+        lambda: (
+            (t := by_revision(prometheus, f"sum by (revision) (modelserve_requests_total{{{sel}}})"))
+            and t.get("r2", 0) > 100
+            and t
+        ),
+        60,
+        what="enough requests for r2",
     )
     share = totals["r2"] / (totals["r1"] + totals["r2"])
     assert 0.2 < share < 0.3, totals

@@ -20,18 +20,24 @@ class SimulatorMetrics:
     def __init__(self, registry: CollectorRegistry | None = None):
         self.registry = registry or CollectorRegistry(auto_describe=True)
         self.requests = Counter(
-            "modelserve_requests_total", "Requests served, by HTTP status code.", REQUEST_LABELS,
+            "modelserve_requests_total",
+            "Requests served, by HTTP status code.",
+            REQUEST_LABELS,
             registry=self.registry,
         )
         self.duration = Histogram(
             "modelserve_request_duration_seconds", "Request latency.", LATENCY_LABELS, registry=self.registry
         )
         self.accuracy = Gauge(
-            "modelserve_model_accuracy", "Model accuracy on labelled feedback.", GAUGE_LABELS,
+            "modelserve_model_accuracy",
+            "Model accuracy on labelled feedback.",
+            GAUGE_LABELS,
             registry=self.registry,
         )
         self.confidence = Gauge(
-            "modelserve_prediction_confidence", "Mean prediction confidence.", GAUGE_LABELS,
+            "modelserve_prediction_confidence",
+            "Mean prediction confidence.",
+            GAUGE_LABELS,
             registry=self.registry,
         )
         self.drift = Gauge(
@@ -40,7 +46,8 @@ class SimulatorMetrics:
         self.unserved = Counter(
             "modelserve_simulator_unserved_requests_total",
             "Requests routed to a backend Service with no ready pod (not in the contract metrics).",
-            ("namespace", "model", "service"), registry=self.registry,
+            ("namespace", "model", "service"),
+            registry=self.registry,
         )
         self.ticks = Counter("modelserve_simulator_ticks_total", "Simulator ticks.", registry=self.registry)
         self._known: set[tuple[str, str, str, str]] = set()

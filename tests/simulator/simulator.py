@@ -52,7 +52,12 @@ class SplitRecord:
 
     def same_traffic(self, other: SplitRecord) -> bool:
         return (self.weights, self.mirrors, self.unserved, self.stable, self.candidate) == (
-            other.weights, other.mirrors, other.unserved, other.stable, other.candidate)
+            other.weights,
+            other.mirrors,
+            other.unserved,
+            other.stable,
+            other.candidate,
+        )
 
 
 @dataclass
@@ -117,8 +122,9 @@ class Simulator:
         self.metrics = SimulatorMetrics()
         seeds = np.random.SeedSequence(seed).spawn(len(names))
         self._models = {
-            name: _ModelState(name, rps, rps / 4 if preview_rps is None else preview_rps,
-                              np.random.default_rng(s))
+            name: _ModelState(
+                name, rps, rps / 4 if preview_rps is None else preview_rps, np.random.default_rng(s)
+            )
             for name, s in zip(names, seeds, strict=True)
         }
         self._lock = threading.RLock()
@@ -127,8 +133,9 @@ class Simulator:
         self._server: Any = None
 
     @classmethod
-    def from_kubeconfig(cls, kubeconfig: str | None, namespace: str, models: str | Sequence[str],
-                        **kwargs: Any) -> Simulator:
+    def from_kubeconfig(
+        cls, kubeconfig: str | None, namespace: str, models: str | Sequence[str], **kwargs: Any
+    ) -> Simulator:
         return cls(KubeSnapshotReader.from_kubeconfig(kubeconfig), namespace, models, **kwargs)
 
     # -- lifecycle ----------------------------------------------------------------------------------
@@ -240,8 +247,12 @@ class Simulator:
         with self._lock:
             state = self._one(model)
             snap = state.snapshot
-            return resolve_behaviour(revision, state.behaviours, snap.stable_revision if snap else None,
-                                     snap.candidate_revision if snap else None)
+            return resolve_behaviour(
+                revision,
+                state.behaviours,
+                snap.stable_revision if snap else None,
+                snap.candidate_revision if snap else None,
+            )
 
     # -- the step ------------------------------------------------------------------------------------
     def tick(self) -> None:
@@ -252,8 +263,12 @@ class Simulator:
             except Exception as exc:  # the data plane keeps its last configuration
                 state.read_errors += 1
                 if state.read_errors in (1, 10, 100):
-                    log.warning("simulator: reading %s/%s failed (%s); keeping the last split",
-                                self.namespace, state.name, exc)
+                    log.warning(
+                        "simulator: reading %s/%s failed (%s); keeping the last split",
+                        self.namespace,
+                        state.name,
+                        exc,
+                    )
                 snapshot = None
             with self._lock:
                 self._tick_model(state, snapshot)
@@ -281,7 +296,8 @@ class Simulator:
         mirror_counts, state.mirror_carry = allocate_requests(split.mirrors, total, state.mirror_carry)
         preview = preview_split(snap) if snapshot is not None else EMPTY_SPLIT
         preview_counts, state.preview_carry = allocate_requests(
-            preview.shares, state.preview_rps * self.tick_seconds, state.preview_carry)
+            preview.shares, state.preview_rps * self.tick_seconds, state.preview_carry
+        )
         allocations = (("served", counts), ("mirrored", mirror_counts), ("preview", preview_counts))
         for kind, allocation in allocations:
             for (revision, region), n in sorted(allocation.items()):

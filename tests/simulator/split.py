@@ -73,9 +73,7 @@ def pod_is_ready(pod: Mapping[str, Any]) -> bool:
     status = pod.get("status") or {}
     if meta.get("deletionTimestamp") or status.get("phase") != "Running":
         return False
-    return any(
-        c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or ()
-    )
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or ())
 
 
 def pod_region(pod: Mapping[str, Any], node_regions: Mapping[str, str]) -> str:
@@ -200,9 +198,9 @@ def split_from_service(
     return TrafficSplit(shares=shares, unserved=unserved, source=f"service/{service_name}")
 
 
-def http_route_backends(route: Mapping[str, Any], service_names: Iterable[str]) -> tuple[
-    list[Backend], list[tuple[str, float]]
-] | None:
+def http_route_backends(
+    route: Mapping[str, Any], service_names: Iterable[str]
+) -> tuple[list[Backend], list[tuple[str, float]]] | None:
     """The first rule of an HTTPRoute that sends traffic to one of ``service_names``: its weighted
     backends and its RequestMirror filters as (service, percent). ``None`` when no rule does."""
     ours = set(service_names)
@@ -274,9 +272,9 @@ def service_for_host(host: str | None, namespace: str) -> str | None:
     return parts[0]
 
 
-def virtual_service_backends(vs: Mapping[str, Any], namespace: str, service_names: Iterable[str]) -> tuple[
-    list[Backend], list[tuple[str, float]]
-] | None:
+def virtual_service_backends(
+    vs: Mapping[str, Any], namespace: str, service_names: Iterable[str]
+) -> tuple[list[Backend], list[tuple[str, float]]] | None:
     """The first ``http`` route of a VirtualService whose destinations include one of ``service_names``:
     (weighted backends, [(mirror service, percent)]). Istio: a lone destination without weight takes
     everything; ``mirrorPercentage`` absent means 100 % (legacy ``mirrorPercent`` is read too)."""
@@ -328,8 +326,9 @@ def split_from_virtual_services(
             for group, share in _mirror_groups(service, percent, services, pods, regions).items():
                 mirrors[group] = mirrors.get(group, 0.0) + share
         name = (vs.get("metadata") or {}).get("name")
-        return TrafficSplit(shares=shares, mirrors=mirrors, unserved=unserved,
-                            source=f"virtualservice/{name}")
+        return TrafficSplit(
+            shares=shares, mirrors=mirrors, unserved=unserved, source=f"virtualservice/{name}"
+        )
     return None
 
 

@@ -33,20 +33,29 @@ def _daily_demand(days: int, seed: int = 3) -> np.ndarray:
 def test_replayed_floors_equal_the_live_runs_and_follow_the_settings(bench) -> None:
     demand = _daily_demand(3)
     start = 1_700_006_400.0  # a midnight
-    setup = bench.Setup(capacity_per_replica=1.0, model="seasonalNaive", seasonality="daily",
-                        refit_interval_seconds=6 * 3600)
+    setup = bench.Setup(
+        capacity_per_replica=1.0, model="seasonalNaive", seasonality="daily", refit_interval_seconds=6 * 3600
+    )
     planner = bench.PredictiveFloor(demand, start, setup, record=True)
-    live = bench.simulate("predictive", demand, setup, start, floor_for_minute=planner,
-                          evaluate_from=2 * 1440)
+    live = bench.simulate(
+        "predictive", demand, setup, start, floor_for_minute=planner, evaluate_from=2 * 1440
+    )
     assert planner.recorded and planner.floors[-1] > 0
     replayed = bench.replay_floors(planner.recorded, demand.shape[0], planner.params)
     assert np.array_equal(replayed, planner.floors)
-    again = bench.simulate("predictive", demand, setup, start, evaluate_from=2 * 1440,
-                           floor_for_minute=lambda i, now: int(replayed[i]) or None)
+    again = bench.simulate(
+        "predictive",
+        demand,
+        setup,
+        start,
+        evaluate_from=2 * 1440,
+        floor_for_minute=lambda i, now: int(replayed[i]) or None,
+    )
     assert again.replica_hours == live.replica_hours and again.under_minutes == live.under_minutes
     # More headroom: never a lower floor once forecasting, a higher one somewhere.
-    wider = bench.replay_floors(planner.recorded, demand.shape[0],
-                                bench.floor_params(replace(setup, headroom_percent=50)))
+    wider = bench.replay_floors(
+        planner.recorded, demand.shape[0], bench.floor_params(replace(setup, headroom_percent=50))
+    )
     forecasting = np.arange(demand.shape[0]) >= 2 * 1440 + 10
     assert np.all(wider[forecasting] >= replayed[forecasting])
     assert np.any(wider[forecasting] > replayed[forecasting])

@@ -388,7 +388,8 @@ def test_autoscaled_region_left_empty_by_the_weights_starts_at_one_pod() -> None
     hpas = {h["spec"]["scaleTargetRef"]["name"]: h for h in by_kind(plan.desired)["HorizontalPodAutoscaler"]}
     assert hpas[deps["b"]["metadata"]["name"]]["spec"]["minReplicas"] == 3
     # Without autoscaling the weights alone decide: one replica, one region.
-    fixed = plan_model_deployment(md(replicas=1, placementRef={"name": "g"}),
-                                  Observed(placement=placement, nodes=nodes), NOW)
+    fixed = plan_model_deployment(
+        md(replicas=1, placementRef={"name": "g"}), Observed(placement=placement, nodes=nodes), NOW
+    )
     counts = sorted(d["spec"]["replicas"] for d in by_kind(fixed.desired)["Deployment"])
     assert counts in ([0, 1], [0, 0, 1], [1])

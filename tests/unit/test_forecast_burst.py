@@ -142,14 +142,23 @@ def test_fit_measures_dispersion_and_the_forecast_carries_the_allowance():
 
 def _forecast(upper: list[float], burst: list[float] | None, now: float) -> Forecast:
     times = now - 60 + 300.0 * np.arange(len(upper))
-    return Forecast(times=times, point=np.asarray(upper) * 0.8, upper=np.asarray(upper, dtype=float),
-                    quantile=0.9, model="holtWinters", step_seconds=300, data_end=now - 60, state=None,  # type: ignore[arg-type]
-                    burst=None if burst is None else np.asarray(burst, dtype=float))
+    return Forecast(
+        times=times,
+        point=np.asarray(upper) * 0.8,
+        upper=np.asarray(upper, dtype=float),
+        quantile=0.9,
+        model="holtWinters",
+        step_seconds=300,
+        data_end=now - 60,
+        state=None,  # type: ignore[arg-type]
+        burst=None if burst is None else np.asarray(burst, dtype=float),
+    )
 
 
 def test_planner_provisions_for_upper_plus_allowance():
-    params = FloorParams(min_replicas=1, max_replicas=100, target_per_replica=1.0, headroom_percent=0,
-                         startup_seconds=60)
+    params = FloorParams(
+        min_replicas=1, max_replicas=100, target_per_replica=1.0, headroom_percent=0, startup_seconds=60
+    )
     now = float(T0)
     without = plan_floor(_forecast([10.0, 10.0, 10.0], None, now), None, None, params, now)
     assert without.floor == 10 and without.burst == 0

@@ -26,18 +26,28 @@ def run(predictive: bool, startup: float = 300.0) -> tuple[int, float]:
     history_t = T0 + 300 * np.arange(3 * 288, dtype=float)
     state = fit_forecaster(clean_series(history_t, demand_at(history_t)))
     target = 10.0
-    hpa = HpaSimulator(min_replicas=1, max_replicas=100, target_per_pod=target, startup_seconds=startup,
-                       initial_replicas=2)
-    params = FloorParams(min_replicas=1, max_replicas=100, target_per_replica=target, startup_seconds=startup,
-                         planning_interval_seconds=300)
+    hpa = HpaSimulator(
+        min_replicas=1, max_replicas=100, target_per_pod=target, startup_seconds=startup, initial_replicas=2
+    )
+    params = FloorParams(
+        min_replicas=1,
+        max_replicas=100,
+        target_per_replica=target,
+        startup_seconds=startup,
+        planning_interval_seconds=300,
+    )
     start = T0 + 3 * DAY
     floor, raised, under, pod_seconds = None, None, 0, 0.0
     for k in range(DAY // 15):
         now = start + 15 * k
         if predictive and k % 20 == 0:  # plan every 5 minutes on complete bins only
             done = np.arange(start, now - (now % 300), 300.0)
-            fc = forecast(state, clean_series(done, demand_at(done)), now=now,
-                          horizon_seconds=params.effective_horizon_seconds)
+            fc = forecast(
+                state,
+                clean_series(done, demand_at(done)),
+                now=now,
+                horizon_seconds=params.effective_horizon_seconds,
+            )
             state = fc.state
             decision = plan_floor(fc, floor, float(demand_at(now - 60)), params, now, last_raised_at=raised)
             floor, raised = decision.floor, decision.last_raised_at

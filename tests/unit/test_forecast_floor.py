@@ -28,16 +28,40 @@ STEP = 300
 def make_forecast(upper, *, start=NOW, data_end=NOW, step=STEP):
     upper = np.asarray(upper, dtype=float)
     times = start + step * np.arange(upper.shape[0], dtype=float)
-    state = ForecastState(model="seasonalNaive", seasonality="none", season_points=1, step_seconds=step,
-                          offset=1.0, last_time=start - step, fitted_at=start, quantile=0.9,
-                          resid_quantile=0.0, resid_scale=0.0)
-    return Forecast(times=times, point=upper * 0.8, upper=upper, quantile=0.9, model="seasonalNaive",
-                    step_seconds=step, data_end=data_end, state=state)
+    state = ForecastState(
+        model="seasonalNaive",
+        seasonality="none",
+        season_points=1,
+        step_seconds=step,
+        offset=1.0,
+        last_time=start - step,
+        fitted_at=start,
+        quantile=0.9,
+        resid_quantile=0.0,
+        resid_scale=0.0,
+    )
+    return Forecast(
+        times=times,
+        point=upper * 0.8,
+        upper=upper,
+        quantile=0.9,
+        model="seasonalNaive",
+        step_seconds=step,
+        data_end=data_end,
+        state=state,
+    )
 
 
 def params(**kw):
-    base = dict(min_replicas=1, max_replicas=50, target_per_replica=10.0, headroom_percent=10,
-                startup_seconds=60, scale_down_percent_per_step=10, hold_seconds=600)
+    base = dict(
+        min_replicas=1,
+        max_replicas=50,
+        target_per_replica=10.0,
+        headroom_percent=10,
+        startup_seconds=60,
+        scale_down_percent_per_step=10,
+        hold_seconds=600,
+    )
     base.update(kw)
     return FloorParams(**base)
 
@@ -92,11 +116,16 @@ def test_no_lowering_within_the_hold_after_a_raise():
     raised = plan_floor(make_forecast([200]), 5, 0.0, params(), NOW)
     assert raised.floor == 22
     later = make_forecast([10], start=NOW + 300, data_end=NOW + 300)
-    held = plan_floor(later, raised.floor, 0.0, params(), NOW + 300,
-                      last_raised_at=raised.last_raised_at)
+    held = plan_floor(later, raised.floor, 0.0, params(), NOW + 300, last_raised_at=raised.last_raised_at)
     assert held.floor == 22 and held.reason == REASON_HOLD_AFTER_RAISE
-    after = plan_floor(make_forecast([10], start=NOW + 600, data_end=NOW + 600), held.floor, 0.0, params(),
-                       NOW + 600, last_raised_at=held.last_raised_at)
+    after = plan_floor(
+        make_forecast([10], start=NOW + 600, data_end=NOW + 600),
+        held.floor,
+        0.0,
+        params(),
+        NOW + 600,
+        last_raised_at=held.last_raised_at,
+    )
     assert after.floor == 20 and after.reason == REASON_GRADUAL_DESCENT
 
 
@@ -131,8 +160,14 @@ def test_invalid_params_name_the_field():
 
 
 @settings(max_examples=200, deadline=None)
-@given(peak=st.floats(0, 5000), live=st.floats(0, 5000), current=st.integers(0, 80),
-       lo=st.integers(0, 10), span=st.integers(0, 60), pct=st.integers(1, 100))
+@given(
+    peak=st.floats(0, 5000),
+    live=st.floats(0, 5000),
+    current=st.integers(0, 80),
+    lo=st.integers(0, 10),
+    span=st.integers(0, 60),
+    pct=st.integers(1, 100),
+)
 def test_floor_properties(peak, live, current, lo, span, pct):
     p = params(min_replicas=lo, max_replicas=lo + span, scale_down_percent_per_step=pct, hold_seconds=0)
     d = plan_floor(make_forecast([peak, peak]), current, live, p, NOW)

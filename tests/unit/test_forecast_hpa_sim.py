@@ -21,8 +21,9 @@ def test_not_ready_pods_count_as_zero_on_scale_up_and_target_on_scale_down():
 
 
 def test_scale_up_is_limited_to_max_of_double_or_plus_four_per_15s_and_pods_start_late():
-    hpa = HpaSimulator(min_replicas=1, max_replicas=100, target_per_pod=10.0, startup_seconds=60,
-                       initial_replicas=2)
+    hpa = HpaSimulator(
+        min_replicas=1, max_replicas=100, target_per_pod=10.0, startup_seconds=60, initial_replicas=2
+    )
     assert hpa.sync(0, 1000.0) == 6  # wants 100; max(2 * 2, 2 + 4) = 6
     assert hpa.ready(0) == 2 and hpa.ready(59) == 2 and hpa.ready(60) == 6
     # 15 s later: 2 Ready see 1000 (ratio 50), 4 starting count as 0 -> 1000 / 60 -> 100; limit max(12, 10)
@@ -37,8 +38,9 @@ def test_scale_up_is_limited_to_max_of_double_or_plus_four_per_15s_and_pods_star
 
 
 def test_scale_down_waits_for_the_300s_stabilization_window():
-    hpa = HpaSimulator(min_replicas=1, max_replicas=100, target_per_pod=10.0, startup_seconds=60,
-                       initial_replicas=10)
+    hpa = HpaSimulator(
+        min_replicas=1, max_replicas=100, target_per_pod=10.0, startup_seconds=60, initial_replicas=10
+    )
     assert hpa.sync(0, 100.0) == 10
     for t in range(15, 300, 15):
         assert hpa.sync(t, 20.0) == 10, t  # the recommendation of 10 at t=0 is still in the window
@@ -46,8 +48,9 @@ def test_scale_down_waits_for_the_300s_stabilization_window():
 
 
 def test_a_raised_min_replicas_applies_at_once_without_rate_limit():
-    hpa = HpaSimulator(min_replicas=1, max_replicas=100, target_per_pod=10.0, startup_seconds=120,
-                       initial_replicas=2)
+    hpa = HpaSimulator(
+        min_replicas=1, max_replicas=100, target_per_pod=10.0, startup_seconds=120, initial_replicas=2
+    )
     assert hpa.sync(0, 20.0, min_replicas=30) == 30  # current < minReplicas: straight to it
     assert hpa.ready(0) == 2 and hpa.ready(120) == 30
     # Floor lowered again: back to the metric; 2 Ready see 20 -> ratio 1.0, missing pods at target
@@ -55,8 +58,9 @@ def test_a_raised_min_replicas_applies_at_once_without_rate_limit():
 
 
 def test_scale_down_removes_pods_that_are_not_ready_first():
-    hpa = HpaSimulator(min_replicas=1, max_replicas=100, target_per_pod=10.0, startup_seconds=600,
-                       initial_replicas=4)
+    hpa = HpaSimulator(
+        min_replicas=1, max_replicas=100, target_per_pod=10.0, startup_seconds=600, initial_replicas=4
+    )
     hpa.sync(0, 100.0)  # -> 8, 4 of them starting
     assert hpa.replicas == 8
     hpa._scale_to(15, 5)
@@ -64,6 +68,7 @@ def test_scale_down_removes_pods_that_are_not_ready_first():
 
 
 def test_max_replicas_clamps_a_deployment_above_it():
-    hpa = HpaSimulator(min_replicas=1, max_replicas=5, target_per_pod=10.0, startup_seconds=0,
-                       initial_replicas=9)
+    hpa = HpaSimulator(
+        min_replicas=1, max_replicas=5, target_per_pod=10.0, startup_seconds=0, initial_replicas=9
+    )
     assert hpa.sync(0, 10.0) == 5

@@ -43,8 +43,14 @@ def next_day_error(state, t_future, y_future, truth=None):
     predictions, uppers = [], []
     for i in range(t_future.shape[0]):
         now = t_future[i]
-        fc = forecast(state, clean_series(t_future[:i], y_future[:i], step_seconds=STEP) if i else
-                      clean_series([], [], step_seconds=STEP), now=now, horizon_seconds=STEP)
+        fc = forecast(
+            state,
+            clean_series(t_future[:i], y_future[:i], step_seconds=STEP)
+            if i
+            else clean_series([], [], step_seconds=STEP),
+            now=now,
+            horizon_seconds=STEP,
+        )
         state = fc.state
         predictions.append(fc.point[0])
         uppers.append(fc.upper[0])
@@ -60,9 +66,9 @@ def test_daily_series_is_forecast_well_and_a_smoothing_model_beats_naive():
     assert state.model in (HOLT_WINTERS, SARIMAX)
     assert state.candidates[state.model] < state.candidates[SEASONAL_NAIVE]
     assert state.backtest_error is not None and state.backtest_error < 15
-    error, uppers = next_day_error(state, t[4 * 288:], y[4 * 288:])
+    error, uppers = next_day_error(state, t[4 * 288 :], y[4 * 288 :])
     assert error < 12
-    coverage = np.mean(y[4 * 288:] <= uppers)
+    coverage = np.mean(y[4 * 288 :] <= uppers)
     assert coverage > 0.75  # q0.9 interval
 
 
@@ -100,7 +106,7 @@ def test_gaps_count_against_history_and_are_bridged():
     rng = np.random.default_rng(5)
     keep = rng.random(t.shape[0]) > 0.1
     keep[400:440] = False  # a 3 h 20 min outage
-    series = clean_series(t[keep][: -288], y[keep][: -288])
+    series = clean_series(t[keep][:-288], y[keep][:-288])
     assert series.missing_points > 0
     state = fit_forecaster(series, min_history_seconds=2 * DAY)
     assert isinstance(state, ForecastState)
@@ -138,18 +144,32 @@ def test_holt_winters_updates_match_statsmodels_with_the_same_parameters():
 
     t, y = synthetic(3, seed=8)
     z = np.log(y)
-    state, _, _ = fit_model(HOLT_WINTERS, z, start=t[0], step_seconds=STEP, seasonality=DAILY, quantile=0.9,
-                            offset=0.0, now=0.0)
+    state, _, _ = fit_model(
+        HOLT_WINTERS, z, start=t[0], step_seconds=STEP, seasonality=DAILY, quantile=0.9, offset=0.0, now=0.0
+    )
     m = 288
     level0 = z[:m].mean()
-    hw = ExponentialSmoothing(z, trend="add", damped_trend=True, seasonal="add", seasonal_periods=m,
-                              initialization_method="known", initial_level=level0, initial_trend=0.0,
-                              initial_seasonal=z[:m] - level0)
+    hw = ExponentialSmoothing(
+        z,
+        trend="add",
+        damped_trend=True,
+        seasonal="add",
+        seasonal_periods=m,
+        initialization_method="known",
+        initial_level=level0,
+        initial_trend=0.0,
+        initial_seasonal=z[:m] - level0,
+    )
     p = state.params
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = hw.fit(smoothing_level=p["alpha"], smoothing_trend=p["beta"], smoothing_seasonal=p["gamma"],
-                     damping_trend=p["phi"], optimized=False)
+        fit = hw.fit(
+            smoothing_level=p["alpha"],
+            smoothing_trend=p["beta"],
+            smoothing_seasonal=p["gamma"],
+            damping_trend=p["phi"],
+            optimized=False,
+        )
     mine, _ = predict(state, np.arange(1, 13))
     np.testing.assert_allclose(mine, fit.forecast(12), rtol=1e-6, atol=1e-6)
 
@@ -180,8 +200,9 @@ def test_forecast_leaves_trailing_missing_bins_for_later():
     state = fit_forecaster(clean_series(t[:-3], y[:-3]))
     values = y[-3:].copy()
     values[-1] = np.nan
-    fc = forecast(state, clean_series(t[-3:], values, outlier_threshold=None), now=t[-1] + STEP,
-                  horizon_seconds=600)
+    fc = forecast(
+        state, clean_series(t[-3:], values, outlier_threshold=None), now=t[-1] + STEP, horizon_seconds=600
+    )
     assert fc.state.last_time == t[-2]
 
 

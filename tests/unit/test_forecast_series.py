@@ -51,8 +51,11 @@ def test_counter_rates_weigh_irregular_scrapes_by_time():
 def test_datetimes_and_iso_strings_are_accepted():
     base = dt.datetime.fromtimestamp(T0, dt.UTC)
     a = clean_series([base, base + dt.timedelta(minutes=5)], [1, 2], step_seconds=300)
-    b = clean_series([base.isoformat().replace("+00:00", "Z"), (base + dt.timedelta(minutes=5)).isoformat()],
-                     [1, 2], step_seconds=300)
+    b = clean_series(
+        [base.isoformat().replace("+00:00", "Z"), (base + dt.timedelta(minutes=5)).isoformat()],
+        [1, 2],
+        step_seconds=300,
+    )
     assert a.start == b.start == T0
     np.testing.assert_allclose(a.values, b.values)
 

@@ -505,10 +505,12 @@ class RangeBackend:
 
 
 def test_fetch_demand_sums_series_per_time_and_drops_nan() -> None:
-    backend = RangeBackend([
-        {"metric": {"region": "a"}, "values": [[600, "1"], [900, "2"], [1200, "NaN"]]},
-        {"metric": {"region": "b"}, "values": [[600, "3"]]},
-    ])
+    backend = RangeBackend(
+        [
+            {"metric": {"region": "a"}, "values": [[600, "1"], [900, "2"], [1200, "NaN"]]},
+            {"metric": {"region": "b"}, "values": [[600, "3"]]},
+        ]
+    )
     client = PrometheusQuery("http://prom:9090", backend=backend)
     assert pf.fetch_demand("http://prom:9090", "q", 0, 1200, client=client) == ([600.0, 900.0], [4.0, 2.0])
     failing = PrometheusQuery("http://prom:9090", backend=RangeBackend(ConnectionError("refused")))

@@ -80,7 +80,13 @@ def test_unknown_fields_and_other_kinds() -> None:
 
 def test_go_float_prints_like_go() -> None:
     assert [go_float(v) for v in (100.0, 0.95, 1e6, 123456.0, 1e-5, -1.0, 0.9999)] == [
-        "100", "0.95", "1e+06", "123456", "1e-05", "-1", "0.9999",
+        "100",
+        "0.95",
+        "1e+06",
+        "123456",
+        "1e-05",
+        "-1",
+        "0.9999",
     ]
 
 

@@ -82,8 +82,10 @@ def test_regional_bounds_hold_the_models_min_and_max(case: Any, limits: tuple[in
     live = [r for r in regions if r.name in available]
     participating = regions if mode == "hold" or not live else live
     region_mins = sum(r.min_replicas for r in participating)
-    capacity = None if any(r.max_replicas is None for r in participating) else sum(
-        r.max_replicas or 0 for r in participating
+    capacity = (
+        None
+        if any(r.max_replicas is None for r in participating)
+        else sum(r.max_replicas or 0 for r in participating)
     )
     # Never above the model's max (unless the placement's own per-region minimums add up to more).
     assert total_max <= max(high, region_mins)

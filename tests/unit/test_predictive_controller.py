@@ -646,21 +646,39 @@ def test_clean_series_of_the_cycle_matches_the_forecasters_grid() -> None:
 
 
 def _floor(floor: int | None, reason: str, peak: float = 10.0, **extra: Any) -> PredictiveFloor:
-    status = {"floor": floor, "reason": reason, "forecastPeak": peak,
-              "forecastPeakTime": "2026-03-02T12:05:00Z", "model": "sarimax", **extra}
+    status = {
+        "floor": floor,
+        "reason": reason,
+        "forecastPeak": peak,
+        "forecastPeakTime": "2026-03-02T12:05:00Z",
+        "model": "sarimax",
+        **extra,
+    }
     return PredictiveFloor(floor, status)
 
 
 def test_material_change_ignores_figures_but_not_floors_reasons_or_notes() -> None:
-    base = {None: _floor(3, "ForecastPeak: q0.9 forecast peak 10.2 in the next 375s -> 3 replicas; "
-                            "live demand 4.1 needs 1")}
-    figures = {None: _floor(3, "ForecastPeak: q0.9 forecast peak 11.7 in the next 375s -> 3 replicas; "
-                               "live demand 5.3 needs 2", peak=11.7)}
+    base = {
+        None: _floor(
+            3, "ForecastPeak: q0.9 forecast peak 10.2 in the next 375s -> 3 replicas; live demand 4.1 needs 1"
+        )
+    }
+    figures = {
+        None: _floor(
+            3,
+            "ForecastPeak: q0.9 forecast peak 11.7 in the next 375s -> 3 replicas; live demand 5.3 needs 2",
+            peak=11.7,
+        )
+    }
     assert not cycle.material_change(base, figures)
     raised = {None: _floor(4, "ForecastPeak: q0.9 forecast peak 14.2 in the next 375s -> 4 replicas")}
     assert cycle.material_change(base, raised)
-    reason = {None: _floor(3, "HoldAfterRaise: q0.9 forecast peak 10.2 in the next 375s -> 3 replicas; "
-                              "live demand 4.1 needs 1")}
+    reason = {
+        None: _floor(
+            3,
+            "HoldAfterRaise: q0.9 forecast peak 10.2 in the next 375s -> 3 replicas; live demand 4.1 needs 1",
+        )
+    }
     assert cycle.material_change(base, reason)
     note = {None: _floor(3, base[None].status["reason"] + "; Prometheus unavailable (timeout)")}
     assert cycle.material_change(base, note)
@@ -677,8 +695,11 @@ def test_figure_only_changes_are_published_at_most_every_refresh_period() -> Non
         published = []
         for minute in range(16):
             clock[0] = NOW + 60 * minute
-            floors = {None: _floor(3, f"ForecastPeak: q0.9 forecast peak {10 + minute} -> 3 replicas",
-                                   peak=10.0 + minute)}
+            floors = {
+                None: _floor(
+                    3, f"ForecastPeak: q0.9 forecast peak {10 + minute} -> 3 replicas", peak=10.0 + minute
+                )
+            }
             before = len(queue.added)
             c.publish("ml", "iris", floors)
             if len(queue.added) > before:
@@ -781,8 +802,14 @@ def test_burst_query_is_the_demand_over_one_minute_windows() -> None:
 
 
 def test_status_reports_dispersion_and_allowance() -> None:
-    decision = FloorDecision(5, "ForecastPeak", "q0.9 forecast peak 18 + burst allowance 2.2",
-                             peak=18.0, peak_time=NOW + 300, burst=2.2345)
+    decision = FloorDecision(
+        5,
+        "ForecastPeak",
+        "q0.9 forecast peak 18 + burst allowance 2.2",
+        peak=18.0,
+        peak_time=NOW + 300,
+        burst=2.2345,
+    )
     status = cycle.autoscaling_status(decision, _state(dispersion=3.14159))
     assert status["dispersion"] == 3.14 and status["burstAllowance"] == pytest.approx(2.2345, abs=1e-3)
     plain = cycle.autoscaling_status(FloorDecision(4, "ForecastPeak", "m", peak=18.0, burst=0.0), _state())

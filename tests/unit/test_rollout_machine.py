@@ -64,20 +64,30 @@ class Sim:
     plans: list[RolloutPlan] = field(default_factory=list)
 
     def observed(self) -> ObservedRevisions:
-        return ObservedRevisions(self.target, {r: RevisionReplicas(n, self.ready.get(r, 0))
-                                               for r, n in self.desired.items()})
+        return ObservedRevisions(
+            self.target, {r: RevisionReplicas(n, self.ready.get(r, 0)) for r, n in self.desired.items()}
+        )
 
-    def step(self, revision: str, *, after: float = 0, analysis: AnalysisOutcome | None = None,
-             frozen: bool = False, manual: ManualControl | None = None) -> RolloutPlan:
+    def step(
+        self,
+        revision: str,
+        *,
+        after: float = 0,
+        analysis: AnalysisOutcome | None = None,
+        frozen: bool = False,
+        manual: ManualControl | None = None,
+    ) -> RolloutPlan:
         self.now += timedelta(seconds=after)
         spec = self.spec if manual is None else replace(self.spec, manual=manual)
         state = state_from_status(state_to_status(self.state)) if self.roundtrip else self.state
-        plan = plan_rollout(spec, state, self.observed(), analysis, self.now, spec_revision=revision,
-                            frozen=frozen)
+        plan = plan_rollout(
+            spec, state, self.observed(), analysis, self.now, spec_revision=revision, frozen=frozen
+        )
         self.state = plan.state
         self.desired = dict(plan.replicas)
-        self.ready = {r: (n if self.auto_ready else min(self.ready.get(r, 0), n))
-                      for r, n in plan.replicas.items()}
+        self.ready = {
+            r: (n if self.auto_ready else min(self.ready.get(r, 0), n)) for r, n in plan.replicas.items()
+        }
         self.plans.append(plan)
         return plan
 
@@ -110,8 +120,16 @@ def test_first_deploy_makes_the_revision_stable_at_once():
 
 # --- canary good path ------------------------------------------------------------------------------
 def test_canary_walks_every_step_scaling_before_weight_and_promotes_without_capacity_dip():
-    sim = Sim(canary([{"setWeight": 20}, {"pause": {"duration": "1m"}}, {"setWeight": 50},
-                      {"analysis": {"duration": "2m"}}])).deployed()
+    sim = Sim(
+        canary(
+            [
+                {"setWeight": 20},
+                {"pause": {"duration": "1m"}},
+                {"setWeight": 50},
+                {"analysis": {"duration": "2m"}},
+            ]
+        )
+    ).deployed()
     p = sim.step("c1")
     assert p.state.phase == PHASE_PROGRESSING and p.candidate_revision == "c1"
     assert p.replicas == {"s1": 10, "c1": 2} and p.weights == Weights(100, 0)  # scale first
@@ -243,8 +261,13 @@ def test_pause_step_with_gates_needs_both_time_and_a_proceed():
 
 
 def test_rollback_sends_all_traffic_to_stable_in_the_same_plan_and_scales_down_after_the_delay():
-    sim = Sim(canary([{"setWeight": 20}, {"setWeight": 60}, {"pause": {}}], gates_configured=True,
-                     scale_down_delay_seconds=45)).deployed()
+    sim = Sim(
+        canary(
+            [{"setWeight": 20}, {"setWeight": 60}, {"pause": {}}],
+            gates_configured=True,
+            scale_down_delay_seconds=45,
+        )
+    ).deployed()
     for _ in range(4):
         sim.step("c1")
     assert sim.state.canary_weight == 60
@@ -391,8 +414,9 @@ def test_progress_deadline_pauses_with_degraded_condition_then_recovers():
 
 # --- shadow ---------------------------------------------------------------------------------------------
 def test_shadow_mirrors_at_full_size_then_promotes():
-    spec = RolloutSpec(strategy="shadow", shadow=ShadowSpec(mirror_percent=30, duration_seconds=300),
-                       gates_configured=True)
+    spec = RolloutSpec(
+        strategy="shadow", shadow=ShadowSpec(mirror_percent=30, duration_seconds=300), gates_configured=True
+    )
     sim = Sim(spec).deployed()
     p = sim.step("c1")
     assert p.replicas == {"s1": 10, "c1": 10} and p.weights == Weights(100, 0, 0)
@@ -407,8 +431,11 @@ def test_shadow_mirrors_at_full_size_then_promotes():
 
 
 def test_shadow_then_canary_continues_through_the_steps():
-    spec = RolloutSpec(strategy="shadow", shadow=ShadowSpec(duration_seconds=60, then="canary"),
-                       canary=CanarySpec(parse_steps([{"setWeight": 50}])))
+    spec = RolloutSpec(
+        strategy="shadow",
+        shadow=ShadowSpec(duration_seconds=60, then="canary"),
+        canary=CanarySpec(parse_steps([{"setWeight": 50}])),
+    )
     sim = Sim(spec).deployed()
     sim.step("c1")
     sim.step("c1")
@@ -427,8 +454,9 @@ def test_shadow_with_the_replica_router_is_degraded_not_started():
 
 # --- blue-green -----------------------------------------------------------------------------------------
 def test_blue_green_preview_judged_then_switches_at_once_and_keeps_old_for_scale_down_delay():
-    spec = RolloutSpec(strategy="blueGreen", blue_green=BlueGreenSpec(scale_down_delay_seconds=600),
-                       gates_configured=True)
+    spec = RolloutSpec(
+        strategy="blueGreen", blue_green=BlueGreenSpec(scale_down_delay_seconds=600), gates_configured=True
+    )
     sim = Sim(spec).deployed()
     p = sim.step("c1")
     assert p.replicas == {"s1": 10, "c1": 10} and p.preview_revision == "c1" and p.weights == Weights(100, 0)
@@ -490,28 +518,63 @@ def test_replica_router_splits_by_pod_counts_and_rollback_restores_stable():
 
 
 SCRIPT = [  # (revision, seconds since last reconcile, analysis decision, manual control)
-    ("s1", 0, None, None), ("c1", 0, None, None), ("c1", 5, None, None), ("c1", 60, "proceed", None),
-    ("c1", 0, None, None), ("c1", 0, None, None), ("c1", 61, "proceed", None), ("c1", 30, None, None),
-    ("c1", 30, "continue", ManualControl(paused=True)), ("c1", 100, None, None), ("c1", 0, None, None),
-    ("c1", 60, "pause", None), ("c1", 10, "proceed", None),
-    ("c1", 5, None, ManualControl(resume_token="annotation:r")), ("c1", 60, "proceed", None),
-    ("c1", 0, None, ManualControl(promote="step", promote_token="annotation:step@1")), ("c1", 0, None, None),
-    ("c2", 10, None, None), ("c2", 0, None, None), ("c2", 0, None, None), ("c2", 61, "rollback", None),
-    ("c2", 30, None, None), ("c2", 30, None, ManualControl(retry_token="annotation:again")),
+    ("s1", 0, None, None),
+    ("c1", 0, None, None),
+    ("c1", 5, None, None),
+    ("c1", 60, "proceed", None),
+    ("c1", 0, None, None),
+    ("c1", 0, None, None),
+    ("c1", 61, "proceed", None),
+    ("c1", 30, None, None),
+    ("c1", 30, "continue", ManualControl(paused=True)),
+    ("c1", 100, None, None),
+    ("c1", 0, None, None),
+    ("c1", 60, "pause", None),
+    ("c1", 10, "proceed", None),
+    ("c1", 5, None, ManualControl(resume_token="annotation:r")),
+    ("c1", 60, "proceed", None),
+    ("c1", 0, None, ManualControl(promote="step", promote_token="annotation:step@1")),
+    ("c1", 0, None, None),
+    ("c2", 10, None, None),
     ("c2", 0, None, None),
-    ("c2", 0, None, None), ("c2", 60, "proceed", None), ("c2", 120, "proceed", None), ("c2", 0, None, None),
-    ("c2", 0, None, None), ("c2", 0, None, ManualControl(promote="full", promote_token="spec:full:c2")),
-    ("c2", 0, None, None), ("c2", 0, None, None), ("c2", 30, None, None), ("s1", 10, None, None),
+    ("c2", 0, None, None),
+    ("c2", 61, "rollback", None),
+    ("c2", 30, None, None),
+    ("c2", 30, None, ManualControl(retry_token="annotation:again")),
+    ("c2", 0, None, None),
+    ("c2", 0, None, None),
+    ("c2", 60, "proceed", None),
+    ("c2", 120, "proceed", None),
+    ("c2", 0, None, None),
+    ("c2", 0, None, None),
+    ("c2", 0, None, ManualControl(promote="full", promote_token="spec:full:c2")),
+    ("c2", 0, None, None),
+    ("c2", 0, None, None),
+    ("c2", 30, None, None),
+    ("s1", 10, None, None),
 ]
 
 
 def _run_script(roundtrip: bool) -> list[RolloutPlan]:
-    spec = canary([{"setWeight": 10}, {"pause": {"duration": "1m"}}, {"setWeight": 40},
-                   {"analysis": {"duration": "2m"}}, {"setWeight": 70}, {"pause": {}}], gates_configured=True)
+    spec = canary(
+        [
+            {"setWeight": 10},
+            {"pause": {"duration": "1m"}},
+            {"setWeight": 40},
+            {"analysis": {"duration": "2m"}},
+            {"setWeight": 70},
+            {"pause": {}},
+        ],
+        gates_configured=True,
+    )
     sim = Sim(spec, roundtrip=roundtrip)
     for revision, after, decision, manual in SCRIPT:
-        sim.step(revision, after=after, analysis=AnalysisOutcome(decision, "gate g") if decision else None,
-                 manual=manual)
+        sim.step(
+            revision,
+            after=after,
+            analysis=AnalysisOutcome(decision, "gate g") if decision else None,
+            manual=manual,
+        )
         assert state_from_status(state_to_status(sim.state)) == sim.state
     return sim.plans
 
@@ -521,15 +584,31 @@ def test_scripted_run_restarted_from_status_at_every_step_matches_the_uninterrup
     assert uninterrupted == _run_script(roundtrip=True)
     # the script really covers the interesting ground
     seen = {e.reason for p in uninterrupted for e in p.events}
-    assert {"WeightSet", "StepCompleted", "RolloutPaused", "RolloutResumed", "RolledBack", "RolloutRetried",
-            "PromotionStarted", "Promoted", "CandidateReplaced"} <= seen
+    assert {
+        "WeightSet",
+        "StepCompleted",
+        "RolloutPaused",
+        "RolloutResumed",
+        "RolledBack",
+        "RolloutRetried",
+        "PromotionStarted",
+        "Promoted",
+        "CandidateReplaced",
+    } <= seen
     assert any(p.state.step_proceeded for p in uninterrupted)
 
 
 @pytest.mark.parametrize("now", [T0.replace(microsecond=123456)])
 def test_clock_is_truncated_to_seconds(now):
-    plan = plan_rollout(RolloutSpec(), RolloutState(stable_revision="s1"), ObservedRevisions(1), None, now,
-                        spec_revision="c1", frozen=False)
+    plan = plan_rollout(
+        RolloutSpec(),
+        RolloutState(stable_revision="s1"),
+        ObservedRevisions(1),
+        None,
+        now,
+        spec_revision="c1",
+        frozen=False,
+    )
     assert plan.state.started_at == T0
 
 

@@ -30,17 +30,35 @@ from modelserve.routers.replicas import candidate_share
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 
 SPECS = [
-    RolloutSpec(canary=CanarySpec(parse_steps([{"setWeight": 10}, {"pause": {"duration": "1m"}},
-                                               {"setWeight": 40}, {"analysis": {"duration": "2m"}},
-                                               {"setWeight": 80}])),
-                gates_configured=True),
-    RolloutSpec(canary=CanarySpec(parse_steps([{"setWeight": 25}, {"pause": {}}, {"setWeight": 100}])),
-                weight_approximate=True),
-    RolloutSpec(strategy="shadow", shadow=ShadowSpec(mirror_percent=50, duration_seconds=120, then="canary"),
-                canary=CanarySpec(parse_steps([{"setWeight": 50}])), gates_configured=True),
-    RolloutSpec(strategy="blueGreen",
-                blue_green=BlueGreenSpec(scale_down_delay_seconds=120, auto_promote=True),
-                gates_configured=True),
+    RolloutSpec(
+        canary=CanarySpec(
+            parse_steps(
+                [
+                    {"setWeight": 10},
+                    {"pause": {"duration": "1m"}},
+                    {"setWeight": 40},
+                    {"analysis": {"duration": "2m"}},
+                    {"setWeight": 80},
+                ]
+            )
+        ),
+        gates_configured=True,
+    ),
+    RolloutSpec(
+        canary=CanarySpec(parse_steps([{"setWeight": 25}, {"pause": {}}, {"setWeight": 100}])),
+        weight_approximate=True,
+    ),
+    RolloutSpec(
+        strategy="shadow",
+        shadow=ShadowSpec(mirror_percent=50, duration_seconds=120, then="canary"),
+        canary=CanarySpec(parse_steps([{"setWeight": 50}])),
+        gates_configured=True,
+    ),
+    RolloutSpec(
+        strategy="blueGreen",
+        blue_green=BlueGreenSpec(scale_down_delay_seconds=120, auto_promote=True),
+        gates_configured=True,
+    ),
 ]
 
 
@@ -82,21 +100,36 @@ def run(spec: RolloutSpec, script: list[Action], *, restart: bool):
         now += timedelta(seconds=action.after)
         if restart:  # a new operator process: all it has is the status, as JSON
             state = state_from_status(json.loads(json.dumps(state_to_status(state))))
-        observed = ObservedRevisions(target, {r: RevisionReplicas(n, ready.get(r, 0))
-                                              for r, n in desired.items()})
+        observed = ObservedRevisions(
+            target, {r: RevisionReplicas(n, ready.get(r, 0)) for r, n in desired.items()}
+        )
         token = f"annotation:{action.token}"
-        manual = ManualControl(paused=action.paused, abort=action.abort, promote=action.promote,
-                               promote_token=f"{token}/{action.promote}" if action.promote else None,
-                               retry_token=token, resume_token=token)
+        manual = ManualControl(
+            paused=action.paused,
+            abort=action.abort,
+            promote=action.promote,
+            promote_token=f"{token}/{action.promote}" if action.promote else None,
+            retry_token=token,
+            resume_token=token,
+        )
         analysis = AnalysisOutcome(action.decision, "gate x") if action.decision else None
-        plan = plan_rollout(replace(spec, manual=manual), state, observed, analysis, now,
-                            spec_revision=action.revision, frozen=action.frozen)
+        plan = plan_rollout(
+            replace(spec, manual=manual),
+            state,
+            observed,
+            analysis,
+            now,
+            spec_revision=action.revision,
+            frozen=action.frozen,
+        )
         history.append((observed, plan))
         state = plan.state
         desired = dict(plan.replicas)
         # Pods converge between reconciles, possibly only partly.
-        ready = {r: (n if ready.get(r, 0) >= n else max(ready.get(r, 0), int(n * action.ready_fraction)))
-                 for r, n in plan.replicas.items()}
+        ready = {
+            r: (n if ready.get(r, 0) >= n else max(ready.get(r, 0), int(n * action.ready_fraction)))
+            for r, n in plan.replicas.items()
+        }
     return history
 
 
@@ -127,8 +160,10 @@ def test_weights_move_one_step_at_a_time_and_only_onto_ready_capacity(spec_index
                 assert new == min(w for w in weights if w > old)  # exactly one step forward
                 need = candidate_share(observed.target_replicas, new)
                 assert observed.ready(after.candidate_revision) >= need
-        if (after.stable_revision != before.stable_revision
-                and after.stable_revision == before.candidate_revision):
+        if (
+            after.stable_revision != before.stable_revision
+            and after.stable_revision == before.candidate_revision
+        ):
             # promotion: the new stable is Ready at full size; the old stays until its delay is over
             assert observed.ready(after.stable_revision) >= observed.target_replicas
             assert before.stable_revision in after.replicas
@@ -138,22 +173,29 @@ def test_weights_move_one_step_at_a_time_and_only_onto_ready_capacity(spec_index
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.builds(
-    RolloutState,
-    stable_revision=st.one_of(st.none(), st.text("abc0123", min_size=1, max_size=8)),
-    candidate_revision=st.one_of(st.none(), st.text("abc0123", min_size=1, max_size=8)),
-    phase=st.sampled_from(["Pending", "Ready", "Progressing", "Paused", "RolledBack", "Frozen"]),
-    message=st.text(max_size=20),
-    step_index=st.integers(0, 32),
-    canary_weight=st.integers(0, 100),
-    started_at=st.one_of(st.none(), st.integers(0, 10**8).map(lambda s: T0 + timedelta(seconds=s))),
-    step_proceeded=st.booleans(),
-    scale_downs=st.lists(st.builds(PendingScaleDown, revision=st.text("abc", min_size=1, max_size=4),
-                                   at=st.integers(0, 10**6).map(lambda s: T0 + timedelta(seconds=s)),
-                                   replicas=st.integers(0, 100),
-                                   reason=st.sampled_from(["RolledBack", "Replaced"])),
-                         max_size=3).map(tuple),
-    passed=st.integers(0, 50),
-))
+@given(
+    st.builds(
+        RolloutState,
+        stable_revision=st.one_of(st.none(), st.text("abc0123", min_size=1, max_size=8)),
+        candidate_revision=st.one_of(st.none(), st.text("abc0123", min_size=1, max_size=8)),
+        phase=st.sampled_from(["Pending", "Ready", "Progressing", "Paused", "RolledBack", "Frozen"]),
+        message=st.text(max_size=20),
+        step_index=st.integers(0, 32),
+        canary_weight=st.integers(0, 100),
+        started_at=st.one_of(st.none(), st.integers(0, 10**8).map(lambda s: T0 + timedelta(seconds=s))),
+        step_proceeded=st.booleans(),
+        scale_downs=st.lists(
+            st.builds(
+                PendingScaleDown,
+                revision=st.text("abc", min_size=1, max_size=4),
+                at=st.integers(0, 10**6).map(lambda s: T0 + timedelta(seconds=s)),
+                replicas=st.integers(0, 100),
+                reason=st.sampled_from(["RolledBack", "Replaced"]),
+            ),
+            max_size=3,
+        ).map(tuple),
+        passed=st.integers(0, 50),
+    )
+)
 def test_state_round_trips_through_status(state):
     assert state_from_status(json.loads(json.dumps(state_to_status(state)))) == state

@@ -15,8 +15,10 @@ from modelserve.rollout.steps import (
 from modelserve.routers.replicas import candidate_share
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("30s", 30), ("5m", 300), ("1h30m", 5400), ("7d", 604800),
-                                               ("250ms", 0.25), ("1w", 604800)])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("30s", 30), ("5m", 300), ("1h30m", 5400), ("7d", 604800), ("250ms", 0.25), ("1w", 604800)],
+)
 def test_parse_duration(text, seconds):
     assert parse_duration(text) == seconds
 
@@ -28,18 +30,27 @@ def test_parse_duration_rejects_and_names_the_field(text):
 
 
 def test_parse_steps():
-    assert parse_steps([{"setWeight": 10}, {"pause": {}}, {"pause": {"duration": "1m"}}, {"analysis": {}},
-                        {"analysis": {"duration": "2m"}}]) == (
-        SetWeightStep(10), PauseStep(None), PauseStep(60), AnalysisStep(None), AnalysisStep(120))
+    assert parse_steps(
+        [
+            {"setWeight": 10},
+            {"pause": {}},
+            {"pause": {"duration": "1m"}},
+            {"analysis": {}},
+            {"analysis": {"duration": "2m"}},
+        ]
+    ) == (SetWeightStep(10), PauseStep(None), PauseStep(60), AnalysisStep(None), AnalysisStep(120))
 
 
-@pytest.mark.parametrize(("steps", "message"), [
-    ([{"setWeight": 10, "pause": {}}], r"\[0\]: needs exactly one"),
-    ([{}], r"\[0\]: needs exactly one"),
-    ([{"setWeight": 20}, {"setWeight": 20}], r"\[1\]\.setWeight: 20 must be greater"),
-    ([{"setWeight": 120}], r"\[0\]\.setWeight"),
-    ([{"pause": {"duration": "soon"}}], r"\[0\]\.pause\.duration"),
-])
+@pytest.mark.parametrize(
+    ("steps", "message"),
+    [
+        ([{"setWeight": 10, "pause": {}}], r"\[0\]: needs exactly one"),
+        ([{}], r"\[0\]: needs exactly one"),
+        ([{"setWeight": 20}, {"setWeight": 20}], r"\[1\]\.setWeight: 20 must be greater"),
+        ([{"setWeight": 120}], r"\[0\]\.setWeight"),
+        ([{"pause": {"duration": "soon"}}], r"\[0\]\.pause\.duration"),
+    ],
+)
 def test_parse_steps_errors_name_the_step(steps, message):
     with pytest.raises(ValueError, match=message):
         parse_steps(steps)
@@ -60,10 +71,15 @@ def test_candidate_share():
 def test_manual_control_token_semantics():
     m = manual_control_from({"promote": "full", "paused": False}, {}, spec_revision="r2")
     assert (m.promote, m.promote_token) == ("full", "spec:full:r2")
-    m = manual_control_from({"promote": "full"}, {"modelserve.io/promote": "step@1700000000",
-                                                  "modelserve.io/paused": "true",
-                                                  "modelserve.io/retry": "2024-05-01T12:00:00Z"},
-                            spec_revision="r2")
+    m = manual_control_from(
+        {"promote": "full"},
+        {
+            "modelserve.io/promote": "step@1700000000",
+            "modelserve.io/paused": "true",
+            "modelserve.io/retry": "2024-05-01T12:00:00Z",
+        },
+        spec_revision="r2",
+    )
     assert (m.promote, m.promote_token, m.paused) == ("step", "annotation:step@1700000000", True)
     assert m.retry_token == "annotation:2024-05-01T12:00:00Z" and m.resume_token is None and not m.abort
     with pytest.raises(ValueError, match=r"annotations\[modelserve.io/promote\]"):
@@ -81,11 +97,19 @@ def test_rollout_spec_defaults_follow_the_api_contract():
 
 
 def test_rollout_spec_from_api_full():
-    spec = rollout_spec_from_api({
-        "strategy": "shadow", "shadow": {"mirrorPercent": 20, "duration": "5m", "then": "canary"},
-        "canary": {"steps": [{"setWeight": 5}]}, "analysis": {"interval": "30s", "gates": [{"name": "err"}]},
-        "scaleDownDelay": "1m", "progressDeadline": "10m", "abort": True,
-    }, spec_revision="r", weight_approximate=False)
+    spec = rollout_spec_from_api(
+        {
+            "strategy": "shadow",
+            "shadow": {"mirrorPercent": 20, "duration": "5m", "then": "canary"},
+            "canary": {"steps": [{"setWeight": 5}]},
+            "analysis": {"interval": "30s", "gates": [{"name": "err"}]},
+            "scaleDownDelay": "1m",
+            "progressDeadline": "10m",
+            "abort": True,
+        },
+        spec_revision="r",
+        weight_approximate=False,
+    )
     assert spec.strategy == "shadow" and spec.shadow.mirror_percent == 20 and spec.shadow.then == "canary"
     assert spec.gates_configured and spec.analysis_interval_seconds == 30
     assert spec.scale_down_delay_seconds == 60 and spec.progress_deadline_seconds == 600 and spec.manual.abort

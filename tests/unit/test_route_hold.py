@@ -38,15 +38,18 @@ def istio(**router_spec: Any) -> dict:
 # --- which route a spec writes into ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("spec", "expected"), [
-    (gateway(routeName="shop"), GW_ROUTE),
-    (istio(virtualServiceName="shop-vs"), VS_ROUTE),
-    (gateway(parentRefs=[{"name": "public"}]), None),  # an HTTPRoute we own: the GC removes it
-    (istio(), None),
-    ({"traffic": {"router": "replicas"}}, None),
-    ({}, None),
-    ({"traffic": {"router": "nginx"}}, None),  # unknown: the planner reports it, nothing is held
-])
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        (gateway(routeName="shop"), GW_ROUTE),
+        (istio(virtualServiceName="shop-vs"), VS_ROUTE),
+        (gateway(parentRefs=[{"name": "public"}]), None),  # an HTTPRoute we own: the GC removes it
+        (istio(), None),
+        ({"traffic": {"router": "replicas"}}, None),
+        ({}, None),
+        ({"traffic": {"router": "nginx"}}, None),  # unknown: the planner reports it, nothing is held
+    ],
+)
 def test_user_route_is_what_the_router_would_release(spec, expected):
     assert user_route("ml", "iris", spec) == expected
 
@@ -61,8 +64,12 @@ def test_route_ref_round_trips_through_the_annotation():
 
 
 def meta(routes: str | None = None, *, finalizers: tuple[str, ...] = (), deleting: bool = False) -> dict:
-    m: dict[str, Any] = {"name": "iris", "namespace": "ml", "resourceVersion": "7",
-                         "finalizers": list(finalizers)}
+    m: dict[str, Any] = {
+        "name": "iris",
+        "namespace": "ml",
+        "resourceVersion": "7",
+        "finalizers": list(finalizers),
+    }
     if routes is not None:
         m["annotations"] = {A: routes}
     if deleting:
@@ -80,7 +87,8 @@ def test_a_user_route_is_recorded_with_the_finalizer():
     hold = plan_route_hold(meta(), GW_ROUTE)
     assert hold.keep == (GW_ROUTE,) and hold.release == ()
     assert hold_patch(meta(), hold.keep) == {
-        "metadata": {"finalizers": [F], "annotations": {A: "HTTPRoute/shop"}, "resourceVersion": "7"}}
+        "metadata": {"finalizers": [F], "annotations": {A: "HTTPRoute/shop"}, "resourceVersion": "7"}
+    }
 
 
 def test_a_recorded_route_needs_no_write():
@@ -95,7 +103,8 @@ def test_deleting_releases_the_route_then_drops_only_our_finalizer():
     hold = plan_route_hold(deleting, GW_ROUTE)
     assert hold.keep == () and hold.release == (GW_ROUTE,)
     assert hold_patch(deleting, ()) == {
-        "metadata": {"finalizers": ["other.io/x"], "annotations": {A: None}, "resourceVersion": "7"}}
+        "metadata": {"finalizers": ["other.io/x"], "annotations": {A: None}, "resourceVersion": "7"}
+    }
 
 
 def test_moving_to_another_route_releases_the_old_one_after_recording_the_new():
@@ -104,7 +113,8 @@ def test_moving_to_another_route_releases_the_old_one_after_recording_the_new():
     assert hold.keep == (VS_ROUTE,) and hold.release == (GW_ROUTE,)
     # First both are recorded (before anything is written into the new one) ...
     assert hold_patch(held, (*hold.keep, *hold.release)) == {
-        "metadata": {"annotations": {A: "HTTPRoute/shop,VirtualService/shop-vs"}, "resourceVersion": "7"}}
+        "metadata": {"annotations": {A: "HTTPRoute/shop,VirtualService/shop-vs"}, "resourceVersion": "7"}
+    }
     # ... then, released, the old one goes.
     assert hold_patch(held, hold.keep)["metadata"]["annotations"] == {A: "VirtualService/shop-vs"}
 
@@ -139,8 +149,10 @@ def test_holds_fields_looks_for_our_apply_entry():
 
 def test_release_body_is_empty_but_guarded_by_the_resource_version():
     assert release_body(VS_ROUTE, "ml", "42") == {
-        "apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
-        "metadata": {"name": "shop-vs", "namespace": "ml", "resourceVersion": "42"}}
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "VirtualService",
+        "metadata": {"name": "shop-vs", "namespace": "ml", "resourceVersion": "42"},
+    }
 
 
 # --- the shell ------------------------------------------------------------------------------------------
@@ -190,16 +202,27 @@ class FakeKube:
 
 
 def model(spec: dict, **meta_kw: Any) -> dict:
-    return {"apiVersion": "modelserve.io/v1alpha1", "kind": "ModelDeployment",
-            "metadata": meta(**meta_kw), "spec": spec}
+    return {
+        "apiVersion": "modelserve.io/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": meta(**meta_kw),
+        "spec": spec,
+    }
 
 
 def user_http_route(ours: bool = True) -> dict:
     fields = [{"manager": "modelserve", "operation": "Apply", "fieldsV1": {"f:spec": {"f:rules": {}}}}]
-    return {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
-            "metadata": {"name": "shop", "namespace": "ml", "resourceVersion": "42",
-                         "managedFields": fields if ours else []},
-            "spec": {"parentRefs": [{"name": "public"}], "rules": [{"backendRefs": [{"name": "iris-s1"}]}]}}
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": {
+            "name": "shop",
+            "namespace": "ml",
+            "resourceVersion": "42",
+            "managedFields": fields if ours else [],
+        },
+        "spec": {"parentRefs": [{"name": "public"}], "rules": [{"backendRefs": [{"name": "iris-s1"}]}]},
+    }
 
 
 def test_shell_records_a_user_route_once():
@@ -211,8 +234,10 @@ def test_shell_records_a_user_route_once():
 
 
 def test_shell_releases_on_delete_then_drops_the_finalizer():
-    kube = FakeKube(model(gateway(routeName="shop"), routes="HTTPRoute/shop", finalizers=(F,), deleting=True),
-                    [user_http_route()])
+    kube = FakeKube(
+        model(gateway(routeName="shop"), routes="HTTPRoute/shop", finalizers=(F,), deleting=True),
+        [user_http_route()],
+    )
     sync_route_hold(kube, kube.get("ModelDeployment", "ml", "iris"), NOW)
     apply, patch = kube.writes
     assert apply[2]["metadata"] == {"name": "shop", "namespace": "ml", "resourceVersion": "42"}
@@ -223,16 +248,20 @@ def test_shell_releases_on_delete_then_drops_the_finalizer():
 
 @pytest.mark.parametrize("route", [None, user_http_route(ours=False)], ids=["route-gone", "nothing-ours"])
 def test_shell_only_drops_the_finalizer_when_there_is_nothing_to_release(route):
-    kube = FakeKube(model(gateway(routeName="shop"), routes="HTTPRoute/shop", finalizers=(F,), deleting=True),
-                    [route] if route else [])
+    kube = FakeKube(
+        model(gateway(routeName="shop"), routes="HTTPRoute/shop", finalizers=(F,), deleting=True),
+        [route] if route else [],
+    )
     sync_route_hold(kube, kube.get("ModelDeployment", "ml", "iris"), NOW)
     assert [w[0] for w in kube.writes] == ["patch"]
     assert kube.events == []
 
 
 def test_shell_keeps_the_finalizer_and_reports_when_the_release_fails():
-    kube = FakeKube(model(gateway(routeName="shop"), routes="HTTPRoute/shop", finalizers=(F,), deleting=True),
-                    [user_http_route()])
+    kube = FakeKube(
+        model(gateway(routeName="shop"), routes="HTTPRoute/shop", finalizers=(F,), deleting=True),
+        [user_http_route()],
+    )
     kube.fail_apply = 403
     for _ in range(2):
         with pytest.raises(RouteReleaseFailed):
@@ -249,8 +278,10 @@ def test_shell_keeps_the_finalizer_and_reports_when_the_release_fails():
 
 
 def test_shell_moving_away_from_a_user_route_releases_it_while_serving():
-    kube = FakeKube(model(gateway(parentRefs=[{"name": "public"}]), routes="HTTPRoute/shop", finalizers=(F,)),
-                    [user_http_route()])
+    kube = FakeKube(
+        model(gateway(parentRefs=[{"name": "public"}]), routes="HTTPRoute/shop", finalizers=(F,)),
+        [user_http_route()],
+    )
     kube.fail_apply = 500
     sync_route_hold(kube, kube.get("ModelDeployment", "ml", "iris"), NOW)  # no raise: the model keeps serving
     assert kube.get("ModelDeployment", "ml", "iris")["metadata"]["annotations"] == {A: "HTTPRoute/shop"}

@@ -8,9 +8,15 @@ from modelserve.routers.istio import IstioRouter
 
 
 def ctx(candidate: str | None = "c1", router_spec=None) -> RouteContext:
-    return RouteContext(namespace="ml", name="iris", stable_revision="s1", candidate_revision=candidate,
-                        owner_reference={"kind": "ModelDeployment", "name": "iris", "uid": "u"},
-                        service_port=80, router_spec=router_spec or {})
+    return RouteContext(
+        namespace="ml",
+        name="iris",
+        stable_revision="s1",
+        candidate_revision=candidate,
+        owner_reference={"kind": "ModelDeployment", "name": "iris", "uid": "u"},
+        service_port=80,
+        router_spec=router_spec or {},
+    )
 
 
 def vs(objects):
@@ -21,12 +27,25 @@ def test_owned_virtual_service_at_100_0():
     assert vs(IstioRouter().desired_objects(ctx(candidate=None), Weights(100, 0))) == {
         "apiVersion": "networking.istio.io/v1",
         "kind": "VirtualService",
-        "metadata": {"name": "iris", "namespace": "ml",
-                     "ownerReferences": [{"kind": "ModelDeployment", "name": "iris", "uid": "u"}]},
-        "spec": {"hosts": ["iris.ml.svc.cluster.local"],
-                 "http": [{"name": "modelserve", "route": [
-                     {"destination": {"host": "iris-s1.ml.svc.cluster.local", "port": {"number": 80}},
-                      "weight": 100}]}]},
+        "metadata": {
+            "name": "iris",
+            "namespace": "ml",
+            "ownerReferences": [{"kind": "ModelDeployment", "name": "iris", "uid": "u"}],
+        },
+        "spec": {
+            "hosts": ["iris.ml.svc.cluster.local"],
+            "http": [
+                {
+                    "name": "modelserve",
+                    "route": [
+                        {
+                            "destination": {"host": "iris-s1.ml.svc.cluster.local", "port": {"number": 80}},
+                            "weight": 100,
+                        }
+                    ],
+                }
+            ],
+        },
     }
 
 
@@ -60,9 +79,20 @@ def test_read_weights_round_trip(weights):
 
 
 def test_read_weights_lone_destination_without_weight_takes_everything():
-    live = [{"kind": "VirtualService", "metadata": {"name": "iris"}, "spec": {"http": [
-        {"route": [{"destination": {"host": "iris-s1.ml.svc.cluster.local"}}],
-         "mirror": {"host": "iris-c1.ml.svc.cluster.local"}}]}}]
+    live = [
+        {
+            "kind": "VirtualService",
+            "metadata": {"name": "iris"},
+            "spec": {
+                "http": [
+                    {
+                        "route": [{"destination": {"host": "iris-s1.ml.svc.cluster.local"}}],
+                        "mirror": {"host": "iris-c1.ml.svc.cluster.local"},
+                    }
+                ]
+            },
+        }
+    ]
     assert IstioRouter().read_weights(ctx(), live) == Weights(100, 0, 100)
 
 

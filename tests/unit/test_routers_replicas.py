@@ -12,8 +12,16 @@ SELECT = {"app.kubernetes.io/instance": "iris"}
 
 
 def ctx(candidate: str | None = "c1", preview: str | None = None) -> RouteContext:
-    return RouteContext(namespace="ml", name="iris", stable_revision="s1", candidate_revision=candidate,
-                        selector_labels=SELECT, service_port=80, target_port=8080, preview_service=preview)
+    return RouteContext(
+        namespace="ml",
+        name="iris",
+        stable_revision="s1",
+        candidate_revision=candidate,
+        selector_labels=SELECT,
+        service_port=80,
+        target_port=8080,
+        preview_service=preview,
+    )
 
 
 def service(objects, name="iris"):
@@ -22,10 +30,14 @@ def service(objects, name="iris"):
 
 def test_main_service_pins_stable_at_100_0():
     assert service(ReplicaRatioRouter().desired_objects(ctx(), Weights(100, 0))) == {
-        "apiVersion": "v1", "kind": "Service",
+        "apiVersion": "v1",
+        "kind": "Service",
         "metadata": {"name": "iris", "namespace": "ml", "labels": {REVISION_LABEL: "s1"}},
-        "spec": {"type": "ClusterIP", "selector": {**SELECT, REVISION_LABEL: "s1"},
-                 "ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}]},
+        "spec": {
+            "type": "ClusterIP",
+            "selector": {**SELECT, REVISION_LABEL: "s1"},
+            "ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}],
+        },
     }
 
 
@@ -35,8 +47,9 @@ def test_main_service_selects_all_revisions_while_split():
 
 
 def test_preview_service_selects_the_candidate():
-    svc = service(ReplicaRatioRouter().desired_objects(ctx(preview="iris-preview"), Weights(100, 0)),
-                  "iris-preview")
+    svc = service(
+        ReplicaRatioRouter().desired_objects(ctx(preview="iris-preview"), Weights(100, 0)), "iris-preview"
+    )
     assert svc["spec"]["selector"] == {**SELECT, REVISION_LABEL: "c1"}
 
 
@@ -45,10 +58,19 @@ def test_mirroring_is_refused():
         ReplicaRatioRouter().desired_objects(ctx(), Weights(100, 0, 50))
 
 
-@pytest.mark.parametrize(("total", "weight", "expected"), [
-    (10, 0, (10, 0)), (10, 10, (9, 1)), (10, 25, (7, 3)), (10, 50, (5, 5)), (10, 100, (0, 10)),
-    (1, 10, (1, 1)), (3, 90, (1, 3)), (0, 0, (0, 0)),
-])
+@pytest.mark.parametrize(
+    ("total", "weight", "expected"),
+    [
+        (10, 0, (10, 0)),
+        (10, 10, (9, 1)),
+        (10, 25, (7, 3)),
+        (10, 50, (5, 5)),
+        (10, 100, (0, 10)),
+        (1, 10, (1, 1)),
+        (3, 90, (1, 3)),
+        (0, 0, (0, 0)),
+    ],
+)
 def test_replicas_for_weight(total, weight, expected):
     assert replicas_for_weight(total, weight) == expected
 

@@ -27,17 +27,28 @@ CANDIDATE = "bbbb2222"
 INSTANCE = "app.kubernetes.io/instance"
 
 
-def pod(revision: str, index: int, *, ready: bool = True, node: str = "kwok-eu-central-1-a",
-        deleting: bool = False) -> dict:
-    meta: dict = {"name": f"{MD}-{revision}-{index}", "namespace": NS,
-                  "labels": {INSTANCE: MD, "modelserve.io/revision": revision}}
+def pod(
+    revision: str,
+    index: int,
+    *,
+    ready: bool = True,
+    node: str = "kwok-eu-central-1-a",
+    deleting: bool = False,
+) -> dict:
+    meta: dict = {
+        "name": f"{MD}-{revision}-{index}",
+        "namespace": NS,
+        "labels": {INSTANCE: MD, "modelserve.io/revision": revision},
+    }
     if deleting:
         meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
     return {
         "metadata": meta,
         "spec": {"nodeName": node},
-        "status": {"phase": "Running",
-                   "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]},
+        "status": {
+            "phase": "Running",
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+        },
     }
 
 
@@ -50,9 +61,16 @@ REGIONS = {"kwok-eu-central-1-a": "eu-central-1", "kwok-sa-east-1-a": "sa-east-1
 
 
 def ctx(router: str, **router_spec: object) -> RouteContext:
-    return RouteContext(namespace=NS, name=MD, stable_revision=STABLE, candidate_revision=CANDIDATE,
-                        labels={INSTANCE: MD}, selector_labels={INSTANCE: MD}, router_spec=router_spec,
-                        preview_service=f"{MD}-preview")
+    return RouteContext(
+        namespace=NS,
+        name=MD,
+        stable_revision=STABLE,
+        candidate_revision=CANDIDATE,
+        labels={INSTANCE: MD},
+        selector_labels={INSTANCE: MD},
+        router_spec=router_spec,
+        preview_service=f"{MD}-preview",
+    )
 
 
 def objects(router: str, weights: Weights, **router_spec: object) -> list[dict]:
@@ -66,11 +84,17 @@ def by_kind(objs: list[dict], kind: str) -> list[dict]:
 def snapshot(router: str, objs: list[dict], pods: list[dict], **spec_traffic: object) -> ModelSnapshot:
     traffic: dict = {"router": router, **spec_traffic}
     return ModelSnapshot(
-        namespace=NS, name=MD,
-        model_deployment={"spec": {"traffic": traffic},
-                          "status": {"stableRevision": STABLE, "candidateRevision": CANDIDATE}},
-        services=by_kind(objs, "Service"), pods=pods, nodes=NODES,
-        http_routes=by_kind(objs, "HTTPRoute"), virtual_services=by_kind(objs, "VirtualService"),
+        namespace=NS,
+        name=MD,
+        model_deployment={
+            "spec": {"traffic": traffic},
+            "status": {"stableRevision": STABLE, "candidateRevision": CANDIDATE},
+        },
+        services=by_kind(objs, "Service"),
+        pods=pods,
+        nodes=NODES,
+        http_routes=by_kind(objs, "HTTPRoute"),
+        virtual_services=by_kind(objs, "VirtualService"),
     )
 
 
@@ -126,8 +150,9 @@ def test_regions_come_from_pod_label_then_node() -> None:
     pods[0]["metadata"]["labels"]["modelserve.io/region"] = "ap-southeast-1"
     services = service_map(objects("replicas", Weights(100, 0)))
     split = split_from_service(MD, services, pods, REGIONS)
-    assert split.shares == pytest.approx({(STABLE, "ap-southeast-1"): 1 / 3, (STABLE, "sa-east-1"): 1 / 3,
-                                          (STABLE, "local"): 1 / 3})
+    assert split.shares == pytest.approx(
+        {(STABLE, "ap-southeast-1"): 1 / 3, (STABLE, "sa-east-1"): 1 / 3, (STABLE, "local"): 1 / 3}
+    )
 
 
 def test_weight_to_a_revision_without_ready_pods_is_unserved() -> None:
@@ -141,8 +166,11 @@ def test_weight_to_a_revision_without_ready_pods_is_unserved() -> None:
 
 
 def test_mesh_router_without_a_route_falls_back_to_the_main_service() -> None:
-    objs = [o for o in objects("gatewayAPI", Weights(100, 0), parentRefs=[{"name": "gw"}])
-            if o["kind"] != "HTTPRoute"]
+    objs = [
+        o
+        for o in objects("gatewayAPI", Weights(100, 0), parentRefs=[{"name": "gw"}])
+        if o["kind"] != "HTTPRoute"
+    ]
     split = main_split(snapshot("gatewayAPI", objs, PODS))
     assert split.source == f"service/{MD}"
     assert split.revision_percent() == {STABLE: 100.0}
@@ -171,14 +199,27 @@ def test_preview_service_gets_smoke_traffic_only_when_present() -> None:
 def test_http_route_defaults_and_foreign_rules() -> None:
     route = {
         "metadata": {"name": "r", "namespace": NS},
-        "spec": {"rules": [
-            {"backendRefs": [{"name": "other-app"}]},
-            {"backendRefs": [{"name": "a"}, {"name": "b", "weight": 3},
-                             {"name": "x", "kind": "ServiceImport", "group": "multicluster.x-k8s.io"}],
-             "filters": [{"type": "RequestMirror",
-                          "requestMirror": {"backendRef": {"name": "b"},
-                                            "fraction": {"numerator": 1, "denominator": 4}}}]},
-        ]},
+        "spec": {
+            "rules": [
+                {"backendRefs": [{"name": "other-app"}]},
+                {
+                    "backendRefs": [
+                        {"name": "a"},
+                        {"name": "b", "weight": 3},
+                        {"name": "x", "kind": "ServiceImport", "group": "multicluster.x-k8s.io"},
+                    ],
+                    "filters": [
+                        {
+                            "type": "RequestMirror",
+                            "requestMirror": {
+                                "backendRef": {"name": "b"},
+                                "fraction": {"numerator": 1, "denominator": 4},
+                            },
+                        }
+                    ],
+                },
+            ]
+        },
     }
     found = http_route_backends(route, {"a", "b"})
     assert found is not None
@@ -189,8 +230,13 @@ def test_http_route_defaults_and_foreign_rules() -> None:
 
 
 def test_virtual_service_defaults() -> None:
-    vs = {"spec": {"http": [{"route": [{"destination": {"host": f"a.{NS}.svc.cluster.local"}}],
-                             "mirror": {"host": "b"}}]}}
+    vs = {
+        "spec": {
+            "http": [
+                {"route": [{"destination": {"host": f"a.{NS}.svc.cluster.local"}}], "mirror": {"host": "b"}}
+            ]
+        }
+    }
     found = virtual_service_backends(vs, NS, {"a", "b"})
     assert found is not None
     backends, mirrors = found

@@ -20,14 +20,21 @@ NODE = {"metadata": {"name": "n1", "labels": {"topology.kubernetes.io/region": "
 
 def pod(revision: str, index: int) -> dict:
     labels = {INSTANCE: MD, "modelserve.io/revision": revision}
-    return {"metadata": {"name": f"{revision}-{index}", "labels": labels},
-            "spec": {"nodeName": "n1"},
-            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}
+    return {
+        "metadata": {"name": f"{revision}-{index}", "labels": labels},
+        "spec": {"nodeName": "n1"},
+        "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]},
+    }
 
 
 class FakeReader:
-    def __init__(self, router: str = "replicas", weights: Weights | None = None, candidate: bool = True,
-                 strategy: str = "canary"):
+    def __init__(
+        self,
+        router: str = "replicas",
+        weights: Weights | None = None,
+        candidate: bool = True,
+        strategy: str = "canary",
+    ):
         self.router, self.candidate, self.strategy = router, candidate, strategy
         self.weights = weights or Weights(100, 0)
         self.fail = False
@@ -35,12 +42,16 @@ class FakeReader:
     def read(self, namespace: str, name: str) -> ModelSnapshot:
         if self.fail:
             raise ConnectionError("API down")
-        ctx = RouteContext(namespace=namespace, name=name, stable_revision=STABLE,
-                           candidate_revision=CANDIDATE if self.candidate else None,
-                           labels={INSTANCE: name}, selector_labels={INSTANCE: name},
-                           preview_service=f"{name}-preview" if self.strategy == "blueGreen" else None,
-                           router_spec={"parentRefs": [{"name": "gw"}]} if self.router == "gatewayAPI"
-                           else {})
+        ctx = RouteContext(
+            namespace=namespace,
+            name=name,
+            stable_revision=STABLE,
+            candidate_revision=CANDIDATE if self.candidate else None,
+            labels={INSTANCE: name},
+            selector_labels={INSTANCE: name},
+            preview_service=f"{name}-preview" if self.strategy == "blueGreen" else None,
+            router_spec={"parentRefs": [{"name": "gw"}]} if self.router == "gatewayAPI" else {},
+        )
         objs = router_for(self.router).desired_objects(ctx, self.weights)
         status = {"stableRevision": STABLE}
         if self.candidate:
@@ -49,12 +60,18 @@ class FakeReader:
         if self.candidate:
             pods += [pod(CANDIDATE, i) for i in range(4)]
         return ModelSnapshot(
-            namespace=namespace, name=name,
-            model_deployment={"spec": {"traffic": {"router": self.router},
-                                       "rollout": {"strategy": self.strategy}}, "status": status},
-            services=[o for o in objs if o["kind"] == "Service"], pods=pods, nodes=[NODE],
+            namespace=namespace,
+            name=name,
+            model_deployment={
+                "spec": {"traffic": {"router": self.router}, "rollout": {"strategy": self.strategy}},
+                "status": status,
+            },
+            services=[o for o in objs if o["kind"] == "Service"],
+            pods=pods,
+            nodes=[NODE],
             http_routes=[o for o in objs if o["kind"] == "HTTPRoute"],
-            virtual_services=[o for o in objs if o["kind"] == "VirtualService"])
+            virtual_services=[o for o in objs if o["kind"] == "VirtualService"],
+        )
 
 
 def samples(sim: Simulator) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -77,8 +94,9 @@ def req_labels(revision: str, code: str) -> dict[str, str]:
 
 
 def total(sim: Simulator, revision: str) -> float:
-    return (value(sim, "modelserve_requests_total", **req_labels(revision, "200"))
-            + value(sim, "modelserve_requests_total", **req_labels(revision, "500")))
+    return value(sim, "modelserve_requests_total", **req_labels(revision, "200")) + value(
+        sim, "modelserve_requests_total", **req_labels(revision, "500")
+    )
 
 
 def test_requests_follow_the_route_weights_and_carry_the_contract_labels() -> None:
@@ -104,8 +122,7 @@ def test_error_series_exist_at_zero_before_the_first_error() -> None:
     sim.set_behaviour("default", error_rate=0.0)
     sim.tick()
     # Candidate pods exist but have no traffic yet: their series are there, at zero.
-    assert (("modelserve_requests_total", tuple(sorted(req_labels(CANDIDATE, "500").items())))
-            in samples(sim))
+    assert ("modelserve_requests_total", tuple(sorted(req_labels(CANDIDATE, "500").items()))) in samples(sim)
     assert value(sim, "modelserve_requests_total", **req_labels(STABLE, "500")) == 0
     assert total(sim, CANDIDATE) == 0
 
@@ -120,8 +137,9 @@ def test_candidate_behaviour_is_resolved_from_status() -> None:
     assert 150 < errors_c < 250  # 1000 requests at 20 %
     assert errors_s < 20  # 1000 requests at 0.5 %
     hist = {"namespace": NS, "model": MD, "region": "eu-central-1"}
-    mean_c = (value(sim, "modelserve_request_duration_seconds_sum", revision=CANDIDATE, **hist)
-              / value(sim, "modelserve_request_duration_seconds_count", revision=CANDIDATE, **hist))
+    mean_c = value(sim, "modelserve_request_duration_seconds_sum", revision=CANDIDATE, **hist) / value(
+        sim, "modelserve_request_duration_seconds_count", revision=CANDIDATE, **hist
+    )
     assert 0.35 < mean_c < 0.5
     assert sim.behaviour_of(CANDIDATE).latency_ms == 400
     assert sim.behaviour_of(STABLE).latency_ms == 50
@@ -139,8 +157,9 @@ def test_mirror_counts_for_the_candidate_without_taking_stable_traffic() -> None
 
 
 def test_blue_green_preview_gets_smoke_traffic() -> None:
-    sim = Simulator(FakeReader("replicas", Weights(100, 0), strategy="blueGreen"), NS, MD, rps=20,
-                    preview_rps=8, seed=1)
+    sim = Simulator(
+        FakeReader("replicas", Weights(100, 0), strategy="blueGreen"), NS, MD, rps=20, preview_rps=8, seed=1
+    )
     for _ in range(10):
         sim.tick()
     assert total(sim, STABLE) == 200
@@ -161,8 +180,14 @@ def test_same_seed_same_outcomes() -> None:
         sim = Simulator(FakeReader("gatewayAPI", Weights(50, 50)), NS, MD, rps=100, seed=seed)
         for _ in range(5):
             sim.tick()
-        return value(sim, "modelserve_request_duration_seconds_sum", namespace=NS, model=MD, revision=STABLE,
-                     region="eu-central-1")
+        return value(
+            sim,
+            "modelserve_request_duration_seconds_sum",
+            namespace=NS,
+            model=MD,
+            revision=STABLE,
+            region="eu-central-1",
+        )
 
     assert run(3) == run(3)
     assert run(3) != run(4)
@@ -197,7 +222,9 @@ def test_behaviour_validation_and_cli_form() -> None:
     with pytest.raises(TypeError, match="unknown behaviour field"):
         Behaviour().with_changes(eror_rate=0.1)
     assert parse_behaviour_option("candidate:error_rate=0.05,latency_ms=200") == (
-        "candidate", {"error_rate": 0.05, "latency_ms": 200.0})
+        "candidate",
+        {"error_rate": 0.05, "latency_ms": 200.0},
+    )
     with pytest.raises(ValueError, match="SELECTOR"):
         parse_behaviour_option("candidate")
 
@@ -208,5 +235,6 @@ def test_lognormal_latency_median_and_p95() -> None:
     out = simulate_requests(rng, behaviour, 20000)
     assert np.median(out.latencies_seconds) * 1000 == pytest.approx(50, rel=0.03)
     assert np.quantile(out.latencies_seconds, 0.95) * 1000 == pytest.approx(
-        behaviour.latency_quantile_ms(0.95), rel=0.05)
+        behaviour.latency_quantile_ms(0.95), rel=0.05
+    )
     assert out.errors == pytest.approx(100, abs=35)

@@ -46,8 +46,15 @@ NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 CREATED = "2025-06-01T10:00:00Z"  # two hours before NOW
 
 
-def policy(name: str = "gold", *, selector: dict | None = None, window: str = "1h",
-           budget_policy: str = "warn", status: dict | None = None, target: float = 99.0) -> dict:
+def policy(
+    name: str = "gold",
+    *,
+    selector: dict | None = None,
+    window: str = "1h",
+    budget_policy: str = "warn",
+    status: dict | None = None,
+    target: float = 99.0,
+) -> dict:
     spec: dict[str, Any] = {
         "window": window,
         "objectives": [{"name": "availability", "type": "availability", "target": target}],
@@ -58,8 +65,13 @@ def policy(name: str = "gold", *, selector: dict | None = None, window: str = "1
     body = {
         "apiVersion": "modelserve.io/v1alpha1",
         "kind": "SLAPolicy",
-        "metadata": {"name": name, "namespace": "prod", "uid": f"uid-{name}", "generation": 1,
-                     "creationTimestamp": CREATED},
+        "metadata": {
+            "name": name,
+            "namespace": "prod",
+            "uid": f"uid-{name}",
+            "generation": 1,
+            "creationTimestamp": CREATED,
+        },
         "spec": spec,
     }
     if status is not None:
@@ -67,16 +79,22 @@ def policy(name: str = "gold", *, selector: dict | None = None, window: str = "1
     return body
 
 
-def model(name: str, *, labels: dict | None = None, ref: str | None = None,
-          annotations: dict | None = None) -> dict:
+def model(
+    name: str, *, labels: dict | None = None, ref: str | None = None, annotations: dict | None = None
+) -> dict:
     spec: dict[str, Any] = {"model": {"name": name, "version": "1", "uri": "s3://m/1"}}
     if ref:
         spec["slaPolicyRef"] = {"name": ref}
     return {
         "apiVersion": "modelserve.io/v1alpha1",
         "kind": "ModelDeployment",
-        "metadata": {"name": name, "namespace": "prod", "labels": labels or {},
-                     "annotations": annotations or {}, "creationTimestamp": CREATED},
+        "metadata": {
+            "name": name,
+            "namespace": "prod",
+            "labels": labels or {},
+            "annotations": annotations or {},
+            "creationTimestamp": CREATED,
+        },
         "spec": spec,
     }
 
@@ -84,15 +102,23 @@ def model(name: str, *, labels: dict | None = None, ref: str | None = None,
 def model_status(spec_body: dict, name: str, good: float, total: float, burn_bad: float = 0.0) -> Any:
     spec = parse_sla_policy(spec_body)
     burn = {w: WindowCounts(total - burn_bad, total) for w in spec.burn_windows()}
-    return compute_model_status(spec, {"availability": Measurement(WindowCounts(good, total), burn)},
-                                None, NOW, model=name, policy=spec_body["metadata"]["name"])
+    return compute_model_status(
+        spec,
+        {"availability": Measurement(WindowCounts(good, total), burn)},
+        None,
+        NOW,
+        model=name,
+        policy=spec_body["metadata"]["name"],
+    )
 
 
 # ------------------------------------------------------------------------------------- selection
 def test_governance_ref_wins_and_ambiguity_is_reported_to_both_policies() -> None:
-    policies = [policy("gold", selector={"matchLabels": {"tier": "gold"}}),
-                policy("silver", selector={"matchLabels": {"team": "ml"}}),
-                policy("bronze")]
+    policies = [
+        policy("gold", selector={"matchLabels": {"tier": "gold"}}),
+        policy("silver", selector={"matchLabels": {"team": "ml"}}),
+        policy("bronze"),
+    ]
     models = [
         model("a", labels={"tier": "gold"}),
         model("b", labels={"tier": "gold", "team": "ml"}),  # ambiguous: gold wins by name
@@ -166,8 +192,9 @@ def test_status_aggregates_the_worst_model_and_is_deterministic() -> None:
 
 def test_unavailable_metrics_keep_the_last_numbers() -> None:
     body = policy(selector={})
-    first = assemble_status(1, {}, Governance(("a",)), RULES_OK,
-                                _outcome(model_status(body, "a", 990, 1000)), NOW)
+    first = assemble_status(
+        1, {}, Governance(("a",)), RULES_OK, _outcome(model_status(body, "a", 990, 1000)), NOW
+    )
     down = MetricsOutcome(False, REASON_PROMETHEUS_UNAVAILABLE, "connection refused")
     later = assemble_status(1, first, Governance(("a", "new")), RULES_OK, down, NOW)
     assert later["models"][0] == first["models"][0]
@@ -175,7 +202,9 @@ def test_unavailable_metrics_keep_the_last_numbers() -> None:
     assert later["errorBudgetRemainingPercent"] == first["errorBudgetRemainingPercent"]
     conds = {c["type"]: c for c in later["conditions"]}
     assert (conds["MetricsAvailable"]["status"], conds["MetricsAvailable"]["reason"]) == (
-        "False", "PrometheusUnavailable")
+        "False",
+        "PrometheusUnavailable",
+    )
     assert conds["Ready"]["status"] == "False"
 
 
@@ -200,8 +229,9 @@ def test_no_measurement_yet_leaves_compliance_unknown() -> None:
 
 # ---------------------------------------------------------------------------------------- events
 def _status_with(body: dict, *statuses: Any) -> dict:
-    return assemble_status(1, {}, Governance(tuple(s.model for s in statuses)), RULES_OK,
-                               _outcome(*statuses), NOW)
+    return assemble_status(
+        1, {}, Governance(tuple(s.model for s in statuses)), RULES_OK, _outcome(*statuses), NOW
+    )
 
 
 def test_events_on_violation_exhaustion_and_recovery_only() -> None:
@@ -211,7 +241,9 @@ def test_events_on_violation_exhaustion_and_recovery_only() -> None:
     broken = _status_with(body, model_status(body, "a", 900, 1000))
     events = transition_events("gold", spec, healthy, broken)
     assert [(e.type, e.reason) for e in events] == [
-        ("Warning", "SLOViolated"), ("Warning", "ErrorBudgetExhausted")]
+        ("Warning", "SLOViolated"),
+        ("Warning", "ErrorBudgetExhausted"),
+    ]
     assert "availability 90% < target 99%" in events[0].message
     assert "frozen" in events[1].message and "override-freeze" in events[1].message
     assert transition_events("gold", spec, broken, broken) == []
@@ -219,7 +251,9 @@ def test_events_on_violation_exhaustion_and_recovery_only() -> None:
     assert [e.reason for e in recovered] == ["SLORecovered", "ErrorBudgetRecovered"]
     # A model that starts out broken is reported once; an unmeasured one is not.
     assert [e.reason for e in transition_events("gold", spec, {}, broken)] == [
-        "SLOViolated", "ErrorBudgetExhausted"]
+        "SLOViolated",
+        "ErrorBudgetExhausted",
+    ]
     assert transition_events("gold", spec, {}, {"models": [{"name": "a"}]}) == []
 
 
@@ -229,18 +263,33 @@ def test_condition_events_fire_once_per_new_problem() -> None:
     bad = invalid_spec_status(1, {}, err, NOW)
     events = condition_events({}, bad)
     assert [(e.reason, e.message) for e in events] == [
-        ("InvalidSpec", "spec.objectives[0].target: must be below 100")]
+        ("InvalidSpec", "spec.objectives[0].target: must be below 100")
+    ]
     assert condition_events(bad, invalid_spec_status(1, bad, err, NOW)) == []
-    amb = assemble_status(1, {}, Governance(("a",), ("model a is selected by several",)), RULES_OK,
-                              _outcome(model_status(body, "a", 1, 1)), NOW)
+    amb = assemble_status(
+        1,
+        {},
+        Governance(("a",), ("model a is selected by several",)),
+        RULES_OK,
+        _outcome(model_status(body, "a", 1, 1)),
+        NOW,
+    )
     assert [e.reason for e in condition_events({}, amb)] == ["AmbiguousSLAPolicy"]
     assert condition_events(amb, amb) == []
 
 
 # ------------------------------------------------------------------------------------ model view
 def _exhausted_policy(name: str = "gold", budget_policy: str = "freezeRollouts", **kw: Any) -> dict:
-    return policy(name, budget_policy=budget_policy, status={"models": [
-        {"name": "a", "compliant": False, "errorBudgetRemainingPercent": 0.0, "exhausted": True}]}, **kw)
+    return policy(
+        name,
+        budget_policy=budget_policy,
+        status={
+            "models": [
+                {"name": "a", "compliant": False, "errorBudgetRemainingPercent": 0.0, "exhausted": True}
+            ]
+        },
+        **kw,
+    )
 
 
 def test_view_freezes_under_freeze_rollouts_and_the_annotation_overrides() -> None:
@@ -249,7 +298,11 @@ def test_view_freezes_under_freeze_rollouts_and_the_annotation_overrides() -> No
     assert view is not None and view.frozen
     assert "exhausted" in view.freeze_reason and "override-freeze" in view.freeze_reason
     assert view.status == {
-        "policy": "gold", "compliant": False, "errorBudgetRemainingPercent": 0.0, "frozen": True}
+        "policy": "gold",
+        "compliant": False,
+        "errorBudgetRemainingPercent": 0.0,
+        "frozen": True,
+    }
     assert view.gates and view.gates[0]["name"] == "slo-availability"
     assert view.gates[0]["max"] == pytest.approx(0.01 * 14.4)
     override = model("a", ref="gold", annotations={"modelserve.io/override-freeze": "true"})
@@ -261,8 +314,14 @@ def test_view_freezes_under_freeze_rollouts_and_the_annotation_overrides() -> No
 
 def test_view_prefers_the_named_policy_and_is_none_when_ungoverned() -> None:
     by_selector = _exhausted_policy("aaa", selector={"matchLabels": {"tier": "gold"}})
-    named = policy("zzz", status={"models": [{"name": "a", "compliant": True,
-                                               "errorBudgetRemainingPercent": 80.0, "exhausted": False}]})
+    named = policy(
+        "zzz",
+        status={
+            "models": [
+                {"name": "a", "compliant": True, "errorBudgetRemainingPercent": 80.0, "exhausted": False}
+            ]
+        },
+    )
     view = sla_view_from(model("a", labels={"tier": "gold"}, ref="zzz"), [by_selector, named])
     assert view is not None and view.policy == "zzz" and not view.frozen
     assert view.status["errorBudgetRemainingPercent"] == 80.0
@@ -440,14 +499,21 @@ def test_handlers_ignore_status_only_updates() -> None:
     assert len(memo.queue.added) == 2
     md = model("a")
     handlers.queue_policies_for_model(type="ADDED", body=md, name="a", namespace="prod", memo=memo)
-    handlers.queue_policies_for_model(type="MODIFIED", body={**md, "status": {"phase": "Ready"}}, name="a",
-                                      namespace="prod", memo=memo)
+    handlers.queue_policies_for_model(
+        type="MODIFIED", body={**md, "status": {"phase": "Ready"}}, name="a", namespace="prod", memo=memo
+    )
     assert len(memo.queue.added) == 3
     md["metadata"]["labels"] = {"tier": "gold"}
     handlers.queue_policies_for_model(type="MODIFIED", body=md, name="a", namespace="prod", memo=memo)
     assert len(memo.queue.added) == 4
-    rule = {"metadata": {"labels": {}, "ownerReferences": [
-        {"apiVersion": "modelserve.io/v1alpha1", "kind": "SLAPolicy", "name": "gold"}]}}
+    rule = {
+        "metadata": {
+            "labels": {},
+            "ownerReferences": [
+                {"apiVersion": "modelserve.io/v1alpha1", "kind": "SLAPolicy", "name": "gold"}
+            ],
+        }
+    }
     handlers.queue_policy_for_rule(body=rule, namespace="prod", memo=memo)
     assert memo.queue.added[-1] == ("SLAPolicy", "prod", "gold")
     handlers.queue_sla_policy(type="DELETED", body=body, name="gold", namespace="prod", memo=memo)
@@ -496,9 +562,12 @@ def test_query_failures_become_metrics_unavailable() -> None:
 
 # ---------------------------------------------------------------------------------------- render
 def test_render_extra_prints_the_rule_for_the_models_in_the_files() -> None:
-    docs = [policy(selector={"matchLabels": {"tier": "gold"}}),
-            policy("unused", selector={"matchLabels": {"x": "y"}}),
-            model("a", labels={"tier": "gold"}), model("b")]
+    docs = [
+        policy(selector={"matchLabels": {"tier": "gold"}}),
+        policy("unused", selector={"matchLabels": {"x": "y"}}),
+        model("a", labels={"tier": "gold"}),
+        model("b"),
+    ]
     for d in docs:
         d["metadata"].pop("namespace")
     out = _render_extra(docs, "ml")

@@ -77,9 +77,9 @@ EVENT_WARNING = "Warning"
 # decisions it takes, and the reasons of its conditions and Events.
 
 # --- status.rollout.phase (where the rollout is) ------------------------------------------------
-STAGE_IDLE = "Idle"        # no rollout: the stable revision serves everything
-STAGE_CANARY = "Canary"    # walking spec.rollout.canary.steps
-STAGE_SHADOW = "Shadow"    # candidate at full size, judged on mirrored traffic
+STAGE_IDLE = "Idle"  # no rollout: the stable revision serves everything
+STAGE_CANARY = "Canary"  # walking spec.rollout.canary.steps
+STAGE_SHADOW = "Shadow"  # candidate at full size, judged on mirrored traffic
 STAGE_PREVIEW = "Preview"  # blue-green: candidate at full size behind the preview Service
 STAGE_PROMOTING = "Promoting"  # scaling the candidate to full size before it takes 100 %
 
@@ -90,9 +90,9 @@ STRATEGY_BLUE_GREEN = "blueGreen"
 
 # --- analysis decisions (input from the analysis judge, mapped by the reconciler) --------------------
 DECISION_CONTINUE = "continue"  # no verdict yet: keep judging
-DECISION_PROCEED = "proceed"    # gates passed for this window
+DECISION_PROCEED = "proceed"  # gates passed for this window
 DECISION_ROLLBACK = "rollback"  # a gate failed (or onInconclusive/onError say rollback)
-DECISION_PAUSE = "pause"        # hold and wait for a human (e.g. inconclusive too often)
+DECISION_PAUSE = "pause"  # hold and wait for a human (e.g. inconclusive too often)
 DECISIONS = (DECISION_CONTINUE, DECISION_PROCEED, DECISION_ROLLBACK, DECISION_PAUSE)
 
 # --- condition / pause / failure reasons ---------------------------------------------------------
@@ -120,14 +120,14 @@ EVENT_MIRROR_STARTED = "MirrorStarted"
 EVENT_PREVIEW_READY = "PreviewReady"
 EVENT_PROMOTION_STARTED = "PromotionStarted"
 EVENT_PROMOTED = "Promoted"
-EVENT_ROLLED_BACK = "RolledBack"          # Warning
+EVENT_ROLLED_BACK = "RolledBack"  # Warning
 EVENT_CANDIDATE_REPLACED = "CandidateReplaced"
 EVENT_REVERTED = "RolloutReverted"
-EVENT_PAUSED = "RolloutPaused"            # Warning when automatic
+EVENT_PAUSED = "RolloutPaused"  # Warning when automatic
 EVENT_RESUMED = "RolloutResumed"
 EVENT_RETRY = "RolloutRetried"
-EVENT_FROZEN = "RolloutFrozen"            # Warning
-EVENT_BLOCKED = "RevisionBlocked"         # Warning: a failed revision is requested again
+EVENT_FROZEN = "RolloutFrozen"  # Warning
+EVENT_BLOCKED = "RevisionBlocked"  # Warning: a failed revision is requested again
 EVENT_PROGRESS_DEADLINE = "ProgressDeadlineExceeded"  # Warning
 EVENT_SCALED_DOWN = "RevisionRemoved"
 

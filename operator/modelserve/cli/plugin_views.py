@@ -478,8 +478,14 @@ def _status_revisions(revisions: Sequence[Mapping[str, Any]]) -> str:
             f"{g['region']} {g['ready']}/{g['desired']}" for g in r.get("regions") or () if g.get("region")
         )
         rows.append(
-            [r.get("role"), r.get("revision"), r.get("modelVersion"), r.get("desired"), r.get("ready"),
-             regions]
+            [
+                r.get("role"),
+                r.get("revision"),
+                r.get("modelVersion"),
+                r.get("desired"),
+                r.get("ready"),
+                regions,
+            ]
         )
     return table(
         ["ROLE", "REVISION", "VERSION", "DESIRED", "READY", "REGIONS (ready/desired)"], rows, indent="  "

@@ -50,8 +50,9 @@ def _chi2_median_ratio(k: int) -> float:
     return float((1 - 2 / (9 * k)) ** 3)
 
 
-def estimate_dispersion(fine: Series, bin_seconds: int = 300,
-                        window_seconds: int = BURST_WINDOW_SECONDS) -> float | None:
+def estimate_dispersion(
+    fine: Series, bin_seconds: int = 300, window_seconds: int = BURST_WINDOW_SECONDS
+) -> float | None:
     """φ from demand (requests/s) sampled every `window_seconds`, grouped into `bin_seconds` bins.
 
     Returns None when there is not enough to tell (fewer than MIN_BINS bins with traffic and at least
@@ -92,8 +93,14 @@ def z_score(quantile: float) -> float:
     return max(NormalDist().inv_cdf(quantile), 0.0)
 
 
-def planned_width(width: np.ndarray, point: np.ndarray, offset: float, dispersion: float | None,
-                  quantile: float, window_seconds: int = BURST_WINDOW_SECONDS) -> np.ndarray:
+def planned_width(
+    width: np.ndarray,
+    point: np.ndarray,
+    offset: float,
+    dispersion: float | None,
+    quantile: float,
+    window_seconds: int = BURST_WINDOW_SECONDS,
+) -> np.ndarray:
     """The log-space half-width of the `quantile` of minute demand: the forecast's own `width`
     (log(rate + offset) space, at median forecast rates `point`) and the minute noise in quadrature.
     Returns `width` unchanged when φ is unknown or 0."""
@@ -102,4 +109,4 @@ def planned_width(width: np.ndarray, point: np.ndarray, offset: float, dispersio
         return w
     rate = np.maximum(np.asarray(point, dtype=float), 0.0)
     sigma = np.sqrt(dispersion * rate / window_seconds) / (rate + offset)
-    return np.sqrt(w ** 2 + (z_score(quantile) * sigma) ** 2)
+    return np.sqrt(w**2 + (z_score(quantile) * sigma) ** 2)

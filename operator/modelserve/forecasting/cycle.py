@@ -116,7 +116,6 @@ class PredictiveConfig:
         return tuple(self.floors)
 
 
-
 def config_from_spec(
     spec: ModelDeploymentSpec,
     namespace: str,
@@ -337,8 +336,13 @@ def _shape(status: dict) -> dict:
     """status.autoscaling without its moving figures: the forecast peak, its burst allowance and the
     numbers in the reason (the other numbers, backtest error, dispersion and history, change only with
     a fit, i.e. with lastFitTime)."""
-    return {**status, "forecastPeak": None, "forecastPeakTime": None, "burstAllowance": None,
-            "reason": _FIGURES.sub("#", str(status.get("reason", "")))}
+    return {
+        **status,
+        "forecastPeak": None,
+        "forecastPeakTime": None,
+        "burstAllowance": None,
+        "reason": _FIGURES.sub("#", str(status.get("reason", ""))),
+    }
 
 
 def material_change(old: dict[str | None, PredictiveFloor], new: dict[str | None, PredictiveFloor]) -> bool:
@@ -369,7 +373,6 @@ def floor_for(decision: FloorDecision, has_state: bool, data_age: float | None) 
     if decision.reason == REASON_STALE_DATA and data_age is not None and data_age > STALE_REACTIVE_SECONDS:
         return None
     return decision.floor
-
 
 
 def series_note(

@@ -146,4 +146,3 @@ def series_from_points(
         step_seconds=step,
         outlier_threshold=OUTLIER_THRESHOLD if clip_outliers else None,
     )
-

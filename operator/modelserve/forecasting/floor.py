@@ -112,9 +112,15 @@ def replicas_for(demand: float, target_per_replica: float, headroom_percent: flo
     return max(0, math.ceil(need - 1e-9))
 
 
-def plan_floor(forecast: Forecast | InsufficientHistory | None, current_floor: int | None,
-               live_demand: float | None, params: FloorParams, now: float, *,
-               last_raised_at: float | None = None) -> FloorDecision:
+def plan_floor(
+    forecast: Forecast | InsufficientHistory | None,
+    current_floor: int | None,
+    live_demand: float | None,
+    params: FloorParams,
+    now: float,
+    *,
+    last_raised_at: float | None = None,
+) -> FloorDecision:
     """Forecast + current floor + live demand + clock in, the next floor out. See the module doc."""
 
     def clamp(value: int) -> tuple[int, str | None]:
@@ -132,14 +138,21 @@ def plan_floor(forecast: Forecast | InsufficientHistory | None, current_floor: i
         return FloorDecision(floor, reason, message, last_raised_at=last_raised_at)
 
     if isinstance(forecast, InsufficientHistory):
-        return FloorDecision(params.min_replicas, REASON_INSUFFICIENT_HISTORY,
-                             f"{forecast.message}; the HPA stays reactive", last_raised_at=last_raised_at)
+        return FloorDecision(
+            params.min_replicas,
+            REASON_INSUFFICIENT_HISTORY,
+            f"{forecast.message}; the HPA stays reactive",
+            last_raised_at=last_raised_at,
+        )
     if forecast is None:
         return keep(REASON_NO_FORECAST, "no forecast available; keeping the current floor")
     age = now - forecast.data_end
     if age > params.max_data_age_seconds:
-        return keep(REASON_STALE_DATA, f"newest demand data is {age:.0f}s old (limit "
-                                       f"{params.max_data_age_seconds:.0f}s); keeping the current floor")
+        return keep(
+            REASON_STALE_DATA,
+            f"newest demand data is {age:.0f}s old (limit "
+            f"{params.max_data_age_seconds:.0f}s); keeping the current floor",
+        )
 
     horizon = params.effective_horizon_seconds
     times = np.asarray(forecast.times, dtype=float)
@@ -148,8 +161,9 @@ def plan_floor(forecast: Forecast | InsufficientHistory | None, current_floor: i
     # Bins that overlap [now, now + horizon].
     in_window = (times < now + horizon) & (times + forecast.step_seconds > now)
     if not in_window.any() or times[in_window].max() + forecast.step_seconds < now + horizon:
-        return keep(REASON_NO_FORECAST,
-                    f"forecast does not reach now + {horizon:.0f}s; keeping the current floor")
+        return keep(
+            REASON_NO_FORECAST, f"forecast does not reach now + {horizon:.0f}s; keeping the current floor"
+        )
     window = planned[in_window]
     if not np.all(np.isfinite(window)):
         return keep(REASON_NO_FORECAST, "forecast has missing values; keeping the current floor")
@@ -164,8 +178,10 @@ def plan_floor(forecast: Forecast | InsufficientHistory | None, current_floor: i
     wanted = max(from_forecast, from_live)
     reason = REASON_LIVE_DEMAND if from_live > from_forecast else REASON_FORECAST_PEAK
     allowance = f" + burst allowance {burst:.3g}" if burst > 0 else ""
-    message = (f"q{forecast.quantile:g} forecast peak {peak:.4g}{allowance} in the next {horizon:.0f}s "
-               f"-> {from_forecast} replicas (headroom {params.headroom_percent:g}%)")
+    message = (
+        f"q{forecast.quantile:g} forecast peak {peak:.4g}{allowance} in the next {horizon:.0f}s "
+        f"-> {from_forecast} replicas (headroom {params.headroom_percent:g}%)"
+    )
     if live_ok:
         message += f"; live demand {live_demand:.4g} needs {from_live}"
 
@@ -190,5 +206,6 @@ def plan_floor(forecast: Forecast | InsufficientHistory | None, current_floor: i
     if clamped:
         reason = clamped
         message += f"; clamped to {clamped} {clamped_floor}"
-    return FloorDecision(clamped_floor, reason, message, peak=peak, peak_time=peak_time,
-                         last_raised_at=raised_at, burst=burst)
+    return FloorDecision(
+        clamped_floor, reason, message, peak=peak, peak_time=peak_time, last_raised_at=raised_at, burst=burst
+    )

@@ -45,8 +45,13 @@ class HpaBehavior:
     scale_down_period_seconds: float = 15
 
 
-def replicas_for_metric(current_replicas: int, ready_replicas: int, metric_total: float,
-                        target_per_pod: float, tolerance: float = 0.1) -> int:
+def replicas_for_metric(
+    current_replicas: int,
+    ready_replicas: int,
+    metric_total: float,
+    target_per_pod: float,
+    tolerance: float = 0.1,
+) -> int:
     """The replica calculator for an AverageValue target (calcPlainMetricReplicas).
 
     `metric_total` is the sum of the metric over Ready pods (e.g. total requests/s they serve);
@@ -65,8 +70,11 @@ def replicas_for_metric(current_replicas: int, ready_replicas: int, metric_total
     assumed = 0.0 if usage_ratio > 1.0 else missing * target_per_pod
     pods = ready_replicas + missing
     new_ratio = (metric_total + assumed) / pods / target_per_pod
-    if (abs(1.0 - new_ratio) <= tolerance or (usage_ratio < 1.0 < new_ratio)
-            or (usage_ratio > 1.0 > new_ratio)):
+    if (
+        abs(1.0 - new_ratio) <= tolerance
+        or (usage_ratio < 1.0 < new_ratio)
+        or (usage_ratio > 1.0 > new_ratio)
+    ):
         return current_replicas
     proposal = math.ceil(new_ratio * pods)
     if (new_ratio < 1.0 and proposal > current_replicas) or (new_ratio > 1.0 and proposal < current_replicas):
@@ -121,8 +129,9 @@ class HpaSimulator:
         elif current < lo:
             desired = lo
         else:
-            proposal = replicas_for_metric(current, self.ready(now), metric_total, self.target_per_pod,
-                                           b.tolerance)
+            proposal = replicas_for_metric(
+                current, self.ready(now), metric_total, self.target_per_pod, b.tolerance
+            )
             desired = self._normalize(now, current, proposal, lo)
         self._scale_to(now, desired)
         return desired
@@ -143,14 +152,16 @@ class HpaSimulator:
         self.recommendations = [r for r in self.recommendations if r[0] > keep_after]
 
         if stabilized > current:
-            period_start = current - sum(c for at, c in self.scale_events
-                                         if at > now - b.scale_up_period_seconds)
+            period_start = current - sum(
+                c for at, c in self.scale_events if at > now - b.scale_up_period_seconds
+            )
             by_percent = math.ceil(period_start * (1 + b.scale_up_percent / 100.0))
             limit = max(by_percent, period_start + b.scale_up_pods, current)
             return min(stabilized, self.max_replicas, limit)
         if stabilized < current:
-            period_start = current - sum(c for at, c in self.scale_events
-                                         if at > now - b.scale_down_period_seconds)
+            period_start = current - sum(
+                c for at, c in self.scale_events if at > now - b.scale_down_period_seconds
+            )
             limit = math.ceil(period_start * (1 - b.scale_down_percent / 100.0))
             return max(stabilized, lo, limit)
         return current

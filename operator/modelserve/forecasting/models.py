@@ -96,8 +96,14 @@ class ForecastState:
         return cls(**data)
 
     def copy(self) -> ForecastState:
-        return replace(self, params=dict(self.params), season=list(self.season), beta=list(self.beta),
-                       ar_state=list(self.ar_state), candidates=dict(self.candidates))
+        return replace(
+            self,
+            params=dict(self.params),
+            season=list(self.season),
+            beta=list(self.beta),
+            ar_state=list(self.ar_state),
+            candidates=dict(self.candidates),
+        )
 
 
 @dataclass(frozen=True)
@@ -146,6 +152,7 @@ def fourier_features(times: np.ndarray, seasonality: str) -> np.ndarray:
 
 # --- updating: fold new log-space bins into a state ------------------------------------------------
 
+
 def advance(state: ForecastState, z: np.ndarray, lead: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Fold consecutive bins `z` (log space, NaN = missing) that follow `state.last_time` into `state`.
 
@@ -163,7 +170,7 @@ def advance(state: ForecastState, z: np.ndarray, lead: int = 0) -> tuple[np.ndar
     season = state.season
     if state.model == HOLT_WINTERS:
         alpha, beta, gamma, phi = (state.params[k] for k in ("alpha", "beta", "gamma", "phi"))
-        phi_sum = sum(phi ** j for j in range(1, lead + 1))
+        phi_sum = sum(phi**j for j in range(1, lead + 1))
         level, trend = state.level, state.trend
         for i in range(n):
             p = (first_index + i) % m
@@ -234,7 +241,7 @@ def predict(state: ForecastState, leads: np.ndarray) -> tuple[np.ndarray, np.nda
         # ETS(A,Ad,A): c_j = alpha (1 + beta phi_j) + gamma [j mod m == 0]; Var_h = s2 (1 + sum_{j<h} c_j^2)
         j = np.arange(1, top + 1)
         c = alpha * (1 + beta * phi_sums[1:]) + gamma * ((j % m) == 0) * (m > 1)
-        cum = np.r_[0.0, np.cumsum(c ** 2)]
+        cum = np.r_[0.0, np.cumsum(c**2)]
         factor = 1.0 + cum[np.maximum(leads - 1, 0)]
         return point, factor
     if state.model == SARIMAX:
@@ -250,7 +257,7 @@ def predict(state: ForecastState, leads: np.ndarray) -> tuple[np.ndarray, np.nda
             psi[h] = phi1 * psi[h - 1] + (phi2 * psi[h - 2] if h >= 2 else 0.0)
         times = (first_index + leads) * float(step)
         point = fourier_features(times, state.seasonality) @ np.asarray(state.beta) + future_u[leads]
-        cum = np.cumsum(psi ** 2)
+        cum = np.cumsum(psi**2)
         factor = cum[np.maximum(leads - 1, 0)]
         return point, factor
     if state.model == SEASONAL_NAIVE:
@@ -269,6 +276,7 @@ def from_log(z: np.ndarray, offset: float) -> np.ndarray:
 
 # --- fitting: one model on a gap-free log-space history -------------------------------------------
 
+
 def _robust_scale(errors: np.ndarray) -> float:
     e = errors[np.isfinite(errors)]
     if e.size == 0:
@@ -276,15 +284,43 @@ def _robust_scale(errors: np.ndarray) -> float:
     return float(max(1.4826 * np.median(np.abs(e - np.median(e))), 1e-6))
 
 
-def _new_state(model: str, seasonality: str, m: int, step: int, offset: float, start: float,
-               quantile: float, now: float, **kw: Any) -> ForecastState:
-    return ForecastState(model=model, seasonality=seasonality, season_points=m, step_seconds=step,
-                         offset=offset, last_time=start - step, fitted_at=now, quantile=quantile,
-                         resid_quantile=0.0, resid_scale=0.0, **kw)
+def _new_state(
+    model: str,
+    seasonality: str,
+    m: int,
+    step: int,
+    offset: float,
+    start: float,
+    quantile: float,
+    now: float,
+    **kw: Any,
+) -> ForecastState:
+    return ForecastState(
+        model=model,
+        seasonality=seasonality,
+        season_points=m,
+        step_seconds=step,
+        offset=offset,
+        last_time=start - step,
+        fitted_at=now,
+        quantile=quantile,
+        resid_quantile=0.0,
+        resid_scale=0.0,
+        **kw,
+    )
 
 
-def fit_model(model: str, z: np.ndarray, *, start: float, step_seconds: int, seasonality: str,
-              quantile: float, offset: float, now: float) -> tuple[ForecastState, np.ndarray, np.ndarray]:
+def fit_model(
+    model: str,
+    z: np.ndarray,
+    *,
+    start: float,
+    step_seconds: int,
+    seasonality: str,
+    quantile: float,
+    offset: float,
+    now: float,
+) -> tuple[ForecastState, np.ndarray, np.ndarray]:
     """Fit `model` on gap-free log-space bins `z` starting at `start`; return the state after the last
     bin, the in-sample one-step errors (after a burn-in of one season) and the times of their bins."""
     m = int(SEASON_SECONDS[seasonality] // step_seconds) if SEASON_SECONDS[seasonality] else 1
@@ -345,8 +381,16 @@ def residual_quantile_at(state: ForecastState, times: np.ndarray) -> np.ndarray:
     return np.full(np.shape(times), state.resid_quantile)
 
 
-def _fit_holt_winters(z: np.ndarray, start: float, step: int, seasonality: str, m: int, quantile: float,
-                      offset: float, now: float) -> ForecastState:
+def _fit_holt_winters(
+    z: np.ndarray,
+    start: float,
+    step: int,
+    seasonality: str,
+    m: int,
+    quantile: float,
+    offset: float,
+    now: float,
+) -> ForecastState:
     from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
     seasonal = m > 1
@@ -357,18 +401,38 @@ def _fit_holt_winters(z: np.ndarray, start: float, step: int, seasonality: str, 
     init: dict[str, Any] = {"initialization_method": "known", "initial_level": level0, "initial_trend": 0.0}
     if seasonal:
         init["initial_seasonal"] = head - level0
-    hw = ExponentialSmoothing(z, trend="add", damped_trend=True, seasonal="add" if seasonal else None,
-                              seasonal_periods=m if seasonal else None, **init)
+    hw = ExponentialSmoothing(
+        z,
+        trend="add",
+        damped_trend=True,
+        seasonal="add" if seasonal else None,
+        seasonal_periods=m if seasonal else None,
+        **init,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence chatter; the backtest judges the result
         fit = hw.fit(use_brute=False)  # the brute-force start grid triples the cost for the same SSE
     p = fit.params
-    params = {"alpha": float(p["smoothing_level"]), "beta": float(p.get("smoothing_trend") or 0.0),
-              "gamma": float(p.get("smoothing_seasonal") or 0.0) if seasonal else 0.0,
-              "phi": float(p.get("damping_trend") or 1.0)}
+    params = {
+        "alpha": float(p["smoothing_level"]),
+        "beta": float(p.get("smoothing_trend") or 0.0),
+        "gamma": float(p.get("smoothing_seasonal") or 0.0) if seasonal else 0.0,
+        "phi": float(p.get("damping_trend") or 1.0),
+    }
     # statsmodels' smoothing_trend is beta* (b_t = beta*(l_t - l_t-1) + (1 - beta*) phi b_t-1).
-    state = _new_state(HOLT_WINTERS, seasonality, m, step, offset, start, quantile, now, params=params,
-                       level=level0, trend=0.0)
+    state = _new_state(
+        HOLT_WINTERS,
+        seasonality,
+        m,
+        step,
+        offset,
+        start,
+        quantile,
+        now,
+        params=params,
+        level=level0,
+        trend=0.0,
+    )
     season = [0.0] * m
     if seasonal:
         base = round(start / step)
@@ -378,8 +442,16 @@ def _fit_holt_winters(z: np.ndarray, start: float, step: int, seasonality: str, 
     return state
 
 
-def _fit_sarimax(z: np.ndarray, start: float, step: int, seasonality: str, m: int, quantile: float,
-                 offset: float, now: float) -> ForecastState:
+def _fit_sarimax(
+    z: np.ndarray,
+    start: float,
+    step: int,
+    seasonality: str,
+    m: int,
+    quantile: float,
+    offset: float,
+    now: float,
+) -> ForecastState:
     """Regression on Fourier terms with AR(2) errors, i.e. SARIMAX(2,0,0) with exogenous harmonics.
 
     Estimated in two stages — OLS for the harmonics, then statsmodels' Burg estimator for the AR(2)
@@ -396,8 +468,19 @@ def _fit_sarimax(z: np.ndarray, start: float, step: int, seasonality: str, m: in
     # Keep the AR part stationary (Burg should, rounding may not).
     if not (phi2 + phi1 < 1 and phi2 - phi1 < 1 and abs(phi2) < 1):
         phi1, phi2 = min(max(phi1, -0.99), 0.99), 0.0
-    return _new_state(SARIMAX, seasonality, m, step, offset, start, quantile, now,
-                      params={"ar1": phi1, "ar2": phi2}, beta=[float(c) for c in coef], ar_state=[0.0, 0.0])
+    return _new_state(
+        SARIMAX,
+        seasonality,
+        m,
+        step,
+        offset,
+        start,
+        quantile,
+        now,
+        params={"ar1": phi1, "ar2": phi2},
+        beta=[float(c) for c in coef],
+        ar_state=[0.0, 0.0],
+    )
 
 
 # --- the cheap cycle ------------------------------------------------------------------------------
@@ -407,8 +490,14 @@ def _fit_sarimax(z: np.ndarray, start: float, step: int, seasonality: str, m: in
 MAX_FORECAST_STEPS = 4 * 2016
 
 
-def forecast(state: ForecastState, series_since_fit: Any, *, now: float, horizon_seconds: float,
-             step_seconds: int | None = None) -> Forecast:
+def forecast(
+    state: ForecastState,
+    series_since_fit: Any,
+    *,
+    now: float,
+    horizon_seconds: float,
+    step_seconds: int | None = None,
+) -> Forecast:
     """Cheap update: fold the bins of `series_since_fit` newer than `state.last_time`, then forecast.
 
     `series_since_fit` is a :class:`~modelserve.forecasting.series.Series` on the state's step (bins
@@ -421,8 +510,9 @@ def forecast(state: ForecastState, series_since_fit: Any, *, now: float, horizon
     if step_seconds is not None and step_seconds != step:
         raise ValueError(f"step_seconds: the state was fitted on {step}s steps, not {step_seconds}s")
     if series_since_fit.step_seconds != step:
-        raise ValueError(f"series_since_fit: step is {series_since_fit.step_seconds}s, "
-                         f"the state's is {step}s")
+        raise ValueError(
+            f"series_since_fit: step is {series_since_fit.step_seconds}s, the state's is {step}s"
+        )
     advanced = state.copy()
     new = series_since_fit.after(state.last_time)
     values = new.values
@@ -443,9 +533,17 @@ def forecast(state: ForecastState, series_since_fit: Any, *, now: float, horizon
     width = residual_quantile_at(advanced, times) * np.sqrt(factor)
     point = from_log(z_point, state.offset)
     upper = from_log(z_point + width, state.offset)
-    planned = from_log(z_point + planned_width(width, point, state.offset, state.dispersion, state.quantile),
-                       state.offset)
-    return Forecast(times=times, point=point, upper=upper,
-                    quantile=state.quantile, model=state.model, step_seconds=step,
-                    data_end=advanced.last_time + step, state=advanced,
-                    burst=np.maximum(planned - upper, 0.0))
+    planned = from_log(
+        z_point + planned_width(width, point, state.offset, state.dispersion, state.quantile), state.offset
+    )
+    return Forecast(
+        times=times,
+        point=point,
+        upper=upper,
+        quantile=state.quantile,
+        model=state.model,
+        step_seconds=step,
+        data_end=advanced.last_time + step,
+        state=advanced,
+        burst=np.maximum(planned - upper, 0.0),
+    )

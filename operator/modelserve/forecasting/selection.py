@@ -55,8 +55,10 @@ class InsufficientHistory:
 
     @property
     def message(self) -> str:
-        text = f"insufficient history: have {format_duration(self.have_seconds)}, " \
-               f"need {format_duration(self.need_seconds)}"
+        text = (
+            f"insufficient history: have {format_duration(self.have_seconds)}, "
+            f"need {format_duration(self.need_seconds)}"
+        )
         return f"{text} {self.detail}".strip()
 
 
@@ -102,11 +104,17 @@ def smape(actual: np.ndarray, predicted: np.ndarray) -> float:
     return float(100 * terms.mean())
 
 
-def fit_forecaster(series: Series, *, model: str = AUTO, seasonality: str = AUTO,
-                   min_history_seconds: float = 2 * 86400, quantile: float = 0.9,
-                   horizon_seconds: float = 900,
-                   now: float | None = None,
-                   fine: Series | None = None) -> ForecastState | InsufficientHistory:
+def fit_forecaster(
+    series: Series,
+    *,
+    model: str = AUTO,
+    seasonality: str = AUTO,
+    min_history_seconds: float = 2 * 86400,
+    quantile: float = 0.9,
+    horizon_seconds: float = 900,
+    now: float | None = None,
+    fine: Series | None = None,
+) -> ForecastState | InsufficientHistory:
     """History in, a fitted :class:`ForecastState` out (or :class:`InsufficientHistory`).
 
     - `model`: `auto` (lowest backtest sMAPE) or one of holtWinters | sarimax | seasonalNaive.
@@ -120,11 +128,14 @@ def fit_forecaster(series: Series, *, model: str = AUTO, seasonality: str = AUTO
       `dispersion`, from which the forecast adds a burst allowance (see `burst`). None: no allowance.
     """
     if model != AUTO and model not in MODELS:
-        raise ValueError(f"spec.autoscaling.predictive.model: {model!r} is not one of "
-                         f"auto, {', '.join(MODELS)}")
+        raise ValueError(
+            f"spec.autoscaling.predictive.model: {model!r} is not one of auto, {', '.join(MODELS)}"
+        )
     if seasonality not in SEASONALITIES:
-        raise ValueError(f"spec.autoscaling.predictive.seasonality: {seasonality!r} is not one of "
-                         f"{', '.join(SEASONALITIES)}")
+        raise ValueError(
+            f"spec.autoscaling.predictive.seasonality: {seasonality!r} is not one of "
+            f"{', '.join(SEASONALITIES)}"
+        )
     if not 0.5 <= quantile < 1:
         raise ValueError(f"spec.autoscaling.predictive.quantile: {quantile} is not in [0.5, 1)")
     step = series.step_seconds
@@ -137,7 +148,7 @@ def fit_forecaster(series: Series, *, model: str = AUTO, seasonality: str = AUTO
 
     values = series.values
     finite = np.flatnonzero(np.isfinite(values))
-    values = values[finite[0]: finite[-1] + 1]
+    values = values[finite[0] : finite[-1] + 1]
     start = series.start + finite[0] * step
     mean = float(np.nanmean(values))
     offset = max(0.1 * mean, 1e-9)  # keeps log() finite at 0 and damps relative noise at low rates
@@ -160,8 +171,16 @@ def fit_forecaster(series: Series, *, model: str = AUTO, seasonality: str = AUTO
     candidates = MODELS if model == AUTO else (model,)
     results: list[tuple[float, str, ForecastState]] = []
     for name in candidates:
-        state, errors, times = fit_model(name, z[:train], start=start, step_seconds=step,
-                                         seasonality=season, quantile=quantile, offset=offset, now=fitted_at)
+        state, errors, times = fit_model(
+            name,
+            z[:train],
+            start=start,
+            step_seconds=step,
+            seasonality=season,
+            quantile=quantile,
+            offset=offset,
+            now=fitted_at,
+        )
         error, state, held_out_errors = _roll_through(state, z[train:], lead)
         # The interval is set from in-sample and held-out one-step errors together.
         held_out_times = start + step * np.arange(train, n, dtype=float)

@@ -74,8 +74,13 @@ class Series:
         return self._slice(len(self) - keep, len(self))
 
     def _slice(self, lo: int, hi: int) -> Series:
-        return Series(self.start + lo * self.step_seconds, self.step_seconds, self.values[lo:hi].copy(),
-                      self.counter_resets, self.outliers_clipped)
+        return Series(
+            self.start + lo * self.step_seconds,
+            self.step_seconds,
+            self.values[lo:hi].copy(),
+            self.counter_resets,
+            self.outliers_clipped,
+        )
 
 
 def to_epoch_seconds(timestamps: Sequence[Any] | np.ndarray) -> np.ndarray:
@@ -98,9 +103,14 @@ def to_epoch_seconds(timestamps: Sequence[Any] | np.ndarray) -> np.ndarray:
     return out
 
 
-def clean_series(timestamps: Sequence[Any] | np.ndarray, values: Sequence[float] | np.ndarray, *,
-                 is_counter: bool = False, step_seconds: int = 300,
-                 outlier_threshold: float | None = OUTLIER_THRESHOLD) -> Series:
+def clean_series(
+    timestamps: Sequence[Any] | np.ndarray,
+    values: Sequence[float] | np.ndarray,
+    *,
+    is_counter: bool = False,
+    step_seconds: int = 300,
+    outlier_threshold: float | None = OUTLIER_THRESHOLD,
+) -> Series:
     """Samples (timestamps, values) in, a regular, cleaned :class:`Series` of rates out.
 
     - Samples are sorted; duplicate timestamps keep the last value; non-finite values are dropped.
@@ -208,8 +218,8 @@ def fill_gaps(values: np.ndarray, season_points: int) -> np.ndarray:
             if not np.isfinite(out[i]) and i - season_points >= first and np.isfinite(out[i - season_points]):
                 out[i] = out[i - season_points]
     inner = np.arange(first, last + 1)
-    still = ~np.isfinite(out[first:last + 1])
+    still = ~np.isfinite(out[first : last + 1])
     if still.any():
         known = ~still
-        out[first:last + 1][still] = np.interp(inner[still], inner[known], out[first:last + 1][known])
+        out[first : last + 1][still] = np.interp(inner[still], inner[known], out[first : last + 1][known])
     return out

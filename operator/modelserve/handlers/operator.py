@@ -123,8 +123,9 @@ def listed_keys(
             for item in items:
                 meta = item.get("metadata") or {}
                 ns, name = meta.get("namespace") or scope or "", meta.get("name")
-                if not name or (namespaces and scope is None and not any(
-                        fnmatch.fnmatchcase(ns, n) for n in namespaces)):
+                if not name or (
+                    namespaces and scope is None and not any(fnmatch.fnmatchcase(ns, n) for n in namespaces)
+                ):
                     continue
                 keys.add((kind, ns, name))
     return keys

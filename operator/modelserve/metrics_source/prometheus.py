@@ -38,8 +38,13 @@ class QueryBackend(Protocol):
     def custom_query(self, query: str, params: dict | None = None, timeout: Any = None) -> Any: ...
 
     def custom_query_range(
-        self, query: str, start_time: datetime, end_time: datetime, step: str,
-        params: dict | None = None, timeout: Any = None,
+        self,
+        query: str,
+        start_time: datetime,
+        end_time: datetime,
+        step: str,
+        params: dict | None = None,
+        timeout: Any = None,
     ) -> Any: ...
 
 
@@ -131,8 +136,14 @@ class PrometheusQuery:
             from prometheus_api_client import PrometheusConnect
             from urllib3.util.retry import Retry
 
-            retry = Retry(total=retries, connect=retries, read=0, backoff_factor=0.2,
-                          status_forcelist=(502, 503, 504), allowed_methods=("GET",))
+            retry = Retry(
+                total=retries,
+                connect=retries,
+                read=0,
+                backoff_factor=0.2,
+                status_forcelist=(502, 503, 504),
+                allowed_methods=("GET",),
+            )
             backend = PrometheusConnect(url=url, disable_ssl=True, retry=retry)  # type: ignore[assignment]
         assert backend is not None
         self._backend: QueryBackend = backend
@@ -165,8 +176,12 @@ class PrometheusQuery:
         """A range query: ``[(labels, [(unix_time, value), ...])]``; `step` in seconds or a duration."""
         try:
             result = self._backend.custom_query_range(
-                promql, start_time=_datetime(start), end_time=_datetime(end), step=_step(step),
-                params={"timeout": f"{max(1, int(self.timeout_seconds))}s"}, timeout=self.timeout_seconds,
+                promql,
+                start_time=_datetime(start),
+                end_time=_datetime(end),
+                step=_step(step),
+                params={"timeout": f"{max(1, int(self.timeout_seconds))}s"},
+                timeout=self.timeout_seconds,
             )
         except MetricsError:
             raise

@@ -136,9 +136,7 @@ def divide_replicas(
     counts, levels = _apportion(total, participating)
     placed = sum(counts.values())
     unplaced = max(0, total - placed)
-    allocations = tuple(
-        _allocation(r, counts, levels, available_set, no_region_available) for r in ordered
-    )
+    allocations = tuple(_allocation(r, counts, levels, available_set, no_region_available) for r in ordered)
     if no_region_available:
         message = f"no allowed region available: {placed} replica(s) held Pending"
     elif placed > total:

@@ -18,6 +18,7 @@ from modelserve.reconcile.context import Context
 
 log = logging.getLogger(__name__)
 
+
 def report_reconcile_error(
     ctx: Context, body: dict, exc: Exception, now: datetime, kind: str = "ModelDeployment"
 ) -> None:

@@ -45,8 +45,12 @@ def sync_route_hold(kube: KubeClient, body: dict, now: datetime) -> None:
     for ref in hold.release:
         try:
             if release_route(kube, namespace, ref):
-                kube.post_event(body, c.EVENT_NORMAL, c.REASON_ROUTE_RELEASED,
-                                f"{ref}: modelserve's rules removed, the route is the user's again")
+                kube.post_event(
+                    body,
+                    c.EVENT_NORMAL,
+                    c.REASON_ROUTE_RELEASED,
+                    f"{ref}: modelserve's rules removed, the route is the user's again",
+                )
         except Exception as exc:
             failed.append(ref)
             message = f"releasing {ref} failed, will retry: {getattr(exc, 'reason', '') or exc}"[:500]
@@ -86,6 +90,7 @@ def _report_stuck(kube: KubeClient, body: dict, message: str, now: datetime) -> 
     )
     if conditions == status.get("conditions"):
         return False
-    kube.patch_status("ModelDeployment", body["metadata"]["namespace"], body["metadata"]["name"],
-                      {"conditions": conditions})
+    kube.patch_status(
+        "ModelDeployment", body["metadata"]["namespace"], body["metadata"]["name"], {"conditions": conditions}
+    )
     return True

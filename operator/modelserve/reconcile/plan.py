@@ -319,9 +319,7 @@ def _workloads(inputs: _Inputs, rplan: Any, target: int) -> _Workloads:
             # A rollout runs in every region together: while two revisions serve, each keeps at least
             # one pod in every region the model serves from.
             replicas = max(replicas, serving_regions)
-        out.divisions[rev] = _regional_deployments(
-            inputs, out, rev_spec, rev, role, replicas, hpa_managed
-        )
+        out.divisions[rev] = _regional_deployments(inputs, out, rev_spec, rev, role, replicas, hpa_managed)
     return out
 
 
@@ -686,4 +684,3 @@ def condition_events(old: dict, new: dict) -> list[EventSpec]:
         ):
             events.append(EventSpec(c.EVENT_NORMAL, cond["reason"], cond["message"]))
     return events
-

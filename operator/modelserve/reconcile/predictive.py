@@ -358,9 +358,7 @@ class PredictiveController:
                 fine = fetched.fine.get(region, [])
                 minutes = series_from_points(fine, BURST_STEP_SECONDS, clip_outliers=False)
                 note = await self._refit(ns, name, region, track, series, config, now, minutes) or note
-            floors[region] = self._plan_region(
-                (ns, name, region), track, series, config, fetched, note, now
-            )
+            floors[region] = self._plan_region((ns, name, region), track, series, config, fetched, note, now)
         self.publish(ns, name, floors)
 
     async def _tracks_of(self, ns: str, name: str, config: PredictiveConfig) -> dict[str | None, SeriesTrack]:
@@ -483,8 +481,12 @@ class PredictiveController:
                 prometheus.range, config.fit.burst_query, span[0], span[1], BURST_STEP_SECONDS
             )
         except MetricsError as exc:
-            log.warning("predictive autoscaling of %s/%s: burst query failed, no burst allowance: %s",
-                        ns, name, str(exc)[:200])
+            log.warning(
+                "predictive autoscaling of %s/%s: burst query failed, no burst allowance: %s",
+                ns,
+                name,
+                str(exc)[:200],
+            )
             return {}
         return points_by_region(matrix, config.by_region)
 

@@ -84,7 +84,6 @@ def sla_interval_seconds() -> float:
         return DEFAULT_INTERVAL_SECONDS
 
 
-
 def rule_up_to_date(desired: Mapping[str, Any], live: Mapping[str, Any] | None) -> bool:
     """True when every field we set is already live (the API server adds its own; we ignore those)."""
     if live is None:

@@ -153,8 +153,14 @@ def state_from_status(status: Mapping[str, Any] | None) -> RolloutState:
     for entry in rollout.get("scaleDowns") or ():
         at = parse_time(entry.get("at"))
         if entry.get("revision") and at is not None:
-            scale_downs.append(PendingScaleDown(str(entry["revision"]), at, int(entry.get("replicas") or 0),
-                                                str(entry.get("reason") or "")))
+            scale_downs.append(
+                PendingScaleDown(
+                    str(entry["revision"]),
+                    at,
+                    int(entry.get("replicas") or 0),
+                    str(entry.get("reason") or ""),
+                )
+            )
     return RolloutState(
         stable_revision=status.get("stableRevision") or None,
         candidate_revision=status.get("candidateRevision") or None,

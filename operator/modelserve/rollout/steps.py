@@ -36,8 +36,9 @@ class AnalysisStep:
 Step = SetWeightStep | PauseStep | AnalysisStep
 
 
-def parse_steps(raw_steps: Sequence[Mapping[str, object]] | None,
-                *, field: str = "spec.rollout.canary.steps") -> tuple[Step, ...]:
+def parse_steps(
+    raw_steps: Sequence[Mapping[str, object]] | None, *, field: str = "spec.rollout.canary.steps"
+) -> tuple[Step, ...]:
     """Turn ``spec.rollout.canary.steps`` (a list of one-key dicts) into typed steps.
 
     Raises ``ValueError`` naming the step's field path when a step has not exactly one known key or a
@@ -49,16 +50,18 @@ def parse_steps(raw_steps: Sequence[Mapping[str, object]] | None,
         path = f"{field}[{index}]"
         keys = [k for k in ("setWeight", "pause", "analysis") if raw.get(k) is not None]
         if len(keys) != 1:
-            raise ValueError(f"{path}: needs exactly one of setWeight, pause, analysis "
-                             f"(found {keys or 'none'})")
+            raise ValueError(
+                f"{path}: needs exactly one of setWeight, pause, analysis (found {keys or 'none'})"
+            )
         key = keys[0]
         if key == "setWeight":
             weight = raw["setWeight"]
             if not isinstance(weight, int) or isinstance(weight, bool) or not 0 <= weight <= 100:
                 raise ValueError(f"{path}.setWeight: {weight!r} must be an integer 0..100")
             if weight <= last_weight:
-                raise ValueError(f"{path}.setWeight: {weight} must be greater than the previous setWeight "
-                                 f"({last_weight})")
+                raise ValueError(
+                    f"{path}.setWeight: {weight} must be greater than the previous setWeight ({last_weight})"
+                )
             last_weight = weight
             steps.append(SetWeightStep(weight))
             continue
@@ -66,8 +69,9 @@ def parse_steps(raw_steps: Sequence[Mapping[str, object]] | None,
         if not isinstance(body, Mapping):
             raise ValueError(f"{path}.{key}: must be an object (use {{}} for defaults)")
         duration = body.get("duration")
-        seconds = (None if duration in (None, "")
-                   else parse_duration(str(duration), field=f"{path}.{key}.duration"))
+        seconds = (
+            None if duration in (None, "") else parse_duration(str(duration), field=f"{path}.{key}.duration")
+        )
         steps.append(PauseStep(seconds) if key == "pause" else AnalysisStep(seconds))
     return tuple(steps)
 
@@ -86,6 +90,6 @@ def effective_canary_steps(steps: Sequence[Step], *, gates_configured: bool) -> 
     last_weight_index = weighted[-1] if weighted else None
     if last_weight_index is None:
         return result
-    if any(not isinstance(s, SetWeightStep) for s in result[last_weight_index + 1:]):
+    if any(not isinstance(s, SetWeightStep) for s in result[last_weight_index + 1 :]):
         return result
     return (*result, AnalysisStep())

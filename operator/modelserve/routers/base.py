@@ -103,8 +103,9 @@ def revision_service_name(md_name: str, revision: str) -> str:
     return f"{md_name}-{revision[:REVISION_SUFFIX_MAX]}"[:SERVICE_NAME_MAX].rstrip("-")
 
 
-def object_meta(ctx: RouteContext, name: str, *, owned: bool = True,
-                extra_labels: Mapping[str, str] | None = None) -> dict[str, Any]:
+def object_meta(
+    ctx: RouteContext, name: str, *, owned: bool = True, extra_labels: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """metadata for an object we create: name, namespace, labels and (when owned) our ownerReference."""
     meta: dict[str, Any] = {"name": name, "namespace": ctx.namespace}
     labels = {**ctx.labels, **(extra_labels or {})}
@@ -130,8 +131,9 @@ def service_manifest(ctx: RouteContext, name: str, revision: str | None) -> dict
         "spec": {
             "type": "ClusterIP",
             "selector": selector,
-            "ports": [{"name": "http", "port": ctx.service_port, "targetPort": ctx.target_port,
-                       "protocol": "TCP"}],
+            "ports": [
+                {"name": "http", "port": ctx.service_port, "targetPort": ctx.target_port, "protocol": "TCP"}
+            ],
         },
     }
 
@@ -172,8 +174,12 @@ def revision_services(ctx: RouteContext) -> list[dict[str, Any]]:
 def object_ref(obj: Mapping[str, Any]) -> dict[str, Any]:
     """apiVersion/kind/namespace/name of a manifest (for deletes)."""
     meta = obj["metadata"]
-    return {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "namespace": meta.get("namespace"),
-            "name": meta["name"]}
+    return {
+        "apiVersion": obj["apiVersion"],
+        "kind": obj["kind"],
+        "namespace": meta.get("namespace"),
+        "name": meta["name"],
+    }
 
 
 def find_object(live_objects: Sequence[Mapping[str, Any]], kind: str, name: str) -> Mapping[str, Any] | None:
@@ -247,16 +253,26 @@ class MeshRouter(TrafficRouter):
         """The owned route, or the ``spec.<RULES_FIELD>`` patch of the user's route."""
         rules = self.rules(ctx, weights)
         if self.user_owned(ctx):
-            return {"apiVersion": self.API_VERSION, "kind": self.KIND,
-                    "metadata": {"name": self.route_name(ctx), "namespace": ctx.namespace},
-                    "spec": {self.RULES_FIELD: rules}}
-        return {"apiVersion": self.API_VERSION, "kind": self.KIND,
-                "metadata": object_meta(ctx, self.route_name(ctx)),
-                "spec": {**self.owned_route_spec(ctx), self.RULES_FIELD: rules}}
+            return {
+                "apiVersion": self.API_VERSION,
+                "kind": self.KIND,
+                "metadata": {"name": self.route_name(ctx), "namespace": ctx.namespace},
+                "spec": {self.RULES_FIELD: rules},
+            }
+        return {
+            "apiVersion": self.API_VERSION,
+            "kind": self.KIND,
+            "metadata": object_meta(ctx, self.route_name(ctx)),
+            "spec": {**self.owned_route_spec(ctx), self.RULES_FIELD: rules},
+        }
 
     def desired_objects(self, ctx: RouteContext, weights: Weights) -> list[dict[str, Any]]:
-        return [*revision_services(ctx), main_service(ctx, weights), *preview_services(ctx),
-                self.route(ctx, weights)]
+        return [
+            *revision_services(ctx),
+            main_service(ctx, weights),
+            *preview_services(ctx),
+            self.route(ctx, weights),
+        ]
 
     def live_route(
         self, ctx: RouteContext, live_objects: Sequence[Mapping[str, Any]]
@@ -268,9 +284,16 @@ class MeshRouter(TrafficRouter):
         deletes = tuple(object_ref(o) for o in services)
         if self.user_owned(ctx):
             # Applying a body without spec gives up our ownership of the rules (and so removes them).
-            release = {"apiVersion": self.API_VERSION, "kind": self.KIND,
-                       "metadata": {"name": self.route_name(ctx), "namespace": ctx.namespace}}
+            release = {
+                "apiVersion": self.API_VERSION,
+                "kind": self.KIND,
+                "metadata": {"name": self.route_name(ctx), "namespace": ctx.namespace},
+            }
             return RouterCleanup(delete=deletes, release=(release,))
-        route_ref = {"apiVersion": self.API_VERSION, "kind": self.KIND, "namespace": ctx.namespace,
-                     "name": self.route_name(ctx)}
+        route_ref = {
+            "apiVersion": self.API_VERSION,
+            "kind": self.KIND,
+            "namespace": ctx.namespace,
+            "name": self.route_name(ctx),
+        }
         return RouterCleanup(delete=(*deletes, route_ref))

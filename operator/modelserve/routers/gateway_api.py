@@ -39,10 +39,12 @@ class GatewayApiRouter(MeshRouter):
     RULES_FIELD: ClassVar[str] = "rules"
 
     def owned_route_spec(self, ctx: RouteContext) -> dict[str, Any]:
-        spec: dict[str, Any] = {"parentRefs": [
-            {k: ref[k] for k in PARENT_REF_KEYS if ref.get(k) is not None}
-            for ref in ctx.router_spec.get("parentRefs") or ()
-        ]}
+        spec: dict[str, Any] = {
+            "parentRefs": [
+                {k: ref[k] for k in PARENT_REF_KEYS if ref.get(k) is not None}
+                for ref in ctx.router_spec.get("parentRefs") or ()
+            ]
+        }
         if ctx.router_spec.get("hostnames"):
             spec["hostnames"] = list(ctx.router_spec["hostnames"])
         return spec
@@ -55,8 +57,9 @@ class GatewayApiRouter(MeshRouter):
         candidate_service = ctx.candidate_service_name
         if candidate_service is not None:
             # Listed even at weight 0 so each step changes one number, not the list's shape.
-            backend_refs.append({"name": candidate_service, "port": ctx.service_port,
-                                 "weight": weights.candidate})
+            backend_refs.append(
+                {"name": candidate_service, "port": ctx.service_port, "weight": weights.candidate}
+            )
         rule: dict[str, Any] = {
             "matches": [{"path": {"type": "PathPrefix", "value": ctx.router_spec.get("path") or "/"}}],
         }

@@ -39,12 +39,20 @@ class IstioRouter(MeshRouter):
 
     def http_route(self, ctx: RouteContext, weights: Weights) -> dict[str, Any]:
         port = {"number": ctx.service_port}
-        route = [{"destination": {"host": ctx.fqdn(ctx.stable_service_name), "port": port},
-                  "weight": weights.stable}]
+        route = [
+            {
+                "destination": {"host": ctx.fqdn(ctx.stable_service_name), "port": port},
+                "weight": weights.stable,
+            }
+        ]
         candidate_service = ctx.candidate_service_name
         if candidate_service is not None:
-            route.append({"destination": {"host": ctx.fqdn(candidate_service), "port": port},
-                          "weight": weights.candidate})
+            route.append(
+                {
+                    "destination": {"host": ctx.fqdn(candidate_service), "port": port},
+                    "weight": weights.candidate,
+                }
+            )
         http: dict[str, Any] = {"name": ROUTE_NAME, "route": route}
         if weights.mirror_percent and candidate_service is not None:
             http["mirror"] = {"host": ctx.fqdn(candidate_service), "port": port}

@@ -34,6 +34,7 @@ def candidate_share(total_replicas: int, weight: int) -> int:
         return 0
     return max(1, math.ceil(total_replicas * weight / 100))
 
+
 def replicas_for_weight(total_replicas: int, weight: int) -> tuple[int, int]:
     """(stable, candidate) pod counts whose ratio approximates ``weight`` percent to the candidate.
 
@@ -65,8 +66,9 @@ class ReplicaRatioRouter(TrafficRouter):
 
     def desired_objects(self, ctx: RouteContext, weights: Weights) -> list[dict[str, Any]]:
         if weights.mirror_percent:
-            raise ValueError("spec.rollout.strategy: shadow mirroring needs spec.traffic.router "
-                             "gatewayAPI or istio")
+            raise ValueError(
+                "spec.rollout.strategy: shadow mirroring needs spec.traffic.router gatewayAPI or istio"
+            )
         return [main_service(ctx, weights), *preview_services(ctx)]
 
     def read_weights(self, ctx: RouteContext, live_objects: Sequence[Mapping[str, Any]]) -> Weights | None:

@@ -58,8 +58,9 @@ def user_route(namespace: str, name: str, spec: Mapping[str, Any]) -> RouteRef |
         router = router_for(str(traffic.get("router", c.DEFAULT_ROUTER)))
     except ValueError:
         return None
-    ctx = RouteContext(namespace=namespace, name=name, stable_revision="",
-                       router_spec=dict(traffic.get(router.name) or {}))
+    ctx = RouteContext(
+        namespace=namespace, name=name, stable_revision="", router_spec=dict(traffic.get(router.name) or {})
+    )
     for body in router.finalize(ctx).release:
         return RouteRef(body["kind"], body["metadata"]["name"])
     return None

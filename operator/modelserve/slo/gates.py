@@ -97,4 +97,3 @@ def rollout_gate_from_policy(spec: SLAPolicySpec) -> list[dict[str, Any]]:
                 gate["max"] = quality.max
             gates.append(gate)
     return gates
-

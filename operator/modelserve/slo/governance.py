@@ -72,4 +72,3 @@ def _ambiguity_note(model: str, selection: PolicySelection) -> str:
         f"model {model} is selected by several SLAPolicies ({everyone}); {selection.policy} governs it"
         " (first by name); set its spec.slaPolicyRef to choose"
     )
-

@@ -198,6 +198,7 @@ def _missed_objectives(entry: Mapping[str, Any]) -> str:
             parts.append(f"{a.get('objective')} {shown} < target {a.get('target'):g}%")
     return ", ".join(parts) or "an objective is missed"
 
+
 def transition_events(
     policy_name: str, spec: SLAPolicySpec, old_status: Mapping[str, Any], new_status: Mapping[str, Any]
 ) -> list[EventSpec]:
@@ -277,8 +278,6 @@ def _budget_events(
     return []
 
 
-
-
 def condition_events(old_status: Mapping[str, Any], new_status: Mapping[str, Any]) -> list[EventSpec]:
     """Warning Events for conditions that newly went bad (or whose bad message changed): invalid spec,
     ambiguous selection, rules that could not be applied."""
@@ -296,4 +295,3 @@ def condition_events(old_status: Mapping[str, Any], new_status: Mapping[str, Any
         if old.get("reason") != cond.get("reason") or old.get("message") != cond.get("message"):
             events.append(EventSpec(c.EVENT_WARNING, reason, str(cond.get("message", ""))))
     return events
-

@@ -40,7 +40,20 @@ BAD_CODES_WITH_CLIENT_ERRORS_REGEX = "[45]..|timeout"
 # Buckets the model server is expected to expose (the prometheus_client defaults). Latency thresholds
 # that are not one of these use the largest boundary below them; see choose_latency_bucket.
 DEFAULT_LATENCY_BUCKETS_SECONDS: tuple[float, ...] = (
-    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    7.5,
+    10.0,
 )
 
 # Resolution of quality SLIs: one good/bad verdict per evaluation interval.
@@ -81,14 +94,16 @@ def choose_latency_bucket(
     if below:
         le = below[-1]
         return LatencyBucket(
-            le, False,
+            le,
+            False,
             f"threshold {threshold_milliseconds:g}ms is not a histogram bucket boundary; using"
             f" le={promql_number(le)} (largest boundary below it), so requests between"
             f" {promql_number(le * 1000)}ms and the threshold count as slow",
         )
     le = finite[0]
     return LatencyBucket(
-        le, False,
+        le,
+        False,
         f"threshold {threshold_milliseconds:g}ms is below the smallest histogram bucket; using"
         f" le={promql_number(le)} (smallest boundary), which may overstate latency attainment",
     )
@@ -138,8 +153,9 @@ def objective_needs_per_model_rules(objective: Objective) -> bool:
     return False
 
 
-def model_selector(namespace: str, model: str | None = None, models: Sequence[str] | None = None,
-                   revision: str | None = None) -> str:
+def model_selector(
+    namespace: str, model: str | None = None, models: Sequence[str] | None = None, revision: str | None = None
+) -> str:
     """Label matchers (without braces) for one model, a set of models, or every model of a namespace."""
     parts = [f'namespace="{namespace}"']
     if model is not None:
@@ -203,8 +219,13 @@ def event_queries(
     raise ValueError(f"event_queries does not handle {objective.type} objectives")
 
 
-def error_ratio_expr(objective: Objective, selector: str, window: str, *,
-                     latency_buckets: Sequence[float] | None = DEFAULT_LATENCY_BUCKETS_SECONDS) -> str:
+def error_ratio_expr(
+    objective: Objective,
+    selector: str,
+    window: str,
+    *,
+    latency_buckets: Sequence[float] | None = DEFAULT_LATENCY_BUCKETS_SECONDS,
+) -> str:
     """Bad/total ratio over `window` for availability or latency, aggregated by (namespace, model)."""
     if objective.type == AVAILABILITY:
         codes = bad_codes_regex(objective)
@@ -215,9 +236,15 @@ def error_ratio_expr(objective: Objective, selector: str, window: str, *,
     return f"1 - (\n{q.good}\n/\n{q.total}\n)"
 
 
-def quality_good_expr(objective: Objective, namespace: str, *, model: str | None = None,
-                      models: Sequence[str] | None = None, grouping: Sequence[str] = ("namespace", "model"),
-                      revision: str | None = None) -> str:
+def quality_good_expr(
+    objective: Objective,
+    namespace: str,
+    *,
+    model: str | None = None,
+    models: Sequence[str] | None = None,
+    grouping: Sequence[str] = ("namespace", "model"),
+    revision: str | None = None,
+) -> str:
     """1 when the quality gauge met its bound at the evaluation instant, else 0 (``>= bool`` / ``<= bool``).
 
     Across revisions (during a rollout) the worst one counts: ``min`` for a lower bound, ``max`` for
@@ -238,8 +265,13 @@ def quality_good_expr(objective: Objective, namespace: str, *, model: str | None
     return " * ".join(checks)
 
 
-def custom_event_queries(objective: Objective, namespace: str, model: str | None, window: str,
-                         grouping: Sequence[str] = ("namespace", "model")) -> EventQueries:
+def custom_event_queries(
+    objective: Objective,
+    namespace: str,
+    model: str | None,
+    window: str,
+    grouping: Sequence[str] = ("namespace", "model"),
+) -> EventQueries:
     """The user's goodQuery/totalQuery rendered for one window, summed over `grouping` (a model-specific
     rendering sums to one series; the operator or the rule adds the model label)."""
     assert objective.custom is not None
@@ -297,8 +329,9 @@ def queries_for_status(
     queries: dict[str, str] = {}
     for objective in spec.objectives:
         for key, window in windows.items():
-            q = _status_event_queries(objective, namespace, model, selector, window, latency_buckets,
-                                      evaluation_interval)
+            q = _status_event_queries(
+                objective, namespace, model, selector, window, latency_buckets, evaluation_interval
+            )
             queries[status_query_key(objective.name, key, "good")] = q.good
             queries[status_query_key(objective.name, key, "total")] = q.total
     return queries
@@ -314,11 +347,19 @@ def _status_slo_window(spec: SLAPolicySpec, elapsed_seconds: float | None, evalu
     return format_duration(min(window, steps * step))
 
 
-def _status_event_queries(objective: Objective, namespace: str, model: str, selector: str, window: str,
-                          latency_buckets: Sequence[float] | None, evaluation_interval: str) -> EventQueries:
+def _status_event_queries(
+    objective: Objective,
+    namespace: str,
+    model: str,
+    selector: str,
+    window: str,
+    latency_buckets: Sequence[float] | None,
+    evaluation_interval: str,
+) -> EventQueries:
     if objective.type in (AVAILABILITY, LATENCY):
-        return event_queries(objective, selector, window, func="increase", grouping=(),
-                             latency_buckets=latency_buckets)
+        return event_queries(
+            objective, selector, window, func="increase", grouping=(), latency_buckets=latency_buckets
+        )
     if objective.type == QUALITY:
         good = quality_good_expr(objective, namespace, model=model, grouping=())
         subquery = f"({good})[{window}:{evaluation_interval}]"
@@ -359,6 +400,7 @@ def measurements_from_results(
     into a Measurement per objective. A window without a total (or with total 0) is left out: no data."""
     measurements = {}
     for objective in spec.objectives:
+
         def counts(window_key: str, name: str = objective.name) -> WindowCounts | None:
             total = results.get(status_query_key(name, window_key, "total"))
             if total is None or total != total or total <= 0:  # absent, NaN or zero: no data

@@ -127,8 +127,12 @@ def render_prometheus_rule(
         "metadata": {"name": f"modelserve-sla-{policy_name}", "namespace": namespace, "labels": meta_labels},
         "spec": {
             "groups": render_rule_groups(
-                policy_name, namespace, spec, models,
-                latency_buckets=latency_buckets, evaluation_interval=evaluation_interval,
+                policy_name,
+                namespace,
+                spec,
+                models,
+                latency_buckets=latency_buckets,
+                evaluation_interval=evaluation_interval,
             )
         },
     }
@@ -195,8 +199,13 @@ def _objective_recording_rules(
                 raise ValueError(f"objective {objective.name}: {_NEEDS_MODELS}")
             for m in sorted(set(models)):
                 good = quality_good_expr(objective, namespace, model=m, grouping=())
-                rules.append({"record": QUALITY_GOOD_RECORD, "expr": good,
-                              "labels": {**labels, "namespace": namespace, "model": m}})
+                rules.append(
+                    {
+                        "record": QUALITY_GOOD_RECORD,
+                        "expr": good,
+                        "labels": {**labels, "namespace": namespace, "model": m},
+                    }
+                )
         else:
             good = quality_good_expr(objective, namespace, models=models)
             rules.append({"record": QUALITY_GOOD_RECORD, "expr": good, "labels": dict(labels)})
@@ -208,8 +217,10 @@ def _objective_recording_rules(
                 raise ValueError(f"objective {objective.name}: {_NEEDS_MODELS}")
             for m in sorted(set(models)):
                 renderings.append(
-                    (lambda w, m=m: _custom_ratio(objective, namespace, m, w, ()),
-                     {"namespace": namespace, "model": m})
+                    (
+                        lambda w, m=m: _custom_ratio(objective, namespace, m, w, ()),
+                        {"namespace": namespace, "model": m},
+                    )
                 )
         else:
             renderings.append(
@@ -218,36 +229,49 @@ def _objective_recording_rules(
 
     for window in spec.all_windows():
         for expr_for, extra in renderings:
-            rules.append({"record": error_ratio_record(window), "expr": expr_for(window),
-                          "labels": {**labels, **extra}})
+            rules.append(
+                {
+                    "record": error_ratio_record(window),
+                    "expr": expr_for(window),
+                    "labels": {**labels, **extra},
+                }
+            )
 
     slo_ratio = f"{error_ratio_record(spec.window)}{{{own}}}"
     budget = promql_number(objective.error_budget_ratio)
     window_labels = {**labels, "slo_window": spec.window}
     rules.append({"record": ATTAINMENT_RECORD, "expr": f"1 - {slo_ratio}", "labels": dict(window_labels)})
     # count by (...) is 1 per model even when the ratio is NaN (no traffic), unlike `0 * ratio`.
-    rules.append({
-        "record": TARGET_RECORD,
-        "expr": f"0 * count by (namespace, model) ({slo_ratio}) + {promql_number(objective.target_ratio)}",
-        "labels": dict(window_labels),
-    })
-    rules.append({
-        "record": BUDGET_REMAINING_RECORD,
-        "expr": f"1 - {slo_ratio} / {budget}",
-        "labels": dict(window_labels),
-    })
+    rules.append(
+        {
+            "record": TARGET_RECORD,
+            "expr": (
+                f"0 * count by (namespace, model) ({slo_ratio}) + {promql_number(objective.target_ratio)}"
+            ),
+            "labels": dict(window_labels),
+        }
+    )
+    rules.append(
+        {
+            "record": BUDGET_REMAINING_RECORD,
+            "expr": f"1 - {slo_ratio} / {budget}",
+            "labels": dict(window_labels),
+        }
+    )
     return rules
 
 
-def _custom_ratio(objective: Objective, namespace: str, model: str | None, window: str,
-                  grouping: Sequence[str]) -> str:
+def _custom_ratio(
+    objective: Objective, namespace: str, model: str | None, window: str, grouping: Sequence[str]
+) -> str:
     q = custom_event_queries(objective, namespace, model, window, grouping)
     return f"1 - (\n{q.good}\n/\n{q.total}\n)"
 
 
 # -------------------------------------------------------------------------------------- alerting
-def _burn_rate_alert(policy_name: str, namespace: str, spec: SLAPolicySpec, objective: Objective,
-                     tier: BurnRateTier) -> dict[str, Any]:
+def _burn_rate_alert(
+    policy_name: str, namespace: str, spec: SLAPolicySpec, objective: Objective, tier: BurnRateTier
+) -> dict[str, Any]:
     own = _own_series(policy_name, namespace, objective)
     budget = promql_number(objective.error_budget_ratio)
     factor = promql_number(tier.factor)
@@ -267,19 +291,18 @@ def _burn_rate_alert(policy_name: str, namespace: str, spec: SLAPolicySpec, obje
     annotations = {
         "summary": (
             f"{{{{ $labels.namespace }}}}/{{{{ $labels.model }}}}: {objective.name} error budget burning"
-            f" {{{{ $value | printf \"%.1f\" }}}}x (SLAPolicy {policy_name})"
+            f' {{{{ $value | printf "%.1f" }}}}x (SLAPolicy {policy_name})'
         ),
         "description": (
             f"Objective {objective.name} ({objective.type}, target {target}% over {spec.window}) of model"
             f" {{{{ $labels.model }}}} in namespace {{{{ $labels.namespace }}}} is burning its error budget"
-            f" {{{{ $value | printf \"%.1f\" }}}}x faster than sustainable over the last {tier.long_window}"
+            f' {{{{ $value | printf "%.1f" }}}}x faster than sustainable over the last {tier.long_window}'
             f" (and over {tier.short_window}); the threshold is {factor}x, at which the whole"
             f" {spec.window} budget lasts {format_time_remaining(spec.window_seconds / tier.factor)}."
         ),
         **spec.alerting.annotations,
     }
     return {"alert": alert_name(tier.severity), "expr": expr, "labels": labels, "annotations": annotations}
-
 
 
 class _RuleFileDumper(yaml.SafeDumper):

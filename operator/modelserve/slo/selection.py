@@ -84,10 +84,14 @@ def select_policy(model: ModelRef, policies: Iterable[PolicyCandidate]) -> Polic
     same_namespace = [p for p in policies if p.namespace == model.namespace]
     if model.sla_policy_ref:
         if any(p.name == model.sla_policy_ref for p in same_namespace):
-            return PolicySelection(model.sla_policy_ref, REASON_POLICY_REF,
-                                   message=f"selected by spec.slaPolicyRef {model.sla_policy_ref}")
+            return PolicySelection(
+                model.sla_policy_ref,
+                REASON_POLICY_REF,
+                message=f"selected by spec.slaPolicyRef {model.sla_policy_ref}",
+            )
         return PolicySelection(
-            None, REASON_POLICY_NOT_FOUND,
+            None,
+            REASON_POLICY_NOT_FOUND,
             message=f"spec.slaPolicyRef.name: SLAPolicy {model.sla_policy_ref!r} not found in namespace"
             f" {model.namespace}",
         )
@@ -98,7 +102,9 @@ def select_policy(model: ModelRef, policies: Iterable[PolicyCandidate]) -> Polic
         return PolicySelection(matches[0], REASON_SELECTOR, message=f"selected by SLAPolicy {matches[0]}")
     chosen, others = matches[0], tuple(matches[1:])
     return PolicySelection(
-        chosen, REASON_AMBIGUOUS, others,
+        chosen,
+        REASON_AMBIGUOUS,
+        others,
         message=f"selected by several SLAPolicies ({', '.join(matches)}); using {chosen} (first by name);"
         " set spec.slaPolicyRef to choose",
     )
@@ -126,8 +132,11 @@ def policy_candidate_from_body(body: Mapping[str, object]) -> PolicyCandidate:
     meta = body.get("metadata") or {}
     spec = body.get("spec") or {}
     assert isinstance(meta, Mapping) and isinstance(spec, Mapping)
-    return PolicyCandidate(str(meta.get("namespace", "")), str(meta.get("name", "")),
-                           parse_label_selector(spec.get("selector"), "spec.selector"))
+    return PolicyCandidate(
+        str(meta.get("namespace", "")),
+        str(meta.get("name", "")),
+        parse_label_selector(spec.get("selector"), "spec.selector"),
+    )
 
 
 def model_ref_from_body(body: Mapping[str, object]) -> ModelRef:

@@ -85,7 +85,9 @@ class ModelSLAStatus:
         attainment = []
         for o in self.objectives:
             entry: dict[str, Any] = {
-                "objective": o.objective, "target": o.target_percent, "compliant": o.compliant
+                "objective": o.objective,
+                "target": o.target_percent,
+                "compliant": o.compliant,
             }
             if o.attainment_percent is not None:
                 entry["percent"] = round(o.attainment_percent, 4)
@@ -242,8 +244,9 @@ def budget_exhausted(status: ModelSLAStatus) -> bool:
 OVERRIDE_FREEZE_ANNOTATION = "modelserve.io/override-freeze"
 
 
-def rollout_frozen(spec: SLAPolicySpec, status: ModelSLAStatus | None,
-                   annotations: Mapping[str, str] | None = None) -> bool:
+def rollout_frozen(
+    spec: SLAPolicySpec, status: ModelSLAStatus | None, annotations: Mapping[str, str] | None = None
+) -> bool:
     """Whether starting a NEW rollout of the model must wait: the policy freezes rollouts, the budget
     is exhausted, and the ModelDeployment does not carry ``modelserve.io/override-freeze: "true"``.
     Rollbacks are never frozen; the caller only asks this before starting a rollout."""
@@ -259,4 +262,3 @@ def window_elapsed_seconds(window_seconds: float, now: datetime, *started: datet
     if not known:
         return window_seconds
     return min(window_seconds, max((now - max(known)).total_seconds(), 0.0))
-
