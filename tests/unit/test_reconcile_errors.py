@@ -182,3 +182,27 @@ def test_other_kinds_report_their_failures_the_same_way() -> None:
     assert conditions["Ready"]["reason"] == "ReconcileError"
     assert "KeyError" in conditions["Ready"]["message"]
     assert [e[1] for e in kube.events] == ["ReconcileError"]
+
+
+class PatchingKube(FakeKube):
+    def patch(self, kind: str, namespace: str, name: str, patch: dict) -> dict:
+        meta = self.objects[(kind, name)]["metadata"]
+        for key, value in patch.get("metadata", {}).items():
+            if key == "annotations":
+                meta.setdefault("annotations", {}).update(value)
+            elif key != "resourceVersion":
+                meta[key] = value
+        return copy.deepcopy(self.objects[(kind, name)])
+
+
+def test_the_shell_never_creates_a_missing_user_route() -> None:
+    body = model()
+    del body["spec"]["placementRef"]
+    body["spec"]["traffic"] = {"router": "gatewayAPI", "gatewayAPI": {"routeName": "shop"}}
+    kube = PatchingKube(body)
+    ctx = Context(kube=kube, clock=lambda: NOW)  # type: ignore[arg-type]
+    reconcile_model_deployment(ctx, "ml", "geo")
+    assert ("HTTPRoute", "shop") not in kube.objects
+    assert [k for k in kube.objects if k[0] == "Deployment"]
+    refs = condition(kube, "ReferencesResolved")
+    assert (refs["status"], refs["reason"]) == ("False", "RouteNotFound")

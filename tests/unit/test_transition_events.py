@@ -123,3 +123,21 @@ def test_a_missing_placement_is_one_warning_and_its_return_one_normal() -> None:
         NOW + timedelta(minutes=2),
     )
     assert [(t, r) for t, r, _ in events(back)] == [("Normal", "Resolved")]
+
+
+def test_a_missing_user_route_is_reported_not_created() -> None:
+    # The route a user named is theirs: if it does not exist, the model keeps serving through its
+    # Service and says so; it never creates a route of its own under the user's name.
+    body = md(traffic={"router": "gatewayAPI", "gatewayAPI": {"routeName": "shop"}})
+    first = plan_model_deployment(body, Observed(user_route_missing="HTTPRoute/shop"), NOW)
+    assert not [o for o in first.desired if o["kind"] == "HTTPRoute"]
+    assert [o for o in first.desired if o["kind"] == "Deployment"]
+    refs = next(x for x in first.status["conditions"] if x["type"] == "ReferencesResolved")
+    assert (refs["status"], refs["reason"]) == ("False", "RouteNotFound")
+    assert "HTTPRoute 'shop' (spec.traffic.gatewayAPI.routeName) not found" in refs["message"]
+    assert ("Warning", "RouteNotFound") in [(t, r) for t, r, _ in events(first)]
+    assert first.requeue_after is not None and first.requeue_after <= 30
+    # Once the user creates it, modelserve writes its rules into it.
+    later = plan_model_deployment({**body, "status": first.status}, Observed(), NOW + timedelta(minutes=1))
+    assert [o["metadata"]["name"] for o in later.desired if o["kind"] == "HTTPRoute"] == ["shop"]
+    assert [(t, r) for t, r, _ in events(later)][-1] == ("Normal", "Resolved")

@@ -59,6 +59,7 @@ REASON_RECONCILE_ERROR = "ReconcileError"
 REASON_AS_EXPECTED = "AsExpected"
 REASON_ROUTE_RELEASED = "RouteReleased"
 REASON_ROUTE_RELEASE_FAILED = "RouteReleaseFailed"
+REASON_ROUTE_NOT_FOUND = "RouteNotFound"
 
 # Phases (status.phase).
 PHASE_PENDING = "Pending"

@@ -64,6 +64,11 @@ OWNED_KINDS = (
     "VirtualService",
 )
 HISTORY_LIMIT = 20
+# The spec field that names a user-owned route, by the route's kind.
+USER_ROUTE_FIELDS = {
+    "HTTPRoute": "spec.traffic.gatewayAPI.routeName",
+    "VirtualService": "spec.traffic.istio.virtualServiceName",
+}
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,9 @@ class Observed:
     pods: list[dict] = field(default_factory=list)  # the model's pods, when a placement is used
     sla_policy: dict | None = None
     sla_policy_missing: bool = False
+    # The user-owned route spec.traffic names, when it does not exist ("HTTPRoute/shop"): never created
+    # by us (it is the user's), reported instead.
+    user_route_missing: str | None = None
     sla: SLAView | None = None  # from the SLA controller (modelserve.reconcile.sla)
     predictive: dict[str | None, PredictiveFloor] = field(default_factory=dict)  # by region
     analysis: AnalysisRun | None = None
@@ -221,6 +229,15 @@ def _references(spec: ModelDeploymentSpec, observed: Observed) -> _References:
             False,
             c.REASON_PLACEMENT_NOT_FOUND,
             f"RegionPlacement {spec.placement_ref.name!r} (spec.placementRef.name) not found",
+        )
+    if observed.user_route_missing:
+        kind, _, route = observed.user_route_missing.partition("/")
+        field = USER_ROUTE_FIELDS.get(kind, "spec.traffic")
+        return _References(
+            False,
+            c.REASON_ROUTE_NOT_FOUND,
+            f"{kind} {route!r} ({field}) not found: create it (modelserve writes only its rules); "
+            "the model keeps serving through its Service",
         )
     if spec.sla_policy_ref and observed.sla_policy_missing:
         return _References(
@@ -382,7 +399,10 @@ def _traffic(inputs: _Inputs, rplan: Any) -> list[dict]:
         preview_service=preview,
         router_spec=dict(spec.traffic.get(spec.router) or {}),
     )
-    return router_for(spec.router).desired_objects(ctx, rplan.weights)
+    objects = router_for(spec.router).desired_objects(ctx, rplan.weights)
+    missing = inputs.observed.user_route_missing
+    # A user's route that does not exist is reported (references), never created by us.
+    return [o for o in objects if f"{o['kind']}/{o['metadata']['name']}" != missing]
 
 
 def _ready_condition(rplan: Any, by_rev: dict[str, list[dict]], target: int) -> tuple[Condition, bool]:

@@ -30,6 +30,7 @@ from modelserve.reconcile.plan import (
     rollout_spec_for,
 )
 from modelserve.rollout.state import state_from_status
+from modelserve.routers.user_routes import user_route
 from modelserve.slo.view import SLAView
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,9 @@ def observe(ctx: Context, body: dict) -> tuple[Observed, dict[str, dict[str, dic
     if ref:
         observed.sla_policy = ctx.kube.get("SLAPolicy", ns, ref)
         observed.sla_policy_missing = observed.sla_policy is None
+    route = user_route(ns, name, spec)
+    if route is not None and ctx.kube.get(route.kind, ns, route.name) is None:
+        observed.user_route_missing = str(route)
     observed.sla = _sla_view(ctx, body)
     if ctx.floors is not None:
         observed.predictive = ctx.floors.floors_for(ns, name)
