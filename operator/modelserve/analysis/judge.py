@@ -37,7 +37,7 @@ ON_PAUSE = "pause"
 #: on top. A relative bound compares two small counts whose bursts carry from one look to the next, so
 #: its failing side is tested at a higher level by default. All measured in benchmarks/canary_judge.py
 #: (docs/benchmarks.md).
-DEFAULT_FAIL_CONFIDENCE = 0.7
+DEFAULT_FAIL_CONFIDENCE = 0.65
 DEFAULT_RELATIVE_FAIL_CONFIDENCE = 0.95
 DEFAULT_PASS_CONFIDENCE = 0.995
 #: Without spec.rollout.analysis.maxDuration a step may run three times its duration (two extensions).

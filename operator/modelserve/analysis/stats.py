@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import betainc, chdtrc
+from scipy.special import betainc, chdtrc, chdtri
 
 
 def alpha_for_look(confidence: float, look: int) -> float:
@@ -211,6 +211,8 @@ DISPERSION_PRIOR_DF = 4.0
 #: The counts are taken as Poisson/binomial unless their Pearson chi-square rejects that at this level:
 #: a dispersion of 1.1 read from noise would only cost power.
 DISPERSION_TEST_LEVEL = 0.05
+#: chdtri(df, 0.9) is the chi-square's 10% quantile: phi's one-sided 90% upper confidence bound.
+DISPERSION_BOUND = 0.9
 
 
 def dispersion_factor(x2: float, df: int, prior_df: float = DISPERSION_PRIOR_DF) -> float:
@@ -223,7 +225,10 @@ def dispersion_factor(x2: float, df: int, prior_df: float = DISPERSION_PRIOR_DF)
     """
     if df <= 0 or float(chdtrc(df, x2)) > DISPERSION_TEST_LEVEL:
         return 1.0
-    return max(1.0, (x2 + prior_df) / (df + prior_df))
+    # The upper DISPERSION_BOUND confidence bound of phi, not its estimate: clustered errors are skewed
+    # as well as overdispersed, and a test scaled by the mean dispersion fails healthy canaries on
+    # one burst carried from look to look.
+    return max(1.0, (x2 + prior_df) / float(chdtri(df + prior_df, DISPERSION_BOUND)))
 
 
 def pass_alpha(confidence: float, check: int, checks: int) -> float:
