@@ -377,6 +377,8 @@ def num(x: float | None) -> str:
 def markdown(results: list[dict[str, Any]], checks: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     lines = [
         f"runs per scenario: {meta['runs']}, seed {meta['seed']}, {meta['seconds']:.1f}s",
+        f"command: python benchmarks/canary_judge.py --scenarios {meta['scenarios']} --runs {meta['runs']} "
+        f"--seed {meta['seed']}" + (f" --only {meta['only']}" if meta.get("only") else ""),
         "",
         "| scenario | expect | canary req/s | disp. | errors stable -> cand. | judge | promote | rollback "
         "| pause | false promote | false rollback | rollback within 2 | decided at (median / p95) |",
@@ -419,6 +421,7 @@ def main(argv: list[str] | None = None) -> int:
         "seed": args.seed,
         "seconds": time.perf_counter() - start,
         "scenarios": str(args.scenarios),
+        "only": args.only,
     }
     if args.json:
         json.dump({"meta": meta, "results": results, "targets": checks}, sys.stdout, indent=2)
