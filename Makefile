@@ -36,6 +36,7 @@ deps: venv system-deps binaries
 
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	bash hack/check-chart-crds.sh
 
 typecheck: venv

@@ -143,8 +143,10 @@ class Traffic:
 
 
 def first_interval(rev: dict[str, Any]) -> dict[str, Any]:
-    return {key: per_interval(value, 1)[0] if key in ("error_rate", "latency") else value
-            for key, value in rev.items()}
+    return {
+        key: per_interval(value, 1)[0] if key in ("error_rate", "latency") else value
+        for key, value in rev.items()
+    }
 
 
 def simulate(scn: dict[str, Any], runs: int, looks: int, rng: np.random.Generator) -> Traffic:
@@ -207,7 +209,11 @@ def step_seconds(scn: dict[str, Any]) -> float:
 def horizon(scn: dict[str, Any], spec: AnalysisSpec) -> int:
     """Analyses until the step's maxDuration (the operator's own rule, ``plan_look``)."""
     look = plan_look(
-        1, 0.0, None, interval_seconds=spec.interval_seconds, step_seconds=step_seconds(scn),
+        1,
+        0.0,
+        None,
+        interval_seconds=spec.interval_seconds,
+        step_seconds=step_seconds(scn),
         max_duration_seconds=spec.max_duration_seconds,
     )
     return max(scn["analyses"], round(look.pass_checks * step_seconds(scn) / scn["interval_seconds"]))
@@ -237,8 +243,12 @@ def run_ours(scn: dict[str, Any], spec: AnalysisSpec, traffic: Traffic, run: int
                     sample_of(gate, traffic.stable, run, window, bounds, traffic.history),
                 )
         look = plan_look(
-            k + 1, (k + 1) * interval, k * interval if k else None, interval_seconds=interval,
-            step_seconds=step_seconds(scn), max_duration_seconds=spec.max_duration_seconds,
+            k + 1,
+            (k + 1) * interval,
+            k * interval if k else None,
+            interval_seconds=interval,
+            step_seconds=step_seconds(scn),
+            max_duration_seconds=spec.max_duration_seconds,
         )
         _, decision = analyse_interval(spec.gates, samples, counters, spec, look=look)
         counters = decision.counters
@@ -316,6 +326,7 @@ def run_scenario(scn: dict[str, Any], runs: int, seed: int) -> dict[str, Any]:
     traffic = simulate(scn, runs, horizon(scn, spec), rng)
     ours = [run_ours(scn, spec, traffic, r) for r in range(runs)]
     flagger = [run_flagger(scn, spec, traffic, r) for r in range(runs)]
+
     def first(value: Any) -> Any:
         return per_interval(value, 1)[0]
 

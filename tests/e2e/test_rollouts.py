@@ -91,8 +91,9 @@ def rollout_md(
     }
     if strategy == "canary":
         rollout["canary"] = {"steps": steps or CANARY_STEPS}
-    return model_deployment(name, version=version, replicas=REPLICAS, rollout=rollout,
-                            traffic=traffic(router))
+    return model_deployment(
+        name, version=version, replicas=REPLICAS, rollout=rollout, traffic=traffic(router)
+    )
 
 
 # --- observation -----------------------------------------------------------------------------------------
@@ -167,8 +168,14 @@ def get_md(kube: Kube, name: str, namespace: str) -> dict:
 
 
 def wait_status(
-    kube: Kube, name: str, namespace: str, predicate: Callable[[dict], Any], timeout: float, what: str,
-    operator: OperatorProcess | None = None, unexpected: tuple[str, ...] = ("Paused", "RolledBack"),
+    kube: Kube,
+    name: str,
+    namespace: str,
+    predicate: Callable[[dict], Any],
+    timeout: float,
+    what: str,
+    operator: OperatorProcess | None = None,
+    unexpected: tuple[str, ...] = ("Paused", "RolledBack"),
 ) -> dict:
     """Wait until ``predicate(status)``. Fails at once when the phase becomes one of ``unexpected`` (and
     the predicate does not hold); the failure shows the last status and the operator log's tail."""
@@ -209,8 +216,16 @@ def wait_status(
 
 
 def _brief(status: dict) -> dict:
-    keep = ("phase", "message", "stableRevision", "candidateRevision", "canaryWeight", "currentStepIndex",
-            "rollout", "conditions")
+    keep = (
+        "phase",
+        "message",
+        "stableRevision",
+        "candidateRevision",
+        "canaryWeight",
+        "currentStepIndex",
+        "rollout",
+        "conditions",
+    )
     out = {k: status.get(k) for k in keep if k in status}
     out["analysisHistory"] = (status.get("analysisHistory") or [])[-4:]
     return out
@@ -218,8 +233,10 @@ def _brief(status: dict) -> dict:
 
 def events(kube: Kube, namespace: str, name: str, reason: str | None = None) -> list[dict]:
     return [
-        e for e in kube.items("events", namespace)
-        if e["involvedObject"].get("name") == name and e["involvedObject"].get("kind") == "ModelDeployment"
+        e
+        for e in kube.items("events", namespace)
+        if e["involvedObject"].get("name") == name
+        and e["involvedObject"].get("kind") == "ModelDeployment"
         and (reason is None or e.get("reason") == reason)
     ]
 
@@ -229,8 +246,11 @@ def start_rollout(kube: Kube, namespace: str, md_v2: dict, stable: str) -> tuple
     kube.apply(md_v2, namespace)
     applied = get_md(kube, md_v2["metadata"]["name"], namespace)
     md = wait_status(
-        kube, md_v2["metadata"]["name"], namespace,
-        lambda s: s.get("candidateRevision") and s.get("candidateRevision") != stable, 60,
+        kube,
+        md_v2["metadata"]["name"],
+        namespace,
+        lambda s: s.get("candidateRevision") and s.get("candidateRevision") != stable,
+        60,
         "a candidate revision",
     )
     return md["status"]["candidateRevision"], applied
@@ -281,7 +301,8 @@ def route_candidate_weight(kube: Kube, namespace: str, name: str, router: str, c
 
 
 GATE_BREACH = re.compile(
-    r"gate (?P<gate>[a-z0-9-]+): (?P<value>[0-9.e+-]+)(?:ms)? > max (?P<bound>[0-9.e+-]+)")
+    r"gate (?P<gate>[a-z0-9-]+): (?P<value>[0-9.e+-]+)(?:ms)? > max (?P<bound>[0-9.e+-]+)"
+)
 
 
 def breach(message: str, gate: str) -> tuple[float, float] | None:
@@ -301,7 +322,12 @@ def rfc3339_seconds(text: str) -> float:
 
 @pytest.mark.parametrize("router", ROUTERS)
 def test_good_candidate_is_promoted_through_every_step(
-    router: str, kube: Kube, cluster: Any, namespace: str, operator: OperatorProcess, simulator: Any,
+    router: str,
+    kube: Kube,
+    cluster: Any,
+    namespace: str,
+    operator: OperatorProcess,
+    simulator: Any,
     mesh_crds: list[str],
 ) -> None:
     name = "good"
@@ -313,9 +339,13 @@ def test_good_candidate_is_promoted_through_every_step(
     with StatusRecorder(str(cluster.kubeconfig), namespace, name) as rec:
         candidate, applied = start_rollout(kube, namespace, rollout_md(name, "2", router), stable)
         md = wait_status(
-            kube, name, namespace,
-            lambda s: s.get("stableRevision") == candidate and s.get("phase") == "Ready", PROMOTE_TIMEOUT,
-            "the candidate promoted", operator,
+            kube,
+            name,
+            namespace,
+            lambda s: s.get("stableRevision") == candidate and s.get("phase") == "Ready",
+            PROMOTE_TIMEOUT,
+            "the candidate promoted",
+            operator,
         )
 
     weights = rec.canary_weights(candidate)
@@ -336,14 +366,22 @@ def test_good_candidate_is_promoted_through_every_step(
     assert {("error-rate", "Passed"), ("latency-p95", "Passed")} <= verdicts, verdicts
     assert not any(v == "Failed" for _, v in verdicts), status.get("analysisHistory")
     wait_until(lambda: events(kube, namespace, name, "Promoted"), 30, what="Promoted event")
-    wait_until(lambda: sim.split().revision_percent() == {candidate: 100.0}, 30,
-               what="all traffic on the promoted revision")
+    wait_until(
+        lambda: sim.split().revision_percent() == {candidate: 100.0},
+        30,
+        what="all traffic on the promoted revision",
+    )
     assert_spec_untouched(kube, namespace, applied)
 
 
 @pytest.mark.parametrize("router", ROUTERS)
 def test_bad_candidate_is_rolled_back_with_the_reason(
-    router: str, kube: Kube, cluster: Any, namespace: str, operator: OperatorProcess, simulator: Any,
+    router: str,
+    kube: Kube,
+    cluster: Any,
+    namespace: str,
+    operator: OperatorProcess,
+    simulator: Any,
     mesh_crds: list[str],
 ) -> None:
     name = "bad"
@@ -356,8 +394,16 @@ def test_bad_candidate_is_rolled_back_with_the_reason(
         candidate, applied = start_rollout(kube, namespace, rollout_md(name, "2", router), stable)
         # The candidate is pinned by hash: after the rollback it is no longer "candidate" in status.
         sim.set_behaviour(candidate, error_rate=0.05)
-        md = wait_status(kube, name, namespace, lambda s: s.get("phase") == "RolledBack", ROLLBACK_TIMEOUT,
-                         "phase RolledBack", operator, unexpected=("Paused",))
+        md = wait_status(
+            kube,
+            name,
+            namespace,
+            lambda s: s.get("phase") == "RolledBack",
+            ROLLBACK_TIMEOUT,
+            "phase RolledBack",
+            operator,
+            unexpected=("Paused",),
+        )
         time.sleep(3)  # let the next reconciles happen: what they write must keep the reason
     status = md["status"]
     assert status["stableRevision"] == stable
@@ -374,13 +420,15 @@ def test_bad_candidate_is_rolled_back_with_the_reason(
 
     # Within two analysis intervals of the first full sample (one interval after exposure began).
     exposed = rec.first(
-        lambda s: s.get("candidateRevision") == candidate and (s.get("canaryWeight") or 0) > 0)
+        lambda s: s.get("candidateRevision") == candidate and (s.get("canaryWeight") or 0) > 0
+    )
     assert exposed, "the candidate never got traffic"
     rolled_back_at = rfc3339_seconds(degraded["lastTransitionTime"])
     first_full_sample = exposed[0] + INTERVAL
     slack = 6  # scrape interval, reconcile and poll granularity
     assert rolled_back_at - first_full_sample <= 2 * INTERVAL + slack, (
-        f"rolled back {rolled_back_at - exposed[0]:.1f}s after exposure began")
+        f"rolled back {rolled_back_at - exposed[0]:.1f}s after exposure began"
+    )
 
     # All traffic back on stable: the router's object and what the data plane does.
     assert route_candidate_weight(kube, namespace, name, router, candidate) in (0, None)
@@ -403,8 +451,9 @@ def rollback_reason_problems(
     problems = []
     found = breach(degraded["message"], gate)
     if not found:
-        problems.append(f"Degraded message at the rollback does not name gate, value and bound: "
-                        f"{degraded['message']!r}")
+        problems.append(
+            f"Degraded message at the rollback does not name gate, value and bound: {degraded['message']!r}"
+        )
     elif not (found[1] == bound and found[0] > bound):
         problems.append(f"Degraded message has the wrong value/bound: {degraded['message']!r}")
     warning = wait_until(lambda: events(kube, namespace, name, "RolledBack"), 30, what="RolledBack event")
@@ -414,13 +463,19 @@ def rollback_reason_problems(
     now = condition(get_md(kube, name, namespace), "Degraded")
     assert now and now["reason"] == "QualityGateFailed", now
     if not breach(now["message"], gate):
-        problems.append(f"after the rollback the Degraded message no longer names the gate: "
-                        f"{now['message']!r}")
+        problems.append(
+            f"after the rollback the Degraded message no longer names the gate: {now['message']!r}"
+        )
     return degraded, problems
 
 
 def test_slow_candidate_fails_the_latency_gate(
-    kube: Kube, cluster: Any, namespace: str, operator: OperatorProcess, simulator: Any, mesh_crds: list[str],
+    kube: Kube,
+    cluster: Any,
+    namespace: str,
+    operator: OperatorProcess,
+    simulator: Any,
+    mesh_crds: list[str],
 ) -> None:
     name = "slow"
     router = "istio"
@@ -431,8 +486,16 @@ def test_slow_candidate_fails_the_latency_gate(
     with StatusRecorder(str(cluster.kubeconfig), namespace, name) as rec:
         candidate, applied = start_rollout(kube, namespace, rollout_md(name, "2", router), stable)
         sim.set_behaviour(candidate, latency_ms=400)
-        md = wait_status(kube, name, namespace, lambda s: s.get("phase") == "RolledBack", ROLLBACK_TIMEOUT,
-                         "phase RolledBack", operator, unexpected=("Paused",))
+        md = wait_status(
+            kube,
+            name,
+            namespace,
+            lambda s: s.get("phase") == "RolledBack",
+            ROLLBACK_TIMEOUT,
+            "phase RolledBack",
+            operator,
+            unexpected=("Paused",),
+        )
         time.sleep(3)
     degraded, problems = rollback_reason_problems(kube, namespace, name, rec, "latency-p95", 250)
     assert breach(degraded["message"], "error-rate") is None, "the error rate was healthy"
@@ -443,7 +506,11 @@ def test_slow_candidate_fails_the_latency_gate(
 
 
 def test_tail_only_latency_regression_is_rolled_back(
-    kube: Kube, cluster: Any, namespace: str, operator: OperatorProcess, simulator: Any,
+    kube: Kube,
+    cluster: Any,
+    namespace: str,
+    operator: OperatorProcess,
+    simulator: Any,
 ) -> None:
     """p99 +40% with the median unchanged, against latencyP99 maxRelativeToStable 1.2: the tail test
     (candidate requests slower than 1.2 x stable's p99, against stable's 1% slower than its own p99)
@@ -464,12 +531,24 @@ def test_tail_only_latency_regression_is_rolled_back(
     sim.set_behaviour("candidate", latency_sigma=tail.latency_sigma)
     with StatusRecorder(str(cluster.kubeconfig), namespace, name) as rec:
         candidate, applied = start_rollout(
-            kube, namespace, rollout_md(name, "2", analysis={"gates": gates}), stable)
+            kube, namespace, rollout_md(name, "2", analysis={"gates": gates}), stable
+        )
         sim.set_behaviour(candidate, latency_sigma=tail.latency_sigma)
-        md = wait_status(kube, name, namespace, lambda s: s.get("phase") == "RolledBack", ROLLBACK_TIMEOUT,
-                         "phase RolledBack", operator, unexpected=("Paused",))
-        wait_until(lambda: rec.first(lambda s: s.get("phase") == "RolledBack"), 10,
-                   what="the status recorder seeing the rollback")
+        md = wait_status(
+            kube,
+            name,
+            namespace,
+            lambda s: s.get("phase") == "RolledBack",
+            ROLLBACK_TIMEOUT,
+            "phase RolledBack",
+            operator,
+            unexpected=("Paused",),
+        )
+        wait_until(
+            lambda: rec.first(lambda s: s.get("phase") == "RolledBack"),
+            10,
+            what="the status recorder seeing the rollback",
+        )
     status = md["status"]
     assert status["stableRevision"] == stable
     assert status["rollout"]["failedRevision"] == candidate
@@ -487,7 +566,12 @@ def test_tail_only_latency_regression_is_rolled_back(
 
 
 def test_prometheus_down_mid_analysis_never_promotes(
-    kube: Kube, cluster: Any, namespace: str, operator: OperatorProcess, simulator: Any, workdir: Path,
+    kube: Kube,
+    cluster: Any,
+    namespace: str,
+    operator: OperatorProcess,
+    simulator: Any,
+    workdir: Path,
 ) -> None:
     """The rollout's own Prometheus (spec.rollout.analysis.provider.address) stops after the first
     analysis at 20 %: no promotion, no rollback, and after consecutiveErrorLimit errors a pause."""
@@ -500,17 +584,32 @@ def test_prometheus_down_mid_analysis_never_promotes(
         simulator(name, rps=GOOD_RPS, seed=14, prometheus=own)
         with StatusRecorder(str(cluster.kubeconfig), namespace, name) as rec:
             candidate, applied = start_rollout(
-                kube, namespace, rollout_md(name, "2", steps=steps, analysis=extra), stable)
-            wait_status(kube, name, namespace,
-                        lambda s: s.get("canaryWeight") == 20 and s.get("analysisHistory"), 90,
-                        "a first analysis at 20 %", operator)
+                kube, namespace, rollout_md(name, "2", steps=steps, analysis=extra), stable
+            )
+            wait_status(
+                kube,
+                name,
+                namespace,
+                lambda s: s.get("canaryWeight") == 20 and s.get("analysisHistory"),
+                90,
+                "a first analysis at 20 %",
+                operator,
+            )
             own.stop()
             stopped_at = time.time()
             md = wait_status(
-                kube, name, namespace,
-                lambda s: s.get("phase") == "Paused"
-                and (s.get("rollout") or {}).get("pauseReason") == "AnalysisPaused",
-                6 * INTERVAL + 30, "an analysis pause", operator, unexpected=("RolledBack",))
+                kube,
+                name,
+                namespace,
+                lambda s: (
+                    s.get("phase") == "Paused"
+                    and (s.get("rollout") or {}).get("pauseReason") == "AnalysisPaused"
+                ),
+                6 * INTERVAL + 30,
+                "an analysis pause",
+                operator,
+                unexpected=("RolledBack",),
+            )
             time.sleep(INTERVAL)  # a paused rollout stays paused
     status = get_md(kube, name, namespace)["status"]
     assert status["stableRevision"] == stable and status["candidateRevision"] == candidate
@@ -519,8 +618,11 @@ def test_prometheus_down_mid_analysis_never_promotes(
     assert all(s.get("stableRevision") == stable for _, s in seen), "promoted without evidence"
     assert all(s.get("phase") != "RolledBack" for _, s in seen), "rolled back because Prometheus was down"
     assert max(rec.canary_weights(candidate)) == 20
-    errors = [h for h in md["status"].get("analysisHistory") or []
-              if h["verdict"] == "Error" and rfc3339_seconds(h["time"]) >= stopped_at - 1]
+    errors = [
+        h
+        for h in md["status"].get("analysisHistory") or []
+        if h["verdict"] == "Error" and rfc3339_seconds(h["time"]) >= stopped_at - 1
+    ]
     assert errors, md["status"].get("analysisHistory")
     assert (md["status"].get("rollout") or {}).get("consecutiveErrors", 0) >= 3
     assert status["phase"] == "Paused"
@@ -548,16 +650,27 @@ def _operator_healthy(op: OperatorProcess) -> bool:
 
 
 def test_operator_killed_mid_rollout_resumes_at_the_recorded_step(
-    kube: Kube, cluster: Any, namespace: str, operator: OperatorProcess, simulator: Any,
-    prometheus: LocalPrometheus, workdir: Path, mesh_crds: list[str],
+    kube: Kube,
+    cluster: Any,
+    namespace: str,
+    operator: OperatorProcess,
+    simulator: Any,
+    prometheus: LocalPrometheus,
+    workdir: Path,
+    mesh_crds: list[str],
 ) -> None:
     name = "resume"
     router = "gatewayAPI"
     ops: list[OperatorProcess] = []
 
     def start() -> OperatorProcess:
-        op = start_operator(cluster.operator_kubeconfig, workdir, namespaces=[namespace],
-                            prometheus_url=prometheus.url, name=f"resume-{len(ops)}")
+        op = start_operator(
+            cluster.operator_kubeconfig,
+            workdir,
+            namespaces=[namespace],
+            prometheus_url=prometheus.url,
+            name=f"resume-{len(ops)}",
+        )
         ops.append(op)
         wait_until(lambda: _operator_healthy(op), 60, what="own operator liveness")
         return op
@@ -572,9 +685,18 @@ def test_operator_killed_mid_rollout_resumes_at_the_recorded_step(
                 candidate, applied = start_rollout(kube, namespace, rollout_md(name, "2", router), stable)
                 # Kill it in the analysis step at 20 %, once an analysis has been counted.
                 before = wait_status(
-                    kube, name, namespace,
-                    lambda s: s.get("currentStepIndex") == 1 and s.get("canaryWeight") == 20
-                    and (s.get("rollout") or {}).get("lastAnalysisAt"), 90, "analysis at 20 %", op)["status"]
+                    kube,
+                    name,
+                    namespace,
+                    lambda s: (
+                        s.get("currentStepIndex") == 1
+                        and s.get("canaryWeight") == 20
+                        and (s.get("rollout") or {}).get("lastAnalysisAt")
+                    ),
+                    90,
+                    "analysis at 20 %",
+                    op,
+                )["status"]
                 op.kill()
                 killed_at = time.time()
                 time.sleep(5)
@@ -582,9 +704,15 @@ def test_operator_killed_mid_rollout_resumes_at_the_recorded_step(
                 assert frozen["currentStepIndex"] == before["currentStepIndex"]
                 assert route_candidate_weight(kube, namespace, name, router, candidate) == 20
                 op = start()
-                wait_status(kube, name, namespace,
-                            lambda s: s.get("stableRevision") == candidate and s.get("phase") == "Ready",
-                            PROMOTE_TIMEOUT, "the candidate promoted after the restart", op)
+                wait_status(
+                    kube,
+                    name,
+                    namespace,
+                    lambda s: s.get("stableRevision") == candidate and s.get("phase") == "Ready",
+                    PROMOTE_TIMEOUT,
+                    "the candidate promoted after the restart",
+                    op,
+                )
             # The new operator continues from status: the same step or the next one, never back to 0 and
             # never past the next setWeight.
             after = [s for t, s in rec.statuses(since=killed_at) if s.get("candidateRevision") == candidate]
@@ -596,8 +724,11 @@ def test_operator_killed_mid_rollout_resumes_at_the_recorded_step(
             assert all(int(s.get("canaryWeight") or 0) >= 20 for s in after), "the restart reset the weight"
             # The analysis step kept its start time: it did not end before its 20 s had run.
             step_started = rfc3339_seconds(before["rollout"]["stepStartedAt"])
-            moved = rec.first(lambda s: s.get("candidateRevision") == candidate
-                              and int(s.get("currentStepIndex") or 0) > step)
+            moved = rec.first(
+                lambda s: (
+                    s.get("candidateRevision") == candidate and int(s.get("currentStepIndex") or 0) > step
+                )
+            )
             assert moved and moved[0] >= step_started + 20 - 1, "the analysis step was cut short"
             weights = rec.canary_weights(candidate)
             assert weights == [w for w in (0, 20, 50, 100) if w in weights] and 50 in weights, weights
@@ -613,7 +744,12 @@ def test_operator_killed_mid_rollout_resumes_at_the_recorded_step(
 
 
 def test_shadow_judges_mirrored_traffic_then_promotes(
-    kube: Kube, cluster: Any, namespace: str, operator: OperatorProcess, simulator: Any, mesh_crds: list[str],
+    kube: Kube,
+    cluster: Any,
+    namespace: str,
+    operator: OperatorProcess,
+    simulator: Any,
+    mesh_crds: list[str],
 ) -> None:
     name = "shadowed"
     router = "gatewayAPI"
@@ -623,14 +759,23 @@ def test_shadow_judges_mirrored_traffic_then_promotes(
     sim = good_simulator(simulator, name, rps=GOOD_RPS, seed=16)
     with StatusRecorder(str(cluster.kubeconfig), namespace, name) as rec:
         candidate, applied = start_rollout(
-            kube, namespace, rollout_md(name, "2", router, strategy="shadow", **shadow), stable)
-        wait_until(lambda: sim.split().mirror_percent() == {candidate: 50.0}, 90,
-                   what="half of the requests mirrored to the candidate")
+            kube, namespace, rollout_md(name, "2", router, strategy="shadow", **shadow), stable
+        )
+        wait_until(
+            lambda: sim.split().mirror_percent() == {candidate: 50.0},
+            90,
+            what="half of the requests mirrored to the candidate",
+        )
         assert sim.split().revision_percent() == {stable: 100.0}, "a shadow serves no user traffic"
         md = wait_status(
-            kube, name, namespace,
-            lambda s: s.get("stableRevision") == candidate and s.get("phase") == "Ready", PROMOTE_TIMEOUT,
-            "the shadowed candidate promoted", operator)
+            kube,
+            name,
+            namespace,
+            lambda s: s.get("stableRevision") == candidate and s.get("phase") == "Ready",
+            PROMOTE_TIMEOUT,
+            "the shadowed candidate promoted",
+            operator,
+        )
     stages = {(s.get("rollout") or {}).get("phase") for _, s in rec.statuses()}
     assert "Shadow" in stages, stages
     assert set(rec.canary_weights(candidate)) <= {0, 100}, "a shadow is never weighted"
@@ -639,13 +784,20 @@ def test_shadow_judges_mirrored_traffic_then_promotes(
     assert any(h["verdict"] == "Passed" for h in md["status"].get("analysisHistory") or [])
     for reason in ("MirrorStarted", "Promoted"):
         wait_until(lambda r=reason: events(kube, namespace, name, r), 30, what=f"{reason} event")
-    wait_until(lambda: sim.split().revision_percent() == {candidate: 100.0} and not sim.split().mirrors, 30,
-               what="all traffic on the promoted revision, no mirror")
+    wait_until(
+        lambda: sim.split().revision_percent() == {candidate: 100.0} and not sim.split().mirrors,
+        30,
+        what="all traffic on the promoted revision, no mirror",
+    )
     assert_spec_untouched(kube, namespace, applied)
 
 
 def test_blue_green_switches_at_once_after_the_preview_passes(
-    kube: Kube, cluster: Any, namespace: str, operator: OperatorProcess, simulator: Any,
+    kube: Kube,
+    cluster: Any,
+    namespace: str,
+    operator: OperatorProcess,
+    simulator: Any,
 ) -> None:
     name = "bluegreen"
     blue_green = {"blueGreen": {"autoPromote": True, "scaleDownDelay": "1m"}}
@@ -654,16 +806,26 @@ def test_blue_green_switches_at_once_after_the_preview_passes(
     sim = good_simulator(simulator, name, rps=GOOD_RPS, preview_rps=10, seed=17)
     with StatusRecorder(str(cluster.kubeconfig), namespace, name) as rec:
         candidate, applied = start_rollout(
-            kube, namespace, rollout_md(name, "2", strategy="blueGreen", **blue_green), stable)
-        preview = wait_until(lambda: kube.get("service", f"{name}-preview", namespace), 90,
-                             what="the preview Service")
+            kube, namespace, rollout_md(name, "2", strategy="blueGreen", **blue_green), stable
+        )
+        preview = wait_until(
+            lambda: kube.get("service", f"{name}-preview", namespace), 90, what="the preview Service"
+        )
         assert preview["spec"]["selector"]["modelserve.io/revision"] == candidate
-        wait_until(lambda: sim.totals().get(candidate) and sim.totals()[candidate].preview > 0, 90,
-                   what="smoke traffic on the preview")
+        wait_until(
+            lambda: sim.totals().get(candidate) and sim.totals()[candidate].preview > 0,
+            90,
+            what="smoke traffic on the preview",
+        )
         md = wait_status(
-            kube, name, namespace,
-            lambda s: s.get("stableRevision") == candidate and s.get("phase") == "Ready", PROMOTE_TIMEOUT,
-            "the previewed candidate promoted", operator)
+            kube,
+            name,
+            namespace,
+            lambda s: s.get("stableRevision") == candidate and s.get("phase") == "Ready",
+            PROMOTE_TIMEOUT,
+            "the previewed candidate promoted",
+            operator,
+        )
     stages = {(s.get("rollout") or {}).get("phase") for _, s in rec.statuses()}
     assert "Preview" in stages, stages
     # Users saw the old revision only, then the new one only: no split in between.
@@ -672,8 +834,11 @@ def test_blue_green_switches_at_once_after_the_preview_passes(
     assert set(rec.canary_weights(candidate)) <= {0, 100}, rec.canary_weights(candidate)
     assert any(h["verdict"] == "Passed" for h in md["status"].get("analysisHistory") or [])
     wait_until(lambda: events(kube, namespace, name, "PreviewReady"), 30, what="PreviewReady event")
-    wait_until(lambda: sim.split().revision_percent() == {candidate: 100.0}, 30,
-               what="all traffic on the promoted revision")
+    wait_until(
+        lambda: sim.split().revision_percent() == {candidate: 100.0},
+        30,
+        what="all traffic on the promoted revision",
+    )
     # The old revision is kept (scaleDownDelay 1m) for an instant rollback.
     owned = kube.items("deployments", namespace, selector=f"app.kubernetes.io/instance={name}")
     deployments = {d["metadata"]["labels"]["modelserve.io/revision"] for d in owned}
@@ -682,7 +847,10 @@ def test_blue_green_switches_at_once_after_the_preview_passes(
 
 
 def test_shadow_needs_a_router_that_can_mirror(
-    kube: Kube, namespace: str, operator: OperatorProcess, simulator: Any,
+    kube: Kube,
+    namespace: str,
+    operator: OperatorProcess,
+    simulator: Any,
 ) -> None:
     name = "nomirror"
     shadow = {"shadow": {"mirrorPercent": 100, "duration": "20s"}}
@@ -691,9 +859,18 @@ def test_shadow_needs_a_router_that_can_mirror(
     sim = simulator(name, rps=GOOD_RPS, seed=18)
     kube.apply(rollout_md(name, "2", "replicas", strategy="shadow", **shadow), namespace)
     md = wait_status(
-        kube, name, namespace,
-        lambda s: (c := condition({"status": s}, "Degraded")) and c["status"] == "True"
-        and c["reason"] == "UnsupportedStrategy", 60, "Degraded UnsupportedStrategy", operator)
+        kube,
+        name,
+        namespace,
+        lambda s: (
+            (c := condition({"status": s}, "Degraded"))
+            and c["status"] == "True"
+            and c["reason"] == "UnsupportedStrategy"
+        ),
+        60,
+        "Degraded UnsupportedStrategy",
+        operator,
+    )
     assert md["status"]["stableRevision"] == stable
     assert "gatewayAPI" in condition(md, "Degraded")["message"]
     time.sleep(3)

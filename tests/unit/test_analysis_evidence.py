@@ -132,8 +132,12 @@ def test_bursty_healthy_candidate_is_failed_less_often_with_the_dispersion() -> 
         cand, base = _bursty(rng, 0.005, 10, 6000), _bursty(rng, 0.005, 10, 54000)
         if judge_gate(REL, cand, base, look=1).verdict is Verdict.FAILED:
             fails["with"] += 1
-        if judge_gate(REL, RateSample(cand.errors, cand.total), RateSample(base.errors, base.total),
-                      look=1).verdict is Verdict.FAILED:
+        if (
+            judge_gate(
+                REL, RateSample(cand.errors, cand.total), RateSample(base.errors, base.total), look=1
+            ).verdict
+            is Verdict.FAILED
+        ):
             fails["without"] += 1
     assert fails["with"] < fails["without"] / 2, fails
 
@@ -209,8 +213,16 @@ def _looks(step: float, interval: float, max_duration: float | None, jitter: lis
     looks, previous, elapsed = [], None, 0.0
     for k, extra in enumerate(jitter, start=1):
         elapsed += interval + extra
-        looks.append(plan_look(k, elapsed, previous, interval_seconds=interval, step_seconds=step,
-                               max_duration_seconds=max_duration))
+        looks.append(
+            plan_look(
+                k,
+                elapsed,
+                previous,
+                interval_seconds=interval,
+                step_seconds=step,
+                max_duration_seconds=max_duration,
+            )
+        )
         previous = elapsed
     return looks
 
@@ -258,8 +270,9 @@ def test_healthy_step_passes_at_a_check_and_an_unproven_one_is_left_to_on_inconc
     assert actions[-1] is DecisionAction.PROCEED and len(actions) == 10  # the end of the first extension
     counters = AnalysisCounters()
     for look in _looks(300, 60, None, [0.0] * 15):
-        _, decision = analyse_interval(spec.gates, {"error-rate": (RateSample(6, 600), None)}, counters,
-                                       spec, look=look)
+        _, decision = analyse_interval(
+            spec.gates, {"error-rate": (RateSample(6, 600), None)}, counters, spec, look=look
+        )
         counters = decision.counters
     assert decision.action is DecisionAction.PAUSE and "maxDuration" in decision.reason
 
@@ -273,8 +286,10 @@ def test_statistical_false_keeps_the_point_estimate_rule() -> None:
 
 def test_max_duration_and_pass_confidence_are_parsed() -> None:
     spec = AnalysisSpec.from_mapping(
-        {"maxDuration": "20m", "gates": [{"name": "e", "builtin": "errorRate", "max": 0.01,
-                                          "passConfidence": 0.999}]}
+        {
+            "maxDuration": "20m",
+            "gates": [{"name": "e", "builtin": "errorRate", "max": 0.01, "passConfidence": 0.999}],
+        }
     )
     assert spec.max_duration_seconds == 1200
     assert spec.gates[0].pass_confidence == 0.999 and spec.gates[0].confidence is None

@@ -1,4 +1,4 @@
-"""Unit tests for the Prometheus provider: recorded result shapes, error mapping, measure_gates."""
+"""Unit tests for the Prometheus provider: recorded result shapes, error mapping, fetched samples."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import requests
 from modelserve.analysis.contract import QueryTarget
-from modelserve.analysis.judge import GateSpec
-from modelserve.analysis.providers import MetricProvider, ProviderError, measure_gates
+from modelserve.analysis.judge import AnalysisCounters, AnalysisSpec, GateSpec, analyse_interval
+from modelserve.analysis.providers import MetricProvider, ProviderError, fetch_samples
 from modelserve.analysis.providers.prometheus import (
     PrometheusProvider,
     parse_buckets,
@@ -122,7 +122,7 @@ def test_http_error_from_client_maps_to_provider_error() -> None:
         provider.fetch(ERR, TARGET, "cand", 60)
 
 
-def test_measure_gates_maps_errors_and_no_data() -> None:
+def test_fetched_samples_map_errors_and_no_data() -> None:
     client = FakeClient(
         {
             "modelserve_model_accuracy": [],  # gauge not exported yet: no data
@@ -133,9 +133,9 @@ def test_measure_gates_maps_errors_and_no_data() -> None:
             'revision="stable"}': [vec("5400")],
         }
     )
-    results = measure_gates(
-        PrometheusProvider(client=client), [ERR, P99, ACC], TARGET, 60, min_sample_size=100
-    )
+    samples = fetch_samples(PrometheusProvider(client=client), [ERR, P99, ACC], TARGET, 60)
+    spec = AnalysisSpec.from_mapping({"minSampleSize": 100, "gates": []})
+    results, _ = analyse_interval([ERR, P99, ACC], samples, AnalysisCounters(), spec)
     assert [r.verdict for r in results] == [Verdict.FAILED, Verdict.ERROR, Verdict.INCONCLUSIVE]
     assert "refused" in results[1].message
     assert results[0].baseline_value == pytest.approx(0.005)

@@ -48,7 +48,10 @@ def _scenario(bench, tmp_path: Path, extra: str) -> list[dict]:
 
 
 def test_new_fields_are_simulated(bench, tmp_path: Path) -> None:
-    (scn,) = _scenario(bench, tmp_path, """
+    (scn,) = _scenario(
+        bench,
+        tmp_path,
+        """
   - name: x
     expect: healthy
     total_rps: 100
@@ -57,7 +60,8 @@ def test_new_fields_are_simulated(bench, tmp_path: Path) -> None:
     stable:
       error_rate: [0.005, 0.05, 0.005]
       gauges: {accuracy: {mean: [0.9, 0.9, 0.5], noise: 0.0}}
-""")
+""",
+    )
     traffic = bench.simulate(scn, 4000, 6, np.random.default_rng(2))
     assert list(traffic.observed) == [True, False, False, True, True, True]
     rates = traffic.stable.e.sum(axis=0) / traffic.stable.n.sum(axis=0)
@@ -69,7 +73,10 @@ def test_new_fields_are_simulated(bench, tmp_path: Path) -> None:
 
 
 def test_missing_data_and_quality_gates_run_through_the_judge(bench, tmp_path: Path) -> None:
-    scenarios = _scenario(bench, tmp_path, """
+    scenarios = _scenario(
+        bench,
+        tmp_path,
+        """
   - {name: none, expect: outage, total_rps: 100, no_series: [error-rate]}
   - name: drop
     expect: degraded
@@ -78,7 +85,8 @@ def test_missing_data_and_quality_gates_run_through_the_judge(bench, tmp_path: P
     candidate: {gauges: {accuracy: {mean: 0.8, noise: 0.0}}}
     analysis:
       gates: [{name: accuracy, builtin: accuracy, min: 0.9}]
-""")
+""",
+    )
     none, drop = (bench.run_scenario(s, 30, 1) for s in scenarios)
     assert none["ours"]["promote_rate"] == 0.0 and none["ours"]["pause_rate"] == 1.0
     assert none["flagger"]["rollback_rate"] == 1.0  # "no values" counts as a failed check
@@ -88,19 +96,32 @@ def test_missing_data_and_quality_gates_run_through_the_judge(bench, tmp_path: P
 
 def test_older_scenario_files_run_unchanged(bench, tmp_path: Path) -> None:
     old = tmp_path / "old.yaml"
-    old.write_text(yaml.safe_dump({
-        "defaults": {
-            "interval_seconds": 60, "analyses": 5, "extra_analyses": 5, "canary_weight": 0.1,
-            "window": "cumulative", "outage": False,
-            "stable": {"error_rate": 0.005, "latency": {"median_ms": 60, "sigma": 0.6}},
-            "candidate": {},
-            "analysis": {"interval": "1m", "failureLimit": 2, "inconclusiveLimit": 5,
-                         "gates": [{"name": "error-rate", "builtin": "errorRate", "max": 0.01}]},
-            "buckets": [0.05, 0.1, 0.25, 0.5, 1],
-        },
-        "scenarios": [{"name": "bad", "expect": "degraded", "total_rps": 100,
-                       "candidate": {"error_rate": 0.05}}],
-    }))
+    old.write_text(
+        yaml.safe_dump(
+            {
+                "defaults": {
+                    "interval_seconds": 60,
+                    "analyses": 5,
+                    "extra_analyses": 5,
+                    "canary_weight": 0.1,
+                    "window": "cumulative",
+                    "outage": False,
+                    "stable": {"error_rate": 0.005, "latency": {"median_ms": 60, "sigma": 0.6}},
+                    "candidate": {},
+                    "analysis": {
+                        "interval": "1m",
+                        "failureLimit": 2,
+                        "inconclusiveLimit": 5,
+                        "gates": [{"name": "error-rate", "builtin": "errorRate", "max": 0.01}],
+                    },
+                    "buckets": [0.05, 0.1, 0.25, 0.5, 1],
+                },
+                "scenarios": [
+                    {"name": "bad", "expect": "degraded", "total_rps": 100, "candidate": {"error_rate": 0.05}}
+                ],
+            }
+        )
+    )
     (scn,) = bench.load_scenarios(old)
     result = bench.run_scenario(scn, 50, 1)
     assert result["ours"]["rollback_rate"] == 1.0

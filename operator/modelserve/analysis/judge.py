@@ -171,7 +171,8 @@ class AnalysisSpec:
             on_inconclusive=data.get("onInconclusive", ON_PAUSE),
             on_error=data.get("onError", ON_PAUSE),
             max_duration_seconds=(
-                None if data.get("maxDuration") is None
+                None
+                if data.get("maxDuration") is None
                 else parse_duration(data["maxDuration"], f"{path}.maxDuration")
             ),
             metric_preset=preset,
@@ -410,7 +411,10 @@ def judge_gate(
     unit = "ms" if gate.kind == KIND_HISTOGRAM else ""
     if n < min_sample_size:
         return _inconclusive(
-            gate, None if math.isnan(value) else value, base_value, n,
+            gate,
+            None if math.isnan(value) else value,
+            base_value,
+            n,
             f"only {n} requests < minSampleSize {min_sample_size}",
         )
     if math.isnan(value):
@@ -418,7 +422,10 @@ def judge_gate(
     bounds, skipped = _gate_bounds(gate, base_value)
     if skipped and not bounds:
         return _inconclusive(
-            gate, value, None, n,
+            gate,
+            value,
+            None,
+            n,
             f"{_fmt(value, unit)} but no stable baseline to compare with "
             f"(maxRelativeToStable {gate.max_relative_to_stable:g})",
         )
@@ -454,7 +461,12 @@ def _verdict(
         if bound.breached_by(value) and (ev is None or ev.above <= fail_alpha(bound)):
             ptext = f"p={_fmt_p(ev.above)}, " if ev is not None else ""
             return GateResult(
-                gate.name, Verdict.FAILED, value, bound.label, base_value, n,
+                gate.name,
+                Verdict.FAILED,
+                value,
+                bound.label,
+                base_value,
+                n,
                 f"gate {gate.name}: {_fmt(value, unit)} {bound.text} ({context}{ptext}n={n})",
                 None if ev is None else ev.above,
             )
@@ -463,11 +475,19 @@ def _verdict(
         ev = evidence.get(bound)
         if bound.breached_by(value):
             assert ev is not None  # an untested breach failed above
-            unshown.append((bound, ev.above, f"{bound.text} but not significant (p={_fmt_p(ev.above)} > "
-                                              f"{_fmt_p(fail_alpha(bound))})"))
+            unshown.append(
+                (
+                    bound,
+                    ev.above,
+                    f"{bound.text} but not significant (p={_fmt_p(ev.above)} > {_fmt_p(fail_alpha(bound))})",
+                )
+            )
         elif ev is not None and ev.below > pass_alpha:
-            level = (f"p={_fmt_p(ev.below)} > {_fmt_p(pass_alpha)}" if pass_alpha > 0
-                     else "shown only at the end of the step or of an extension")
+            level = (
+                f"p={_fmt_p(ev.below)} > {_fmt_p(pass_alpha)}"
+                if pass_alpha > 0
+                else "shown only at the end of the step or of an extension"
+            )
             unshown.append((bound, ev.below, f"within {bound.label} but not shown yet ({level})"))
     if not unshown:
         note = "; relative bound skipped: no stable baseline" if skipped_relative else ""
@@ -475,14 +495,25 @@ def _verdict(
         ptext = f"shown at p={_fmt_p(max(shown))}, " if shown else ""
         bounds_text = _bounds_text(gate)
         return GateResult(
-            gate.name, Verdict.PASSED, value, bounds_text, base_value, n,
+            gate.name,
+            Verdict.PASSED,
+            value,
+            bounds_text,
+            base_value,
+            n,
             f"gate {gate.name}: {_fmt(value, unit)} within {bounds_text} ({context}{ptext}n={n}){note}",
             max(shown) if shown else None,
         )
     bound, p, why = unshown[0]
     return GateResult(
-        gate.name, Verdict.INCONCLUSIVE, value, bound.label, base_value, n,
-        f"gate {gate.name}: {_fmt(value, unit)} {why} ({context}n={n})", p,
+        gate.name,
+        Verdict.INCONCLUSIVE,
+        value,
+        bound.label,
+        base_value,
+        n,
+        f"gate {gate.name}: {_fmt(value, unit)} {why} ({context}n={n})",
+        p,
     )
 
 

@@ -7,6 +7,7 @@ kept in status.rollout, and hands the rollout machine an AnalysisOutcome.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime
 
 from modelserve.analysis import (
@@ -16,14 +17,14 @@ from modelserve.analysis import (
     GateSpec,
     Look,
     QueryTarget,
-    decide,
-    gate_error,
+    analyse_interval,
     judge_analysis,
     plan_look,
     update_counters,
 )
-from modelserve.analysis.providers import measure_gates
+from modelserve.analysis.providers import fetch_samples
 from modelserve.analysis.providers.prometheus import PrometheusProvider
+from modelserve.analysis.samples import Sample
 from modelserve.api.conditions import rfc3339
 from modelserve.observability.metrics import ANALYSIS_VERDICTS
 from modelserve.reconcile.plan import AnalysisRun
@@ -111,22 +112,17 @@ def run_analysis(
     url = (rollout.get("analysis") or {}).get("provider", {}).get("address") or prometheus_url
     assert state.candidate_revision is not None
     target = QueryTarget(namespace, name, state.candidate_revision, state.stable_revision)
+    samples: Mapping[str, tuple[Sample | None, Sample | None] | BaseException | str]
     if not url:
-        results = [
-            gate_error(g, "no Prometheus configured (--prometheus-url or analysis.provider.address)")
-            for g in gates
-        ]
+        missing = "no Prometheus configured (--prometheus-url or analysis.provider.address)"
+        samples = {g.name: missing for g in gates}
     else:
         provider = PrometheusProvider(url, aspec.metric_preset)
-        results = measure_gates(
-            provider, gates, target, window, min_sample_size=aspec.min_sample_size, look=look,
-            interval_seconds=aspec.interval_seconds,
-        )
+        samples = fetch_samples(provider, gates, target, window, interval_seconds=aspec.interval_seconds)
+    # The judging path the canary benchmark measures (analysis.judge.analyse_interval).
+    results, decision = analyse_interval(gates, samples, counters, aspec, look=look)
     overall = judge_analysis(results)
     counters = update_counters(counters, overall)
-    decision = decide(
-        counters, overall, aspec, results, step_complete=look.step_complete, out_of_time=look.out_of_time
-    )
     for r in results:
         ANALYSIS_VERDICTS.labels(namespace, name, r.gate, r.verdict.value).inc()
     when = rfc3339(now)

@@ -136,9 +136,16 @@ class RolloutPlan:
         return state_to_status(self.state)
 
 
-def plan_rollout(spec: RolloutSpec, state: RolloutState, observed: ObservedRevisions,
-                 analysis: AnalysisOutcome | None, now: datetime, *, spec_revision: str, frozen: bool
-                 ) -> RolloutPlan:
+def plan_rollout(
+    spec: RolloutSpec,
+    state: RolloutState,
+    observed: ObservedRevisions,
+    analysis: AnalysisOutcome | None,
+    now: datetime,
+    *,
+    spec_revision: str,
+    frozen: bool,
+) -> RolloutPlan:
     """Decide the next move of the rollout.
 
     In: the parsed rollout ``spec`` (with manual controls), the ``state`` read back from status, the
@@ -236,8 +243,11 @@ class _Run:
         return replicas
 
     def stable_replicas(self, state: RolloutState) -> int:
-        if (self.spec.weight_approximate and state.candidate_revision is not None
-                and state.stage in (STAGE_CANARY, STAGE_PROMOTING)):
+        if (
+            self.spec.weight_approximate
+            and state.candidate_revision is not None
+            and state.stage in (STAGE_CANARY, STAGE_PROMOTING)
+        ):
             # The replica ratio is the split; keep one stable pod so a rollback is never from zero.
             return max(replicas_for_weight(self.target, state.canary_weight)[0], min(1, self.target))
         return self.target
@@ -247,8 +257,11 @@ class _Run:
         keep = []
         for pending in self.state.scale_downs:
             if pending.at <= self.now:
-                self.event(EVENT_NORMAL, EVENT_SCALED_DOWN,
-                           f"revision {pending.revision} removed ({pending.reason}, delay over)")
+                self.event(
+                    EVENT_NORMAL,
+                    EVENT_SCALED_DOWN,
+                    f"revision {pending.revision} removed ({pending.reason}, delay over)",
+                )
             else:
                 keep.append(pending)
         if len(keep) != len(self.state.scale_downs):
@@ -261,22 +274,33 @@ class _Run:
 
     # -- the shared transitions -----------------------------------------------------------------------
     def reset_rollout_fields(self) -> dict[str, Any]:
-        return {"candidate_revision": None, "stage": STAGE_IDLE, "step_index": 0, "canary_weight": 0,
-                "mirror_percent": 0, "analysis_since": None, "step_proceeded": False, "pause_reason": None}
+        return {
+            "candidate_revision": None,
+            "stage": STAGE_IDLE,
+            "step_index": 0,
+            "canary_weight": 0,
+            "mirror_percent": 0,
+            "analysis_since": None,
+            "step_proceeded": False,
+            "pause_reason": None,
+        }
 
     def drop_candidate(self, reason: str) -> None:
         """Take all traffic off the candidate now; keep its pods for scaleDownDelay, then remove them."""
         s = self.state
         assert s.candidate_revision is not None
-        self.schedule_scale_down(s.candidate_revision, self.candidate_replicas(s),
-                                 self.spec.scale_down_delay_seconds, reason)
+        self.schedule_scale_down(
+            s.candidate_revision, self.candidate_replicas(s), self.spec.scale_down_delay_seconds, reason
+        )
         self.set(**self.reset_rollout_fields())
 
     def rollback(self, reason: str, detail: str) -> None:
         candidate = self.state.candidate_revision
         self.drop_candidate(SCALE_DOWN_ROLLED_BACK)
-        message = (f"revision {candidate} rolled back ({reason}): {detail}; all traffic is on "
-                   f"{self.state.stable_revision}. Change the spec or set {_RETRY_HINT} to try again")
+        message = (
+            f"revision {candidate} rolled back ({reason}): {detail}; all traffic is on "
+            f"{self.state.stable_revision}. Change the spec or set {_RETRY_HINT} to try again"
+        )
         self.set(failed_revision=candidate, failed_reason=reason, phase=PHASE_ROLLED_BACK, message=message)
         self.consume_tokens()
         self.event(EVENT_WARNING, EVENT_ROLLED_BACK, message)
@@ -286,8 +310,11 @@ class _Run:
         s = self.state
         assert s.candidate_revision is not None and s.stable_revision is not None
         old, new = s.stable_revision, s.candidate_revision
-        delay = (self.spec.blue_green.scale_down_delay_seconds if s.strategy == STRATEGY_BLUE_GREEN
-                 else self.spec.scale_down_delay_seconds)
+        delay = (
+            self.spec.blue_green.scale_down_delay_seconds
+            if s.strategy == STRATEGY_BLUE_GREEN
+            else self.spec.scale_down_delay_seconds
+        )
         self.schedule_scale_down(old, self.stable_replicas(s), delay, SCALE_DOWN_PREVIOUS_STABLE)
         message = f"revision {new} promoted; previous revision {old} kept {int(delay)}s for instant rollback"
         self.set(**self.reset_rollout_fields(), stable_revision=new, phase=PHASE_READY, message=message)
@@ -295,9 +322,12 @@ class _Run:
 
     def start_promotion(self, why: str) -> None:
         self.set(stage=STAGE_PROMOTING, step_started_at=self.now, mirror_percent=0, pause_reason=None)
-        self.event(EVENT_NORMAL, EVENT_PROMOTION_STARTED,
-                   f"promoting {self.state.candidate_revision} ({why}): scaling it to {self.target} replicas "
-                   f"before it takes all traffic")
+        self.event(
+            EVENT_NORMAL,
+            EVENT_PROMOTION_STARTED,
+            f"promoting {self.state.candidate_revision} ({why}): scaling it to {self.target} replicas "
+            f"before it takes all traffic",
+        )
 
     def advance_step(self, why: str) -> None:
         s = self.state
@@ -310,8 +340,10 @@ class _Run:
         started = s.step_started_at or s.started_at or self.now
         deadline = self.spec.progress_deadline_seconds
         if s.pause_reason is None and self.now >= started + timedelta(seconds=deadline):
-            message = (f"candidate {s.candidate_revision} has {self.candidate_ready()}/{need} Ready replicas "
-                       f"after progressDeadline {int(deadline)}s; the rollout waits (fix the pods, or abort)")
+            message = (
+                f"candidate {s.candidate_revision} has {self.candidate_ready()}/{need} Ready replicas "
+                f"after progressDeadline {int(deadline)}s; the rollout waits (fix the pods, or abort)"
+            )
             self.set(pause_reason=REASON_PROGRESS_DEADLINE_EXCEEDED, message=message)
             self.event(EVENT_WARNING, EVENT_PROGRESS_DEADLINE, message)
 
@@ -337,8 +369,11 @@ class _Run:
         replicas[s.stable_revision] = self.stable_replicas(s)
         if s.candidate_revision is not None:
             replicas[s.candidate_revision] = self.candidate_replicas(s)
-        weights = (Weights(100 - s.canary_weight, s.canary_weight, s.mirror_percent)
-                   if s.candidate_revision is not None else ALL_STABLE)
+        weights = (
+            Weights(100 - s.canary_weight, s.canary_weight, s.mirror_percent)
+            if s.candidate_revision is not None
+            else ALL_STABLE
+        )
         preview = s.candidate_revision if s.stage == STAGE_PREVIEW else None
         return RolloutPlan(
             state=s,
@@ -378,8 +413,11 @@ def _transition(run: _Run, analysis: AnalysisOutcome | None, spec_revision: str,
         if spec_revision != s.candidate_revision:
             old = s.candidate_revision
             run.drop_candidate(SCALE_DOWN_REPLACED)
-            run.event(EVENT_NORMAL, EVENT_CANDIDATE_REPLACED,
-                      f"candidate {old} replaced by newer revision {spec_revision}; steps restart at 0")
+            run.event(
+                EVENT_NORMAL,
+                EVENT_CANDIDATE_REPLACED,
+                f"candidate {old} replaced by newer revision {spec_revision}; steps restart at 0",
+            )
             _start_or_block(run, spec_revision, frozen)
             return
         _advance(run, analysis)
@@ -388,8 +426,12 @@ def _transition(run: _Run, analysis: AnalysisOutcome | None, spec_revision: str,
         run.consume_tokens()
         if s.phase != PHASE_READY or s.failed_revision is not None:
             # Back on the stable revision: a failed revision is forgotten (asking for it again retries it).
-            run.set(phase=PHASE_READY, message=f"serving revision {spec_revision}", failed_revision=None,
-                    failed_reason=None)
+            run.set(
+                phase=PHASE_READY,
+                message=f"serving revision {spec_revision}",
+                failed_revision=None,
+                failed_reason=None,
+            )
         return
     _start_or_block(run, spec_revision, frozen)
 
@@ -408,22 +450,36 @@ def _instant_rollback(run: _Run, spec_revision: str) -> bool:
         return False
     current = s.stable_revision
     if spec_revision == previous.revision:
-        run.schedule_scale_down(current, run.stable_replicas(s), run.spec.scale_down_delay_seconds,
-                                SCALE_DOWN_REVERTED)
+        run.schedule_scale_down(
+            current, run.stable_replicas(s), run.spec.scale_down_delay_seconds, SCALE_DOWN_REVERTED
+        )
         message = f"spec reverted to {previous.revision}: traffic switched back at once from {current}"
-        run.set(stable_revision=previous.revision, phase=PHASE_READY, message=message, failed_revision=None,
-                failed_reason=None)
+        run.set(
+            stable_revision=previous.revision,
+            phase=PHASE_READY,
+            message=message,
+            failed_revision=None,
+            failed_reason=None,
+        )
         run.consume_tokens()
         run.event(EVENT_NORMAL, EVENT_REVERTED, message)
         return True
     if run.spec.manual.abort and spec_revision == current:
-        run.schedule_scale_down(current, run.stable_replicas(s), run.spec.scale_down_delay_seconds,
-                                SCALE_DOWN_ROLLED_BACK)
-        message = (f"revision {current} rolled back ({REASON_ABORTED}): aborted during its scale-down delay; "
-                   f"traffic switched back at once to {previous.revision}. Change the spec or set "
-                   f"{_RETRY_HINT} to try again")
-        run.set(stable_revision=previous.revision, phase=PHASE_ROLLED_BACK, message=message,
-                failed_revision=current, failed_reason=REASON_ABORTED)
+        run.schedule_scale_down(
+            current, run.stable_replicas(s), run.spec.scale_down_delay_seconds, SCALE_DOWN_ROLLED_BACK
+        )
+        message = (
+            f"revision {current} rolled back ({REASON_ABORTED}): aborted during its scale-down delay; "
+            f"traffic switched back at once to {previous.revision}. Change the spec or set "
+            f"{_RETRY_HINT} to try again"
+        )
+        run.set(
+            stable_revision=previous.revision,
+            phase=PHASE_ROLLED_BACK,
+            message=message,
+            failed_revision=current,
+            failed_reason=REASON_ABORTED,
+        )
         run.consume_tokens()
         run.event(EVENT_WARNING, EVENT_ROLLED_BACK, message)
         return True
@@ -434,8 +490,10 @@ def _start_or_block(run: _Run, revision: str, frozen: bool) -> None:
     s, spec, manual = run.state, run.spec, run.spec.manual
     if revision == s.failed_revision:
         if manual.retry_token is None or manual.retry_token == s.retry_token:
-            message = (f"revision {revision} was rolled back ({s.failed_reason}); it is not retried. "
-                       f"Change the spec or set {_RETRY_HINT}")
+            message = (
+                f"revision {revision} was rolled back ({s.failed_reason}); it is not retried. "
+                f"Change the spec or set {_RETRY_HINT}"
+            )
             if s.phase == PHASE_ROLLED_BACK and s.message:
                 # Keep the rollback's own message: it names the gate, the measured value and the bound.
                 message = s.message
@@ -446,27 +504,50 @@ def _start_or_block(run: _Run, revision: str, frozen: bool) -> None:
         run.set(retry_token=manual.retry_token)
         run.event(EVENT_NORMAL, EVENT_RETRY, f"retrying revision {revision} on request")
     if frozen:
-        message = (f"rollouts are frozen: the SLA error budget is exhausted; revision {revision} waits "
-                   f"(stable {s.stable_revision} keeps serving)")
+        message = (
+            f"rollouts are frozen: the SLA error budget is exhausted; revision {revision} waits "
+            f"(stable {s.stable_revision} keeps serving)"
+        )
         if s.phase != PHASE_FROZEN:
             run.event(EVENT_WARNING, EVENT_FROZEN, message)
         run.set(phase=PHASE_FROZEN, message=message)
         return
     if spec.strategy == STRATEGY_SHADOW and spec.weight_approximate:
-        message = ("spec.rollout.strategy: shadow needs request mirroring; set spec.traffic.router to "
-                   "gatewayAPI or istio")
+        message = (
+            "spec.rollout.strategy: shadow needs request mirroring; set spec.traffic.router to "
+            "gatewayAPI or istio"
+        )
         run.set(phase=PHASE_DEGRADED, message=message)
         return
-    run.set(candidate_revision=revision, strategy=spec.strategy,
-            stage=_START_STAGE.get(spec.strategy, STAGE_CANARY), step_index=0, canary_weight=0,
-            mirror_percent=0, started_at=run.now, step_started_at=run.now, analysis_since=None,
-            step_proceeded=False, pause_reason=None, failed_revision=None, failed_reason=None,
-            last_analysis_at=None, passed=0, failed=0, inconclusive=0, errors=0, consecutive_errors=0,
-            phase=PHASE_PROGRESSING)
+    run.set(
+        candidate_revision=revision,
+        strategy=spec.strategy,
+        stage=_START_STAGE.get(spec.strategy, STAGE_CANARY),
+        step_index=0,
+        canary_weight=0,
+        mirror_percent=0,
+        started_at=run.now,
+        step_started_at=run.now,
+        analysis_since=None,
+        step_proceeded=False,
+        pause_reason=None,
+        failed_revision=None,
+        failed_reason=None,
+        last_analysis_at=None,
+        passed=0,
+        failed=0,
+        inconclusive=0,
+        errors=0,
+        consecutive_errors=0,
+        phase=PHASE_PROGRESSING,
+    )
     # A promote committed together with the new revision is meant for it: keep that token unconsumed.
     run.consume_tokens(promote=False)
-    run.event(EVENT_NORMAL, EVENT_ROLLOUT_STARTED,
-              f"{spec.strategy} rollout of revision {revision} started (stable {s.stable_revision})")
+    run.event(
+        EVENT_NORMAL,
+        EVENT_ROLLOUT_STARTED,
+        f"{spec.strategy} rollout of revision {revision} started (stable {s.stable_revision})",
+    )
 
 
 def _advance(run: _Run, analysis: AnalysisOutcome | None) -> None:
@@ -489,8 +570,11 @@ def _advance(run: _Run, analysis: AnalysisOutcome | None) -> None:
         return  # one-shot requests wait until the pause is lifted
 
     new_resume = manual.resume_token is not None and manual.resume_token != s.resume_token
-    promote = manual.promote if manual.promote_token is not None and manual.promote_token != s.promote_token \
+    promote = (
+        manual.promote
+        if manual.promote_token is not None and manual.promote_token != s.promote_token
         else None
+    )
     run.consume_tokens()
     if s.pause_reason == REASON_MANUAL_PAUSE:
         run.set(pause_reason=None)
@@ -499,8 +583,12 @@ def _advance(run: _Run, analysis: AnalysisOutcome | None) -> None:
         if not (new_resume or promote):
             return  # held until a human resumes, promotes or aborts
         # A fresh start for the judge: only data after the resume counts.
-        run.set(pause_reason=None, step_proceeded=False,
-                analysis_since=now if exposed else None, step_started_at=now)
+        run.set(
+            pause_reason=None,
+            step_proceeded=False,
+            analysis_since=now if exposed else None,
+            step_started_at=now,
+        )
         run.event(EVENT_NORMAL, EVENT_RESUMED, "resumed after an analysis pause")
         if not promote:
             return
@@ -509,15 +597,23 @@ def _advance(run: _Run, analysis: AnalysisOutcome | None) -> None:
         if run.state.stage != STAGE_PROMOTING:
             run.start_promotion("full promotion requested")
         return
-    if (analysis is not None and analysis.decision == DECISION_PAUSE and exposed
-            and run.state.pause_reason is None):
+    if (
+        analysis is not None
+        and analysis.decision == DECISION_PAUSE
+        and exposed
+        and run.state.pause_reason is None
+    ):
         message = f"paused by analysis: {analysis.reason or 'inconclusive'}; resume, promote or abort"
         run.set(pause_reason=REASON_ANALYSIS_PAUSE, message=message)
         run.event(EVENT_WARNING, EVENT_PAUSED, message)
         return
-    if (analysis is not None and analysis.decision == DECISION_PROCEED and window is not None
-            and now >= window + timedelta(seconds=spec.analysis_interval_seconds)
-            and (analysis.window_start is None or analysis.window_start >= window)):
+    if (
+        analysis is not None
+        and analysis.decision == DECISION_PROCEED
+        and window is not None
+        and now >= window + timedelta(seconds=spec.analysis_interval_seconds)
+        and (analysis.window_start is None or analysis.window_start >= window)
+    ):
         run.set(step_proceeded=True)
     if promote == PROMOTE_STEP:
         _skip_step(run)
@@ -566,9 +662,12 @@ def _canary(run: _Run) -> None:
             changes["analysis_since"] = now  # exposure starts: from here on analysis may judge
         run.set(**changes)
         run.set(step_index=s.step_index + 1, step_started_at=now, step_proceeded=False)
-        run.event(EVENT_NORMAL, EVENT_WEIGHT_SET,
-                  f"candidate {s.candidate_revision} weight {s.canary_weight}% -> {step.weight}% "
-                  f"({need} Ready replicas)")
+        run.event(
+            EVENT_NORMAL,
+            EVENT_WEIGHT_SET,
+            f"candidate {s.candidate_revision} weight {s.canary_weight}% -> {step.weight}% "
+            f"({need} Ready replicas)",
+        )
         return
     assert isinstance(step, PauseStep | AnalysisStep)
     started = s.step_started_at or now
@@ -586,11 +685,18 @@ def _shadow(run: _Run) -> None:
             run.wait_for_ready(run.target)
             return
         run.ready_again()
-        run.set(mirror_percent=spec.shadow.mirror_percent, analysis_since=now, step_started_at=now,
-                step_proceeded=False)
-        run.event(EVENT_NORMAL, EVENT_MIRROR_STARTED,
-                  f"mirroring {spec.shadow.mirror_percent}% of traffic to {s.candidate_revision} for "
-                  f"{int(spec.shadow.duration_seconds)}s")
+        run.set(
+            mirror_percent=spec.shadow.mirror_percent,
+            analysis_since=now,
+            step_started_at=now,
+            step_proceeded=False,
+        )
+        run.event(
+            EVENT_NORMAL,
+            EVENT_MIRROR_STARTED,
+            f"mirroring {spec.shadow.mirror_percent}% of traffic to {s.candidate_revision} for "
+            f"{int(spec.shadow.duration_seconds)}s",
+        )
         return
     started = s.step_started_at or now
     if now >= started + timedelta(seconds=spec.shadow.duration_seconds) and run.gates_satisfied():
@@ -601,8 +707,16 @@ def _end_shadow(run: _Run, why: str) -> None:
     if run.spec.shadow.then == "promote":
         run.start_promotion(f"shadow {why}")
         return
-    run.set(stage=STAGE_CANARY, step_index=0, canary_weight=0, mirror_percent=0, step_started_at=run.now,
-            analysis_since=None, step_proceeded=False, pause_reason=None)
+    run.set(
+        stage=STAGE_CANARY,
+        step_index=0,
+        canary_weight=0,
+        mirror_percent=0,
+        step_started_at=run.now,
+        analysis_since=None,
+        step_proceeded=False,
+        pause_reason=None,
+    )
     run.event(EVENT_NORMAL, EVENT_STEP_COMPLETED, f"shadow {why}; continuing with the canary steps")
 
 
@@ -614,8 +728,11 @@ def _preview(run: _Run) -> None:
             return
         run.ready_again()
         run.set(analysis_since=now, step_started_at=now, step_proceeded=False)
-        run.event(EVENT_NORMAL, EVENT_PREVIEW_READY,
-                  f"candidate {s.candidate_revision} Ready at full size behind the preview Service")
+        run.event(
+            EVENT_NORMAL,
+            EVENT_PREVIEW_READY,
+            f"candidate {s.candidate_revision} Ready at full size behind the preview Service",
+        )
         return
     if spec.blue_green.auto_promote and run.gates_satisfied():
         if run.candidate_ready() >= run.target:
@@ -638,19 +755,23 @@ def _describe_active(run: _Run) -> tuple[str, str]:
         return PHASE_PAUSED, s.message
     ready = run.candidate_ready()
     if s.stage == STAGE_PROMOTING:
-        return PHASE_PROGRESSING, (f"promoting {s.candidate_revision}: {ready}/{run.target} Ready before it "
-                                   f"takes all traffic")
+        return PHASE_PROGRESSING, (
+            f"promoting {s.candidate_revision}: {ready}/{run.target} Ready before it takes all traffic"
+        )
     if s.stage == STAGE_SHADOW:
         if s.mirror_percent == 0:
             return PHASE_PROGRESSING, f"shadow: waiting for {ready}/{run.target} candidate replicas Ready"
-        return PHASE_PROGRESSING, (f"shadow: mirroring {s.mirror_percent}% of traffic to "
-                                   f"{s.candidate_revision}{_gate_note(run)}")
+        return PHASE_PROGRESSING, (
+            f"shadow: mirroring {s.mirror_percent}% of traffic to {s.candidate_revision}{_gate_note(run)}"
+        )
     if s.stage == STAGE_PREVIEW:
         if s.analysis_since is None:
             return PHASE_PROGRESSING, f"blue-green: waiting for {ready}/{run.target} preview replicas Ready"
         if not spec.blue_green.auto_promote and run.gates_satisfied():
-            return PHASE_PAUSED, (f"blue-green: preview of {s.candidate_revision} ready; waiting for promote "
-                                  f"({REASON_AWAITING_PROMOTION})")
+            return PHASE_PAUSED, (
+                f"blue-green: preview of {s.candidate_revision} ready; waiting for promote "
+                f"({REASON_AWAITING_PROMOTION})"
+            )
         return PHASE_PROGRESSING, f"blue-green: judging preview {s.candidate_revision}{_gate_note(run)}"
     steps = run.steps()
     prefix = f"canary step {min(s.step_index + 1, len(steps))}/{len(steps)}, weight {s.canary_weight}%"
@@ -659,8 +780,9 @@ def _describe_active(run: _Run) -> tuple[str, str]:
     step = steps[s.step_index]
     if isinstance(step, SetWeightStep):
         need = candidate_share(run.target, step.weight)
-        return PHASE_PROGRESSING, (f"{prefix}: scaling candidate to {need} ({ready} Ready) "
-                                   f"before weight {step.weight}%")
+        return PHASE_PROGRESSING, (
+            f"{prefix}: scaling candidate to {need} ({ready} Ready) before weight {step.weight}%"
+        )
     if isinstance(step, PauseStep) and step.duration_seconds is None:
         return PHASE_PAUSED, f"{prefix}: paused until promoted ({REASON_PAUSE_STEP})"
     kind = "pause" if isinstance(step, PauseStep) else "analysis"
@@ -707,8 +829,10 @@ def _requeue_after(run: _Run) -> float | None:
         started = s.step_started_at or now
         need = run.candidate_replicas(s)
         waiting_for_pods = run.candidate_ready() < need or (
-            s.stage == STAGE_CANARY and s.step_index < len(run.steps())
-            and isinstance(run.steps()[s.step_index], SetWeightStep))
+            s.stage == STAGE_CANARY
+            and s.step_index < len(run.steps())
+            and isinstance(run.steps()[s.step_index], SetWeightStep)
+        )
         if waiting_for_pods:
             times.append(now + timedelta(seconds=READY_POLL_SECONDS))
             if s.pause_reason is None:
@@ -719,8 +843,11 @@ def _requeue_after(run: _Run) -> float | None:
         window = analysis_window_start(spec, s)
         if window is not None and not s.step_proceeded:
             first_verdict = window + timedelta(seconds=spec.analysis_interval_seconds)
-            times.append(max(first_verdict, now + timedelta(seconds=spec.analysis_interval_seconds))
-                         if first_verdict <= now else first_verdict)
+            times.append(
+                max(first_verdict, now + timedelta(seconds=spec.analysis_interval_seconds))
+                if first_verdict <= now
+                else first_verdict
+            )
     # Times already past were acted on in this reconcile (or wait on something else): ignore them.
     future = [t for t in times if t > now]
     if not future:

@@ -155,8 +155,9 @@ def _token(annotation_value: str | None) -> str | None:
     return f"annotation:{str(annotation_value).strip()}"
 
 
-def manual_control_from(rollout: Mapping[str, Any] | None, annotations: Mapping[str, str] | None,
-                        *, spec_revision: str) -> ManualControl:
+def manual_control_from(
+    rollout: Mapping[str, Any] | None, annotations: Mapping[str, str] | None, *, spec_revision: str
+) -> ManualControl:
     """Merge ``spec.rollout.{paused,abort,promote}`` and the ``modelserve.io/*`` annotations.
 
     - ``paused``/``abort``: true when either the spec field or the annotation (``"true"``) says so.
@@ -174,8 +175,10 @@ def manual_control_from(rollout: Mapping[str, Any] | None, annotations: Mapping[
     if raw_promote is not None and str(raw_promote).strip():
         kind = str(raw_promote).strip().split("@", 1)[0]
         if kind not in (PROMOTE_STEP, PROMOTE_FULL):
-            raise ValueError(f"metadata.annotations[{ANNOTATION_PROMOTE}]: {raw_promote!r} must be "
-                             f"'step' or 'full', optionally followed by '@<nonce>'")
+            raise ValueError(
+                f"metadata.annotations[{ANNOTATION_PROMOTE}]: {raw_promote!r} must be "
+                f"'step' or 'full', optionally followed by '@<nonce>'"
+            )
         promote, promote_token = kind, _token(raw_promote)
     elif rollout.get("promote"):
         promote = str(rollout["promote"])
@@ -194,8 +197,13 @@ def _seconds(body: Mapping[str, Any], key: str, default: str, path: str) -> floa
     return parse_duration(str(body.get(key) or default), field=f"{path}.{key}")
 
 
-def rollout_spec_from_api(rollout: Mapping[str, Any] | None, *, annotations: Mapping[str, str] | None = None,
-                          spec_revision: str, weight_approximate: bool) -> RolloutSpec:
+def rollout_spec_from_api(
+    rollout: Mapping[str, Any] | None,
+    *,
+    annotations: Mapping[str, str] | None = None,
+    spec_revision: str,
+    weight_approximate: bool,
+) -> RolloutSpec:
     """Build a ``RolloutSpec`` from the ``spec.rollout`` dict (defaults from the API contract applied).
 
     ``weight_approximate`` is the chosen router's ``approximate``. Raises ``ValueError`` naming the

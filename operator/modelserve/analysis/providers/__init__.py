@@ -1,32 +1,31 @@
-"""Metric providers and the (I/O) loop that measures every gate of an analysis through one."""
+"""Metric providers and the (I/O) loop that fetches every gate's samples through one."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from modelserve.analysis.contract import QueryTarget
-from modelserve.analysis.judge import GateResult, GateSpec, Look, gate_error, judge_gate
+from modelserve.analysis.judge import GateSpec
 from modelserve.analysis.providers.base import MetricProvider, ProviderError
+from modelserve.analysis.samples import Sample
 
 
-def measure_gates(
+def fetch_samples(
     provider: MetricProvider,
     gates: Sequence[GateSpec],
     target: QueryTarget,
     window_seconds: float,
     *,
-    min_sample_size: int,
-    look: Look | int = 1,
     interval_seconds: float | None = None,
-) -> list[GateResult]:
-    """Fetch candidate and stable samples for every gate over the same window and judge them.
+) -> dict[str, tuple[Sample | None, Sample | None] | BaseException]:
+    """Candidate and stable samples of every gate over the same window, by gate name, for
+    ``judge.analyse_interval`` (the one judging path of the operator and the benchmark).
 
-    A ProviderError (or a template error in a custom query) for either revision makes that gate's result
-    an Error; ``look`` is where this analysis sits in its step (``plan_look``); a missing stable revision
-    just means no baseline (relative bounds become Inconclusive). ``interval_seconds``: ask for
-    per-interval counts too (see MetricProvider).
+    A ProviderError (or a template error in a custom query) for either revision is kept as that gate's
+    entry (the judge makes it an Error); a missing stable revision just means no baseline (relative
+    bounds become Inconclusive). ``interval_seconds``: ask for per-interval counts too (MetricProvider).
     """
-    results: list[GateResult] = []
+    samples: dict[str, tuple[Sample | None, Sample | None] | BaseException] = {}
     for gate in gates:
         try:
             candidate = provider.fetch(gate, target, target.revision, window_seconds, interval_seconds)
@@ -36,10 +35,10 @@ def measure_gates(
                 else None
             )
         except (ProviderError, ValueError) as exc:
-            results.append(gate_error(gate, f"query failed: {exc}"))
+            samples[gate.name] = exc
             continue
-        results.append(judge_gate(gate, candidate, baseline, min_sample_size=min_sample_size, look=look))
-    return results
+        samples[gate.name] = (candidate, baseline)
+    return samples
 
 
-__all__ = ["MetricProvider", "ProviderError", "measure_gates"]
+__all__ = ["MetricProvider", "ProviderError", "fetch_samples"]
