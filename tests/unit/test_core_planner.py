@@ -16,7 +16,7 @@ from modelserve.cli.render import render
 from modelserve.forecasting.cycle import PredictiveFloor
 from modelserve.k8s.apply import merge_patch
 from modelserve.k8s.compare import is_subset, parse_quantity
-from modelserve.reconcile.plan import Observed, plan_model_deployment
+from modelserve.planner.modeldeployment import Observed, plan_model_deployment
 from modelserve.slo.view import SLAView
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

@@ -1,6 +1,6 @@
 """The package's import graph keeps its layers (docs/operator.md, "Where things live"):
 
-    api  ->  cores (analysis, builders, forecasting, placement, rollout, routers, slo, and the I/O
+    api  ->  cores (analysis, builders, forecasting, placement, planner, rollout, routers, slo, and the I/O
              adapters k8s, metrics_source, observability)  ->  reconcile  ->  handlers  ->  cli
 
 A module may import its own layer or a lower one, never a higher one; no import cycle between
@@ -22,6 +22,7 @@ LAYERS = {
     "builders": 1,
     "forecasting": 1,
     "placement": 1,
+    "planner": 1,
     "rollout": 1,
     "routers": 1,
     "slo": 1,

@@ -13,7 +13,7 @@ from modelserve.forecasting import cycle as predictive
 from modelserve.placement.bounds import regional_bounds
 from modelserve.placement.division import divide_replicas
 from modelserve.placement.model import RegionShare
-from modelserve.reconcile.plan import Observed, plan_model_deployment
+from modelserve.planner.modeldeployment import Observed, plan_model_deployment
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 REGIONS = ["af-south-1", "ap-southeast-1", "eu-central-1", "eu-west-1", "sa-east-1", "us-east-1"]

@@ -29,8 +29,8 @@ from modelserve.forecasting import (
 from modelserve.forecasting.cycle import PredictiveFloor
 from modelserve.metrics_source import PrometheusQuery
 from modelserve.observability.metrics import PREDICTIVE_FLOOR, REGISTRY
+from modelserve.planner.modeldeployment import Observed, plan_model_deployment
 from modelserve.reconcile import predictive as p
-from modelserve.reconcile.plan import Observed, plan_model_deployment
 
 STEP = demand.STEP_SECONDS
 DAY = 86400

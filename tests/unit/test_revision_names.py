@@ -13,7 +13,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from modelserve.api.modeldeployment import parse_model_deployment, revision_hash
-from modelserve.reconcile.plan import Observed, plan_model_deployment
+from modelserve.planner.modeldeployment import Observed, plan_model_deployment
 from ruamel.yaml import YAML
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 from datetime import UTC, datetime, timedelta
 
-from modelserve.reconcile.plan import Observed, Plan, plan_model_deployment
+from modelserve.planner.modeldeployment import Observed, Plan, plan_model_deployment
 from modelserve.slo.view import SLAView
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)

@@ -15,7 +15,7 @@ import yaml
 
 from modelserve.api.validation import validate_document
 from modelserve.cli.yaml_output import dump_all
-from modelserve.reconcile.plan import Observed, plan_model_deployment
+from modelserve.planner.modeldeployment import Observed, plan_model_deployment
 from modelserve.slo import SpecError, parse_sla_policy, render_prometheus_rule
 from modelserve.slo.governance import governance_for
 from modelserve.slo.rules import owner_reference

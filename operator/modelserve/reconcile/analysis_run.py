@@ -27,7 +27,7 @@ from modelserve.analysis.providers.prometheus import PrometheusProvider
 from modelserve.analysis.samples import Sample
 from modelserve.api.conditions import rfc3339
 from modelserve.observability.metrics import ANALYSIS_VERDICTS
-from modelserve.reconcile.plan import AnalysisRun
+from modelserve.planner.modeldeployment import AnalysisRun
 from modelserve.rollout.machine import AnalysisOutcome, analysis_window_start, step_duration_seconds
 from modelserve.rollout.spec import RolloutSpec, rollout_spec_from_api
 from modelserve.rollout.state import RolloutState

@@ -17,11 +17,7 @@ from modelserve.k8s.apply import stamp_intent, status_patch
 from modelserve.k8s.compare import is_subset
 from modelserve.observability import metrics
 from modelserve.placement import find_violations, parse_region_placement, plan_enforcement
-from modelserve.reconcile.analysis_run import analysis_due, run_analysis
-from modelserve.reconcile.context import Context
-from modelserve.reconcile.failures import report_reconcile_error
-from modelserve.reconcile.finalize import sync_route_hold
-from modelserve.reconcile.plan import (
+from modelserve.planner.modeldeployment import (
     OWNED_KINDS,
     EventSpec,
     Observed,
@@ -29,6 +25,10 @@ from modelserve.reconcile.plan import (
     plan_model_deployment,
     rollout_spec_for,
 )
+from modelserve.reconcile.analysis_run import analysis_due, run_analysis
+from modelserve.reconcile.context import Context
+from modelserve.reconcile.failures import report_reconcile_error
+from modelserve.reconcile.finalize import sync_route_hold
 from modelserve.rollout.state import state_from_status
 from modelserve.routers.user_routes import user_route
 from modelserve.slo.view import SLAView
