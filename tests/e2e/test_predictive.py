@@ -276,7 +276,7 @@ def test_floor_rises_before_the_forecast_peak_and_descends_gradually(
         kube.apply(predictive_md("ebb", query=one_minute), namespace)
         kube.apply(predictive_md("fresh", min_replicas=2, max_replicas=4), namespace)
         # Two regions of weight 1: each regional HPA gets minReplicas max(1, 2 // 2) = 1 and
-        # maxReplicas ceil(16 / 2) = 8 (placement/bounds.py `regional_bounds`). minReplicas 2 so that each region's
+        # maxReplicas 16 / 2 = 8 (placement/bounds.py `regional_bounds`). minReplicas 2 so that each region's
         # Deployment starts with a pod: an HPA does not scale a Deployment at 0 replicas.
         kube.apply(region_placement("two-regions", [EU, AP]), namespace)
         kube.apply(
