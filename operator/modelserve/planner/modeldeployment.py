@@ -152,6 +152,7 @@ class _Inputs:
     rspec: Any  # the rollout machine's RolloutSpec
     revision: str  # the spec's revision
     placement: PlacementSpec | None
+    specs: dict[str, ModelDeploymentSpec]  # every revision we can build (specs_by_revision), once
     observed: Observed
     old_status: dict
     generation: int | None
@@ -194,7 +195,8 @@ def plan_model_deployment(body: dict, observed: Observed, now: datetime) -> Plan
         placement = parse_region_placement(observed.placement) if observed.placement else None
     except (SpecError, ValueError) as exc:
         return _invalid_spec_plan(old_status, exc, generation, now)
-    inputs = _Inputs(owner, spec, rspec, revision, placement, observed, old_status, generation, now)
+    specs = specs_by_revision(spec, observed.deployments)
+    inputs = _Inputs(owner, spec, rspec, revision, placement, specs, observed, old_status, generation, now)
 
     refs = _references(spec, observed)
     if spec.placement_ref and observed.placement_missing:
@@ -251,9 +253,8 @@ def _references(spec: ModelDeploymentSpec, observed: Observed) -> _References:
 def _rollout(inputs: _Inputs, by_rev: dict[str, list[dict]]) -> tuple[Any, int, list[EventSpec]]:
     """The rollout machine's move from the recorded state: (its plan, the target replicas, its events)."""
     spec, observed, now = inputs.spec, inputs.observed, inputs.now
-    specs = specs_by_revision(spec, observed.deployments)
     state = state_from_status(inputs.old_status)
-    if state.stable_revision and state.stable_revision not in specs:
+    if state.stable_revision and state.stable_revision not in inputs.specs:
         # Its Deployments are gone and cannot be rebuilt: serve the spec's revision from scratch.
         state = replace(state, stable_revision=None, candidate_revision=None)
     if observed.analysis is not None:
@@ -301,7 +302,6 @@ def _rollout(inputs: _Inputs, by_rev: dict[str, list[dict]]) -> tuple[Any, int, 
 def _workloads(inputs: _Inputs, rplan: Any, target: int) -> _Workloads:
     """One Deployment per revision the machine wants running (and per region under a placement)."""
     placement, spec = inputs.placement, inputs.spec
-    specs = specs_by_revision(spec, inputs.observed.deployments)
     out = _Workloads(desired=[], divisions={}, availability={}, bounds={})
     serving_regions = 0
     if placement is not None:
@@ -320,7 +320,7 @@ def _workloads(inputs: _Inputs, rplan: Any, target: int) -> _Workloads:
             )
     order = sorted(rplan.replicas.items(), key=lambda kv: (kv[0] != rplan.stable_revision, kv[0]))
     for rev, replicas in order:
-        rev_spec = specs.get(rev)
+        rev_spec = inputs.specs.get(rev)
         if rev_spec is None:
             continue
         role = "stable" if rev == rplan.stable_revision else "candidate"
