@@ -3,6 +3,7 @@ tail-latency test, overdispersion, pass checks and the step's extension up to ma
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -91,7 +92,8 @@ def test_dispersion_factor_only_for_significant_overdispersion() -> None:
 
     assert stats.dispersion_factor(0.0, 0) == 1.0
     assert stats.dispersion_factor(0.5, 10) == 1.0
-    assert stats.dispersion_factor(chi2.ppf(0.94, 10), 10) == 1.0  # not significant at 5%: Poisson
+    assert stats.dispersion_factor(chi2.ppf(0.985, 10), 10) == 1.0  # not significant at 1%: Poisson
+    assert stats.dispersion_factor(chi2.ppf(0.995, 10), 10) > 1.0
     # Shrunk towards 1 by 4 pseudo degrees of freedom, then its one-sided 90% upper confidence bound.
     assert stats.dispersion_factor(30.0, 10) == pytest.approx(34.0 / chi2.ppf(0.1, 14))
     assert 3.0 < stats.dispersion_factor(300.0, 100) < 3.0 * 1.25
@@ -293,9 +295,81 @@ def test_max_duration_and_pass_confidence_are_parsed() -> None:
     )
     assert spec.max_duration_seconds == 1200
     assert spec.gates[0].pass_confidence == 0.999 and spec.gates[0].confidence is None
-    assert spec.gates[0].fail_confidence(False) == 0.65 and spec.gates[0].fail_confidence(True) == 0.95
+    assert spec.gates[0].fail_confidence(False) == 0.9825 and spec.gates[0].fail_confidence(True) == 0.99
     assert AnalysisSpec.from_mapping({}).max_duration_seconds is None
     with pytest.raises(ValueError, match="maxDuration"):
         AnalysisSpec.from_mapping({"maxDuration": "soon"})
     with pytest.raises(ValueError, match="passConfidence"):
         GateSpec.from_mapping({"name": "e", "builtin": "errorRate", "max": 0.01, "passConfidence": 1.5})
+
+
+# --- only the failure that acts needs the full confidence ---------------------------------------------
+@settings(max_examples=50, deadline=None)
+@given(confidence=st.floats(0.5, 0.9999))
+def test_acting_levels_spend_at_most_the_budget(confidence: float) -> None:
+    levels = [stats.alpha_for_look(confidence, j) for j in range(1, 2000)]
+    assert sum(levels) <= 1.0 - confidence + 1e-12
+    assert all(a > b for a, b in itertools.pairwise(levels))  # the first look gets most
+    assert levels[0] == pytest.approx((1.0 - confidence) / 1.2020569031595942)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    n=st.integers(100, 5000),
+    rate=st.floats(0.0, 0.05),
+    index=st.integers(1, 15),
+    failure_limit=st.integers(1, 4),
+    failed=st.integers(0, 4),
+)
+def test_a_failure_acts_only_at_the_gates_confidence_and_warns_at_one_half(
+    n: int, rate: float, index: int, failure_limit: int, failed: int
+) -> None:
+    # Reference: scipy's exact binomial test against the 1% bound, at 0.5 for a warning and at
+    # (1 - 0.9825) / (zeta(3) j^3) for the failure that reaches failureLimit, j counting the looks at
+    # which it can (j = index - failureLimit + 1). No stable: only the bound is tested.
+    failed = min(failed, failure_limit - 1)
+    k = round(rate * n)
+    spec = AnalysisSpec(gates=(ERR,), failure_limit=failure_limit)
+    look = Look(index=index, pass_check=0, pass_checks=3, step_complete=False)
+    counters = AnalysisCounters(failed=failed)
+    results, decision = analyse_interval(
+        spec.gates, {"error-rate": (RateSample(k, n), None)}, counters, spec, look=look
+    )
+    p = binom.sf(k - 1, n, 0.01) if k > 0 else 1.0
+    acts = failed + 1 >= failure_limit
+    level = 0.0175 / (1.2020569031595942 * max(1, index - failure_limit + 1) ** 3) if acts else 0.5
+    expected_fail = k / n > 0.01 and p <= level
+    # Away from the boundary only: p within 1e-9 relative of the level is a coin toss of rounding.
+    if not math.isclose(p, level, rel_tol=1e-9):
+        assert (results[0].verdict is Verdict.FAILED) == expected_fail
+        assert (decision.action is DecisionAction.ROLLBACK) == (expected_fail and acts)
+
+
+def test_a_near_bound_canary_warns_but_a_regression_is_rolled_back_in_two_minutes() -> None:
+    # The worked example of docs/analysis.md: 10 req/s on the canary, 1% bound, failureLimit 2.
+    spec = AnalysisSpec(gates=(ERR,))
+    stable = RateSample(27, 5400)
+
+    def run(errors: list[int]) -> list[tuple[Verdict, DecisionAction]]:
+        counters, out = AnalysisCounters(), []
+        for k, e in enumerate(errors, start=1):
+            look = Look(index=k, pass_check=0, pass_checks=3, step_complete=False)
+            sample = RateSample(e, 600 * k)
+            results, decision = analyse_interval(
+                spec.gates, {"error-rate": (sample, RateSample(27 * k, 5400 * k))}, counters, spec, look=look
+            )
+            counters = decision.counters
+            out.append((results[0].verdict, decision.action))
+        return out
+
+    assert stable.errors == 27
+    # 0.9%: 8 of 600 warns (p=0.26), 12 of 1,200 (p=0.54) is inconclusive: no rollback.
+    assert run([8, 12]) == [
+        (Verdict.FAILED, DecisionAction.CONTINUE),
+        (Verdict.INCONCLUSIVE, DecisionAction.CONTINUE),
+    ]
+    # 2.5%: 16 of 600, then 29 of 1,200 (p=2e-5 <= 0.0146): rolled back at minute 2.
+    assert run([16, 29])[-1] == (Verdict.FAILED, DecisionAction.ROLLBACK)
+    # 21 of 1,200 (p=0.011) acts, 20 (p=0.021) does not.
+    assert run([9, 21])[-1][1] is DecisionAction.ROLLBACK
+    assert run([9, 20])[-1][1] is DecisionAction.CONTINUE

@@ -121,13 +121,13 @@ def test_wrong_sample_kind_is_error() -> None:
 
 
 def test_later_looks_need_stronger_evidence() -> None:
-    # 10 errors in 600 against max 1%: p = P(Bin(600, 0.01) >= 10) ~ 0.08, between the levels of look 1
-    # (0.35 x 0.608 = 0.21) and look 2 (0.35 x 0.152 = 0.053).
+    # 21 errors in 1,200 against max 1%: p = P(Bin(1200, 0.01) >= 21) ~ 0.011, between the acting levels
+    # of look 1 (0.0175 / zeta(3) = 0.0146) and look 2 (0.0146 / 8 = 0.0018).
     from scipy.stats import binom
 
-    assert 0.053 < binom.sf(9, 600, 0.01) < 0.21
-    assert judge_gate(ERR, RateSample(10, 600), STABLE, look=1).verdict is Verdict.FAILED
-    assert judge_gate(ERR, RateSample(10, 600), STABLE, look=2).verdict is Verdict.INCONCLUSIVE
+    assert 0.0018 < binom.sf(20, 1200, 0.01) < 0.0146
+    assert judge_gate(ERR, RateSample(21, 1200), STABLE, look=1).verdict is Verdict.FAILED
+    assert judge_gate(ERR, RateSample(21, 1200), STABLE, look=2).verdict is Verdict.INCONCLUSIVE
 
 
 # --- latency ---------------------------------------------------------------------------------------
