@@ -9,12 +9,12 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
 .PHONY: help deps venv system-deps binaries lint typecheck unit e2e test run cluster-up cluster-down \
-        render bench bench-canary bench-autoscaling sync-crds check-crds kind-up deploy clean
+        render fuzz bench bench-canary bench-autoscaling sync-crds check-crds kind-up deploy clean
 
 help:
 	@echo "make run      local control plane + Prometheus + operator + examples (Ctrl-C tears down)"
 	@echo "make test     install everything, then lint, unit and e2e tests"
-	@echo "make deps | binaries | lint | typecheck | unit | e2e | cluster-up | cluster-down | bench"
+	@echo "make deps | binaries | lint | typecheck | unit | e2e | cluster-up | cluster-down | fuzz | bench"
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -63,6 +63,10 @@ cluster-down:
 
 render: venv
 	$(VENV)/bin/modelserve render -f examples/fraud-detector.yaml
+
+# Long scenarios kept out of `make test`: the render dry run at 10,000 generated models (1,000 in make test).
+fuzz: deps
+	MODELSERVE_DRY_RUN_MODELS=10000 $(PY) -m pytest tests/e2e/test_render_dry_run.py -q -s $(PYTEST_ARGS)
 
 bench: bench-canary bench-autoscaling
 
