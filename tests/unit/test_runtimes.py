@@ -357,13 +357,16 @@ def test_modelserve_preset_is_the_custom_runtimes_and_unchanged() -> None:
 def test_llm_gate_on_a_runtime_without_it_names_the_gate() -> None:
     with pytest.raises(ValueError, match=r"gates\[g\]\.builtin: ttftP95"):
         gate_queries(gate("ttftP95"), PRESETS["mlserver"], TARGET, "cand", 60)
-    body = md(
-        rollout={"analysis": {"gates": [{"name": "ttft", "builtin": "ttftP95", "maxMilliseconds": 500}]}}
-    )
-    plan = plan_model_deployment(body, Observed(), NOW)
-    assert plan.status["phase"] == c.PHASE_DEGRADED
-    assert "spec.rollout.analysis.gates[0].builtin: ttftP95 (gate 'ttft')" in plan.status["message"]
-    llm = md(model={"format": "llm"}, rollout=body["spec"]["rollout"])
+    gates = [{"name": "ttft", "builtin": "ttftP95", "maxMilliseconds": 500}]
+    # metricPreset modelserve is what the API server defaults to: the model's runtime's metrics.
+    for analysis in ({"gates": gates}, {"gates": gates, "metricPreset": "modelserve"}):
+        plan = plan_model_deployment(md(rollout={"analysis": analysis}), Observed(), NOW)
+        assert plan.status["phase"] == c.PHASE_DEGRADED
+        assert "spec.rollout.analysis.gates[0].builtin: ttftP95 (gate 'ttft')" in plan.status["message"]
+        assert "runtime 'mlserver'" in plan.status["message"]
+    istio = md(rollout={"analysis": {"gates": gates, "metricPreset": "istio"}})
+    assert "metricPreset 'istio'" in plan_model_deployment(istio, Observed(), NOW).status["message"]
+    llm = md(model={"format": "llm"}, rollout={"analysis": {"gates": gates, "metricPreset": "modelserve"}})
     assert plan_model_deployment(llm, Observed(), NOW).status["phase"] != c.PHASE_DEGRADED
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from modelserve.analysis.contract import preset_for_runtime, preset_supports
+from modelserve.analysis.contract import get_preset, preset_for_runtime, preset_supports
 from modelserve.api import constants as c
 from modelserve.api.conditions import Condition, merge_conditions
 from modelserve.api.constants import (
@@ -269,18 +269,19 @@ def _revision_runtime(spec: ModelDeploymentSpec, catalogue: Catalogue, current: 
 
 
 def check_gates_for_runtime(spec: ModelDeploymentSpec, runtime: RuntimeEntry) -> None:
-    """LLM gates (ttftP95, tpotP99, ...) need a runtime that exports them, unless a metricPreset is set."""
+    """LLM gates (ttftP95, tpotP99, ...) need metrics that export them: the model's runtime's (metricPreset
+    `modelserve`, the API's default) or the named preset's."""
     analysis = spec.rollout.get("analysis") or {}
-    if analysis.get("metricPreset"):
-        return
-    preset = preset_for_runtime(runtime)
+    name = analysis.get("metricPreset") or "modelserve"
+    preset = preset_for_runtime(runtime) if name == "modelserve" else get_preset(name)
+    source = f"runtime {runtime.name!r}" if name == "modelserve" else f"metricPreset {name!r}"
     for i, gate in enumerate(analysis.get("gates") or []):
         builtin = gate.get("builtin")
         if builtin and not preset_supports(preset, builtin):
             raise SpecError(
                 f"spec.rollout.analysis.gates[{i}].builtin",
-                f"{builtin} (gate {gate.get('name')!r}) needs a runtime that exports it; runtime "
-                f"{runtime.name!r} does not (LLM gates need the vllm runtime)",
+                f"{builtin} (gate {gate.get('name')!r}) needs metrics that {source} does not export "
+                "(LLM gates need the vllm runtime)",
             )
 
 
