@@ -565,3 +565,33 @@ def test_forecast_demand_reads_the_runtimes_request_counter() -> None:
         'handler=~"/v1/(chat/)?completions"}[5m]))'
     )
     assert "[1m]" in (burst_query("ml", "fraud", requests=requests) or "")
+
+
+# --- every example renders, on the runtime it is written for ---------------------------------------------
+EXAMPLE_RUNTIMES = {
+    "fraud-detector.yaml": {"fraud-detector": "mlserver"},
+    "churn-gateway-api.yaml": {"churn": "mlserver"},
+    "assistant-llm-istio.yaml": {"assistant": "vllm"},
+}
+
+
+@pytest.mark.parametrize("example", sorted(p.name for p in (REPO / "examples").glob("*.yaml")))
+def test_every_example_renders(example: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from modelserve.cli.main import main
+
+    path = REPO / "examples" / example
+    assert main(["render", "-f", str(path)]) == 0  # validated offline against the CRDs first
+    rendered = [d for d in yaml.safe_load_all(capsys.readouterr().out) if d]
+    images = {
+        d["metadata"]["labels"][c.LABEL_INSTANCE]: d["spec"]["template"]["spec"]["containers"][0]["image"]
+        for d in rendered
+        if d["kind"] == "Deployment"
+    }
+    models = [d for d in yaml.safe_load_all(path.read_text()) if d and d["kind"] == "ModelDeployment"]
+    assert set(images) == {m["metadata"]["name"] for m in models}
+    for name, runtime in EXAMPLE_RUNTIMES.get(example, {}).items():
+        assert images[name] == CATALOGUE.runtimes[runtime].image, (name, images)
+    if example == "churn-gateway-api.yaml":
+        assert any(d["kind"] == "HTTPRoute" for d in rendered)
+    if example == "assistant-llm-istio.yaml":
+        assert any(d["kind"] == "VirtualService" for d in rendered)
