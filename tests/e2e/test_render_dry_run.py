@@ -1,6 +1,7 @@
 """`modelserve render | kubectl apply -f -` works for every model name (issue 17.4).
 
-Generated ModelDeployments (1,000 in `make test`; 10,000 in `make fuzz`, env MODELSERVE_DRY_RUN_MODELS), with names and versions that YAML readers like to take for numbers,
+Generated ModelDeployments (1,000 in `make test`; 10,000 in `make fuzz`, env
+MODELSERVE_DRY_RUN_MODELS), with names and versions that YAML readers like to take for numbers,
 bools or nulls (1e5, 0x1f, true, null, 123, 08, 1_000, 1:20), are rendered, and every rendered
 document (three per model) goes through kubectl to the API server with a server-side dry run: kubectl decodes
 our YAML with Go's YAML library and the API server decodes and validates each object, so a label or
