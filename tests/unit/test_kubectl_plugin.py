@@ -204,16 +204,17 @@ def test_one_shot_tokens_are_fresh_per_call() -> None:
 
 def test_the_operator_reads_the_plugins_annotations() -> None:
     """What the plugin writes parses, in the rollout machine's own parser, as the intended request."""
+    from modelserve.api.rollout import Rollout
     from modelserve.rollout.spec import manual_control_from
 
     annotations = build_control_request("promote", now_ns=NOW_NS, full=True).annotations
-    manual = manual_control_from({}, annotations, spec_revision="r1")
+    manual = manual_control_from(Rollout(), annotations, spec_revision="r1")
     assert manual.promote == "full"
     assert manual.promote_token == f"annotation:full@{NOW_NS}"
     resume = {k: v for k, v in build_control_request("resume", now_ns=5).annotations.items() if v is not None}
-    assert manual_control_from({}, resume, spec_revision="r1").resume_token == "annotation:5"
+    assert manual_control_from(Rollout(), resume, spec_revision="r1").resume_token == "annotation:5"
     assert manual_control_from(
-        {}, build_control_request("pause", now_ns=5).annotations, spec_revision="r1"
+        Rollout(), build_control_request("pause", now_ns=5).annotations, spec_revision="r1"
     ).paused
 
 

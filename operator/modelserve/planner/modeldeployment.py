@@ -47,6 +47,7 @@ from modelserve.placement.bounds import RegionBounds, regional_bounds
 from modelserve.rollout import (
     ObservedRevisions,
     RevisionReplicas,
+    RolloutSpec,
     plan_rollout,
     rollout_spec_from_api,
 )
@@ -96,6 +97,7 @@ class Observed:
     # The user-owned route spec.traffic names, when it does not exist ("HTTPRoute/shop"): never created
     # by us (it is the user's), reported instead.
     user_route_missing: str | None = None
+    user_route: dict | None = None  # the live user-owned route spec.traffic names, when it exists
     sla: SLAView | None = None  # from the SLA controller (modelserve.reconcile.sla)
     predictive: dict[str | None, PredictiveFloor] = field(default_factory=dict)  # by region
     analysis: AnalysisRun | None = None
@@ -132,8 +134,12 @@ def _by_revision(deployments: dict[str, dict]) -> dict[str, list[dict]]:
     return out
 
 
-def rollout_spec_for(spec: ModelDeploymentSpec, annotations: dict, revision: str, sla: SLAView | None):
-    """The rollout machine's spec: the user's rollout settings, manual controls and SLA gates."""
+def rollout_spec_for(
+    spec: ModelDeploymentSpec, annotations: dict, revision: str, sla: SLAView | None
+) -> RolloutSpec:
+    """The rollout machine's spec: the user's rollout settings, manual controls and SLA gates.
+
+    Raises ValueError naming the field for an unknown router or an invalid manual control."""
     router = router_for(spec.router)
     rspec = rollout_spec_from_api(
         spec.rollout, annotations=annotations, spec_revision=revision, weight_approximate=router.approximate
@@ -149,7 +155,7 @@ class _Inputs:
 
     owner: Owner
     spec: ModelDeploymentSpec
-    rspec: Any  # the rollout machine's RolloutSpec
+    rspec: RolloutSpec
     revision: str  # the spec's revision
     placement: PlacementSpec | None
     specs: dict[str, ModelDeploymentSpec]  # every revision we can build (specs_by_revision), once
@@ -385,7 +391,7 @@ def _traffic(inputs: _Inputs, rplan: Any) -> list[dict]:
     owner, spec = inputs.owner, inputs.spec
     preview = None
     if inputs.rspec.strategy == "blueGreen":
-        preview = (spec.rollout.get("blueGreen") or {}).get("previewServiceName") or f"{owner.name}-preview"
+        preview = spec.rollout.blue_green.preview_service_name or f"{owner.name}-preview"
     ctx = RouteContext(
         namespace=owner.namespace,
         name=owner.name,
@@ -397,7 +403,7 @@ def _traffic(inputs: _Inputs, rplan: Any) -> list[dict]:
         service_port=80,
         target_port="http",
         preview_service=preview,
-        router_spec=dict(spec.traffic.get(spec.router) or {}),
+        traffic=spec.traffic,
     )
     objects = router_for(spec.router).desired_objects(ctx, rplan.weights)
     missing = inputs.observed.user_route_missing
