@@ -753,3 +753,13 @@ def test_namespace_from_kubeconfig(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     assert plugin.default_namespace(str(path), None) == "ml"
     assert plugin.default_namespace(str(path), "b") == "default"
+
+
+def test_an_unparsable_rollout_is_said_not_guessed() -> None:
+    md = copy.deepcopy(MD)
+    md["spec"]["rollout"]["canary"]["steps"] = [{"setWeight": 50}, {"setWeight": 10}]
+    assert views.canary_steps(md["spec"]) == []
+    notes = spec_notes(build_control_request("promote", now_ns=1), md)
+    assert any("spec.rollout.canary.steps[1].setWeight" in n for n in notes)
+    steps = {"rollout": {"canary": {"steps": [{"pause": {"duration": "90s"}}, {"analysis": {}}]}}}
+    assert views.canary_steps(steps) == ["pause 1m30s", "analysis (one passing verdict)"]
