@@ -38,16 +38,12 @@ from typing import Any
 
 import numpy as np
 import yaml
-from modelserve.analysis.contract import (
-    DISPERSION_LOOKBACK_INTERVALS,
-    KIND_HISTOGRAM,
-    KIND_RATE,
-    LATENCY_QUANTILES,
-)
-from modelserve.analysis.judge import AnalysisCounters, AnalysisSpec, GateSpec, analyse_interval, plan_look
+from modelserve.analysis.contract import DISPERSION_LOOKBACK_INTERVALS
+from modelserve.analysis.judge import AnalysisCounters, analyse_interval, plan_look
 from modelserve.analysis.samples import HistogramSample, RateSample, Sample, ValueSample
 from modelserve.analysis.stats import histogram_quantile
 from modelserve.analysis.verdict import DecisionAction
+from modelserve.api.gates import KIND_HISTOGRAM, KIND_RATE, LATENCY_QUANTILES, AnalysisSpec, GateSpec
 from scipy.special import ndtr
 
 DEFAULT_SCENARIOS = Path(__file__).resolve().parent / "scenarios" / "canary_judge.yaml"

@@ -6,15 +6,14 @@ import pytest
 from modelserve.analysis.contract import (
     PRESETS,
     QueryTarget,
-    TemplateError,
     analysis_window_seconds,
     format_duration,
     gate_queries,
     render_query,
     template_values,
 )
-from modelserve.analysis.judge import GateSpec
 from modelserve.api.durations import parse_duration
+from modelserve.api.gates import GateSpec, TemplateError
 
 TARGET = QueryTarget(namespace="prod", model="fraud", revision="7f9c", stable_revision="5d2a")
 

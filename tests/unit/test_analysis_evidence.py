@@ -13,8 +13,6 @@ from hypothesis import strategies as st
 from modelserve.analysis import stats
 from modelserve.analysis.judge import (
     AnalysisCounters,
-    AnalysisSpec,
-    GateSpec,
     Look,
     analyse_interval,
     judge_gate,
@@ -22,6 +20,7 @@ from modelserve.analysis.judge import (
 )
 from modelserve.analysis.samples import HistogramSample, RateSample
 from modelserve.analysis.verdict import DecisionAction, Verdict
+from modelserve.api.gates import AnalysisSpec, GateSpec
 from scipy.special import ndtr
 from scipy.stats import binom, binomtest
 

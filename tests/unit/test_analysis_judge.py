@@ -10,8 +10,6 @@ from hypothesis import strategies as st
 from modelserve.analysis import stats
 from modelserve.analysis.judge import (
     AnalysisCounters,
-    AnalysisSpec,
-    GateSpec,
     analyse_interval,
     decide,
     gate_error,
@@ -21,6 +19,7 @@ from modelserve.analysis.judge import (
 )
 from modelserve.analysis.samples import HistogramSample, RateSample, ValueSample
 from modelserve.analysis.verdict import DecisionAction, Verdict
+from modelserve.api.gates import AnalysisSpec, GateSpec
 
 ERR = GateSpec("error-rate", builtin="errorRate", max=0.01)
 REL = GateSpec("error-rate", builtin="errorRate", max_relative_to_stable=2.0)

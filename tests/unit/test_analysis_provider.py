@@ -8,16 +8,16 @@ from typing import Any
 import pytest
 import requests
 from modelserve.analysis.contract import QueryTarget
-from modelserve.analysis.judge import AnalysisCounters, AnalysisSpec, GateSpec, analyse_interval
+from modelserve.analysis.judge import AnalysisCounters, analyse_interval
 from modelserve.analysis.providers import MetricProvider, ProviderError, fetch_samples
 from modelserve.analysis.providers.prometheus import (
     PrometheusProvider,
-    parse_buckets,
-    parse_matrix,
-    parse_scalar,
+    buckets_from_vector,
+    points_from_matrix,
 )
 from modelserve.analysis.samples import HistogramSample, RateSample, ValueSample
 from modelserve.analysis.verdict import Verdict
+from modelserve.api.gates import AnalysisSpec, GateSpec
 
 TARGET = QueryTarget("prod", "fraud", "cand", "stable")
 ERR = GateSpec("error-rate", builtin="errorRate", max=0.01)
@@ -47,25 +47,41 @@ class FakeClient:
         return []
 
 
-def test_parse_scalar_shapes() -> None:
-    assert parse_scalar([vec("598.7")], "q") == 598.7
-    assert parse_scalar([], "q") is None
-    assert parse_scalar([vec("NaN")], "q") is None
-    assert parse_scalar([1700000000, "3"], "q") == 3.0  # scalar result type
+def scalar(result: Any) -> float | None:
+    return PrometheusProvider(client=FakeClient({"q": result})).scalar("q")
+
+
+def test_scalar_shapes() -> None:
+    assert scalar([vec("598.7")]) == 598.7
+    assert scalar([]) is None
+    assert scalar([vec("NaN")]) is None
+    assert scalar([1700000000, "3"]) == 3.0  # scalar result type
+    # A result of another shape than asked for is an Error verdict, like an outage.
     with pytest.raises(ProviderError, match="2 series"):
-        parse_scalar([vec("1", a="x"), vec("2", a="y")], "q")
+        scalar([vec("1", a="x"), vec("2", a="y")])
     with pytest.raises(ProviderError, match="instant vector"):
-        parse_scalar([{"metric": {}, "values": [[1, "1"]]}], "q")
+        scalar([{"metric": {}, "values": [[1, "1"]]}])
     with pytest.raises(ProviderError, match="non-numeric"):
-        parse_scalar([vec("abc")], "q")
+        scalar([vec("abc")])
 
 
-def test_parse_buckets_converts_units_and_inf() -> None:
-    result = [vec("10", le="100"), vec("30", le="+Inf"), vec("20", le="250")]
-    assert parse_buckets(result, "q", unit_seconds=0.001) == [(0.1, 10.0), (math.inf, 30.0), (0.25, 20.0)]
-    assert parse_buckets([], "q") is None
+def test_buckets_convert_units_and_inf() -> None:
+    series = [({"le": "100"}, 10.0), ({"le": "+Inf"}, 30.0), ({"le": "250"}, 20.0), ({"le": "500"}, math.nan)]
+    assert buckets_from_vector(series, "q", unit_seconds=0.001) == [
+        (0.1, 10.0),
+        (math.inf, 30.0),
+        (0.25, 20.0),
+    ]
+    assert buckets_from_vector([], "q") is None
     with pytest.raises(ProviderError, match="'le'"):
-        parse_buckets([vec("1")], "q")
+        buckets_from_vector([({}, 1.0)], "q")
+
+
+def test_subquery_points_drop_nan_and_need_one_series() -> None:
+    assert points_from_matrix([({}, [(1.0, 2.0), (2.0, math.nan)])], "q") == {1.0: 2.0}
+    assert points_from_matrix([], "q") == {}
+    with pytest.raises(ProviderError, match="2 series"):
+        points_from_matrix([({"a": "x"}, []), ({"a": "y"}, [])], "q")
 
 
 def test_fetch_rate_sample_rounds_and_defaults_errors_to_zero() -> None:
@@ -166,5 +182,7 @@ def test_fetch_rate_sample_with_per_interval_counts() -> None:
     cand_client = FakeClient({"[2m:1m]": matrix("600", "600"), "modelserve_requests_total": [vec("1200")]})
     PrometheusProvider(client=cand_client).fetch(ERR, TARGET, "cand", 120, interval_seconds=60)
     assert any(q.endswith("[2m:1m]") for q in cand_client.queries)
+    # A subquery answered with an instant vector is an error, not zero counts.
+    wrong = FakeClient({"[2m:1m]": [vec("600")], "modelserve_requests_total": [vec("1200")]})
     with pytest.raises(ProviderError, match="range vector"):
-        parse_matrix([vec("1")], "q")
+        PrometheusProvider(client=wrong).fetch(ERR, TARGET, "cand", 120, interval_seconds=60)

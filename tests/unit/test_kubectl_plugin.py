@@ -204,16 +204,17 @@ def test_one_shot_tokens_are_fresh_per_call() -> None:
 
 def test_the_operator_reads_the_plugins_annotations() -> None:
     """What the plugin writes parses, in the rollout machine's own parser, as the intended request."""
+    from modelserve.api.rollout import Rollout
     from modelserve.rollout.spec import manual_control_from
 
     annotations = build_control_request("promote", now_ns=NOW_NS, full=True).annotations
-    manual = manual_control_from({}, annotations, spec_revision="r1")
+    manual = manual_control_from(Rollout(), annotations, spec_revision="r1")
     assert manual.promote == "full"
     assert manual.promote_token == f"annotation:full@{NOW_NS}"
     resume = {k: v for k, v in build_control_request("resume", now_ns=5).annotations.items() if v is not None}
-    assert manual_control_from({}, resume, spec_revision="r1").resume_token == "annotation:5"
+    assert manual_control_from(Rollout(), resume, spec_revision="r1").resume_token == "annotation:5"
     assert manual_control_from(
-        {}, build_control_request("pause", now_ns=5).annotations, spec_revision="r1"
+        Rollout(), build_control_request("pause", now_ns=5).annotations, spec_revision="r1"
     ).paused
 
 
@@ -752,3 +753,13 @@ def test_namespace_from_kubeconfig(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     assert plugin.default_namespace(str(path), None) == "ml"
     assert plugin.default_namespace(str(path), "b") == "default"
+
+
+def test_an_unparsable_rollout_is_said_not_guessed() -> None:
+    md = copy.deepcopy(MD)
+    md["spec"]["rollout"]["canary"]["steps"] = [{"setWeight": 50}, {"setWeight": 10}]
+    assert views.canary_steps(md["spec"]) == []
+    notes = spec_notes(build_control_request("promote", now_ns=1), md)
+    assert any("spec.rollout.canary.steps[1].setWeight" in n for n in notes)
+    steps = {"rollout": {"canary": {"steps": [{"pause": {"duration": "90s"}}, {"analysis": {}}]}}}
+    assert views.canary_steps(steps) == ["pause 1m30s", "analysis (one passing verdict)"]

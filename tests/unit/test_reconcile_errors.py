@@ -206,3 +206,39 @@ def test_the_shell_never_creates_a_missing_user_route() -> None:
     assert [k for k in kube.objects if k[0] == "Deployment"]
     refs = condition(kube, "ReferencesResolved")
     assert (refs["status"], refs["reason"]) == ("False", "RouteNotFound")
+
+
+class CountingKube(PatchingKube):
+    def __init__(self, *objects: dict):
+        super().__init__(*objects)
+        self.gets: list[tuple[str, str]] = []
+
+    def get(self, kind: str, namespace: str | None, name: str) -> dict | None:
+        self.gets.append((kind, name))
+        return super().get(kind, namespace, name)
+
+
+def test_an_existing_user_route_is_read_once_per_reconcile_and_written_into() -> None:
+    body = model()
+    del body["spec"]["placementRef"]
+    body["spec"]["traffic"] = {"router": "gatewayAPI", "gatewayAPI": {"routeName": "shop"}}
+    shop = {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": {"name": "shop", "namespace": "ml"},
+        "spec": {"parentRefs": [{"name": "public"}]},
+    }
+    kube = CountingKube(body, shop)
+    ctx = Context(kube=kube, clock=lambda: NOW)  # type: ignore[arg-type]
+    reconcile_model_deployment(ctx, "ml", "geo")
+    assert kube.gets.count(("HTTPRoute", "shop")) == 1
+    rules = kube.objects[("HTTPRoute", "shop")]["spec"]["rules"]
+    assert rules[0]["backendRefs"][0]["weight"] == 100
+    refs = condition(kube, "ReferencesResolved")
+    assert refs["status"] == "True"
+    # Nothing changed: the next reconcile reads the route once again and writes nothing into it.
+    kube.gets.clear()
+    before = copy.deepcopy(kube.objects[("HTTPRoute", "shop")])
+    reconcile_model_deployment(ctx, "ml", "geo")
+    assert kube.gets.count(("HTTPRoute", "shop")) == 1
+    assert kube.objects[("HTTPRoute", "shop")] == before

@@ -24,19 +24,16 @@ from modelserve.api.constants import (
     STAGE_PREVIEW,
     STAGE_PROMOTING,
 )
+from modelserve.api.rollout import BlueGreenSpec, CanarySpec, ShadowSpec, parse_steps
 from modelserve.rollout.machine import RolloutPlan, analysis_window_start, plan_rollout
 from modelserve.rollout.spec import (
     AnalysisOutcome,
-    BlueGreenSpec,
-    CanarySpec,
     ManualControl,
     ObservedRevisions,
     RevisionReplicas,
     RolloutSpec,
-    ShadowSpec,
 )
 from modelserve.rollout.state import RolloutState, state_from_status, state_to_status
-from modelserve.rollout.steps import parse_steps
 from modelserve.routers.base import Weights
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)

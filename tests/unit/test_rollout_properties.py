@@ -11,19 +11,17 @@ from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from modelserve.api.rollout import BlueGreenSpec, CanarySpec, SetWeightStep, ShadowSpec, parse_steps
 from modelserve.rollout.machine import plan_rollout
 from modelserve.rollout.spec import (
     AnalysisOutcome,
-    BlueGreenSpec,
-    CanarySpec,
     ManualControl,
     ObservedRevisions,
     RevisionReplicas,
     RolloutSpec,
-    ShadowSpec,
 )
 from modelserve.rollout.state import PendingScaleDown, RolloutState, state_from_status, state_to_status
-from modelserve.rollout.steps import SetWeightStep, effective_canary_steps, parse_steps
+from modelserve.rollout.steps import effective_canary_steps
 from modelserve.routers.base import Weights
 from modelserve.routers.replicas import candidate_share
 

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import pytest
 from modelserve.api.durations import parse_duration
+from modelserve.api.errors import SpecError
+from modelserve.api.rollout import AnalysisStep, PauseStep, SetWeightStep, parse_rollout, parse_steps
 from modelserve.rollout.spec import AnalysisOutcome, manual_control_from, rollout_spec_from_api
-from modelserve.rollout.steps import (
-    AnalysisStep,
-    PauseStep,
-    SetWeightStep,
-    effective_canary_steps,
-    parse_steps,
-)
+from modelserve.rollout.steps import effective_canary_steps
 from modelserve.routers.replicas import candidate_share
 
 
@@ -69,10 +65,10 @@ def test_candidate_share():
 
 
 def test_manual_control_token_semantics():
-    m = manual_control_from({"promote": "full", "paused": False}, {}, spec_revision="r2")
+    m = manual_control_from(parse_rollout({"promote": "full", "paused": False}), {}, spec_revision="r2")
     assert (m.promote, m.promote_token) == ("full", "spec:full:r2")
     m = manual_control_from(
-        {"promote": "full"},
+        parse_rollout({"promote": "full"}),
         {
             "modelserve.io/promote": "step@1700000000",
             "modelserve.io/paused": "true",
@@ -83,11 +79,11 @@ def test_manual_control_token_semantics():
     assert (m.promote, m.promote_token, m.paused) == ("step", "annotation:step@1700000000", True)
     assert m.retry_token == "annotation:2024-05-01T12:00:00Z" and m.resume_token is None and not m.abort
     with pytest.raises(ValueError, match=r"annotations\[modelserve.io/promote\]"):
-        manual_control_from({}, {"modelserve.io/promote": "now"}, spec_revision="r")
+        manual_control_from(parse_rollout({}), {"modelserve.io/promote": "now"}, spec_revision="r")
 
 
 def test_rollout_spec_defaults_follow_the_api_contract():
-    spec = rollout_spec_from_api(None, spec_revision="r", weight_approximate=True)
+    spec = rollout_spec_from_api(parse_rollout(None), spec_revision="r", weight_approximate=True)
     assert spec.strategy == "canary" and spec.canary.steps == ()
     assert spec.shadow.mirror_percent == 100 and spec.shadow.duration_seconds == 600
     assert spec.shadow.then == "promote"
@@ -98,23 +94,46 @@ def test_rollout_spec_defaults_follow_the_api_contract():
 
 def test_rollout_spec_from_api_full():
     spec = rollout_spec_from_api(
-        {
-            "strategy": "shadow",
-            "shadow": {"mirrorPercent": 20, "duration": "5m", "then": "canary"},
-            "canary": {"steps": [{"setWeight": 5}]},
-            "analysis": {"interval": "30s", "gates": [{"name": "err"}]},
-            "scaleDownDelay": "1m",
-            "progressDeadline": "10m",
-            "abort": True,
-        },
+        parse_rollout(
+            {
+                "strategy": "shadow",
+                "shadow": {"mirrorPercent": 20, "duration": "5m", "then": "canary"},
+                "canary": {"steps": [{"setWeight": 5}]},
+                "analysis": {
+                    "interval": "30s",
+                    "gates": [{"name": "err", "builtin": "errorRate", "max": 0.01}],
+                },
+                "scaleDownDelay": "1m",
+                "progressDeadline": "10m",
+                "abort": True,
+            }
+        ),
         spec_revision="r",
         weight_approximate=False,
     )
     assert spec.strategy == "shadow" and spec.shadow.mirror_percent == 20 and spec.shadow.then == "canary"
     assert spec.gates_configured and spec.analysis_interval_seconds == 30
     assert spec.scale_down_delay_seconds == 60 and spec.progress_deadline_seconds == 600 and spec.manual.abort
-    with pytest.raises(ValueError, match=r"spec\.rollout\.strategy"):
-        rollout_spec_from_api({"strategy": "linear"}, spec_revision="r", weight_approximate=False)
+    assert spec.canary.steps == (SetWeightStep(5),)
+
+
+@pytest.mark.parametrize(
+    ("rollout", "field"),
+    [
+        ({"strategy": "linear"}, "spec.rollout.strategy"),
+        ({"promote": "now"}, "spec.rollout.promote"),
+        ({"shadow": {"then": "wait"}}, "spec.rollout.shadow.then"),
+        ({"shadow": {"duration": "soon"}}, "spec.rollout.shadow.duration"),
+        ({"canary": {"steps": [{"setWeight": 120}]}}, "spec.rollout.canary.steps[0].setWeight"),
+        ({"analysis": {"onFailure": "ignore"}}, "spec.rollout.analysis.onFailure"),
+        ({"analysis": {"gates": [{"name": "e", "builtin": "errorRate"}]}}, "spec.rollout.analysis.gates[e]"),
+        ({"blueGreen": "yes"}, "spec.rollout.blueGreen"),
+    ],
+)
+def test_parse_rollout_errors_name_the_field(rollout, field):
+    with pytest.raises(SpecError) as raised:
+        parse_rollout(rollout)
+    assert raised.value.field_path == field
 
 
 def test_analysis_outcome_validates_decision():

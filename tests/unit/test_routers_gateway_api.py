@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from modelserve.api.traffic import parse_traffic
 from modelserve.routers import RouteContext, Weights, router_for
 from modelserve.routers.gateway_api import GatewayApiRouter
 
@@ -32,7 +33,7 @@ def ctx(candidate: str | None = "c1", **kw) -> RouteContext:
         selector_labels={"app.kubernetes.io/instance": "iris"},
         service_port=80,
         target_port=8080,
-        router_spec=kw.pop("router_spec", GATEWAY),
+        traffic=parse_traffic({"router": "gatewayAPI", "gatewayAPI": kw.pop("router_spec", GATEWAY)}),
         **kw,
     )
 

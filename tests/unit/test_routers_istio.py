@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from modelserve.api.traffic import parse_traffic
 from modelserve.routers import RouteContext, Weights, router_for
 from modelserve.routers.istio import IstioRouter
 
@@ -15,7 +16,7 @@ def ctx(candidate: str | None = "c1", router_spec=None) -> RouteContext:
         candidate_revision=candidate,
         owner_reference={"kind": "ModelDeployment", "name": "iris", "uid": "u"},
         service_port=80,
-        router_spec=router_spec or {},
+        traffic=parse_traffic({"router": "istio", "istio": router_spec or {}}),
     )
 
 

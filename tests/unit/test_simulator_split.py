@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from modelserve.api.traffic import parse_traffic
 from modelserve.routers import RouteContext, Weights, router_for
 
 from tests.simulator.snapshot import ModelSnapshot, main_split, preview_split, routes_for
@@ -68,7 +69,7 @@ def ctx(router: str, **router_spec: object) -> RouteContext:
         candidate_revision=CANDIDATE,
         labels={INSTANCE: MD},
         selector_labels={INSTANCE: MD},
-        router_spec=router_spec,
+        traffic=parse_traffic({"router": router, router: router_spec}),
         preview_service=f"{MD}-preview",
     )
 

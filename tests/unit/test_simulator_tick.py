@@ -6,6 +6,7 @@ import urllib.request
 
 import numpy as np
 import pytest
+from modelserve.api.traffic import parse_traffic
 from modelserve.routers import RouteContext, Weights, router_for
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -50,7 +51,7 @@ class FakeReader:
             labels={INSTANCE: name},
             selector_labels={INSTANCE: name},
             preview_service=f"{name}-preview" if self.strategy == "blueGreen" else None,
-            router_spec={"parentRefs": [{"name": "gw"}]} if self.router == "gatewayAPI" else {},
+            traffic=parse_traffic({"router": self.router, "gatewayAPI": {"parentRefs": [{"name": "gw"}]}}),
         )
         objs = router_for(self.router).desired_objects(ctx, self.weights)
         status = {"stableRevision": STABLE}

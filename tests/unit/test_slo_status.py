@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from modelserve.analysis.judge import GateSpec
+from modelserve.api.gates import GateSpec
 from modelserve.slo import (
     compute_model_status,
     measurements_from_results,

@@ -1,23 +1,20 @@
 """Pure analysis core of progressive delivery: metric contract, samples, statistics, verdicts and
-decisions. Only ``providers`` does I/O (Prometheus queries)."""
+decisions. Only ``providers`` does I/O (Prometheus queries). The gate and analysis specs it judges
+by are the API's (``modelserve.api.gates``)."""
 
 from modelserve.analysis.contract import (
     PRESETS,
     GateQueries,
     MetricPreset,
     QueryTarget,
-    TemplateError,
     analysis_window_seconds,
     gate_queries,
     render_query,
-    validate_query_template,
 )
 from modelserve.analysis.judge import (
     AnalysisCounters,
-    AnalysisSpec,
     Decision,
     GateResult,
-    GateSpec,
     Look,
     analyse_interval,
     decide,
@@ -33,19 +30,16 @@ from modelserve.analysis.verdict import DecisionAction, Verdict
 __all__ = [
     "PRESETS",
     "AnalysisCounters",
-    "AnalysisSpec",
     "Decision",
     "DecisionAction",
     "GateQueries",
     "GateResult",
-    "GateSpec",
     "HistogramSample",
     "Look",
     "MetricPreset",
     "QueryTarget",
     "RateSample",
     "Sample",
-    "TemplateError",
     "ValueSample",
     "Verdict",
     "analyse_interval",
@@ -58,5 +52,4 @@ __all__ = [
     "plan_look",
     "render_query",
     "update_counters",
-    "validate_query_template",
 ]

@@ -20,12 +20,21 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from modelserve.api.gates import (
+    BUILTINS,
+    KIND_HISTOGRAM,
+    KIND_RATE,
+    KIND_VALUE,
+    LATENCY_QUANTILES,
+    PLACEHOLDER_RE,
+    QUALITY_BUILTINS,
+    GateSpec,
+    TemplateError,
+    query_path,
+    validate_query_template,
+)
 from modelserve.runtimes import Histogram, RuntimeEntry, Series, builtin_catalogue
-
-if TYPE_CHECKING:  # pragma: no cover - typing only, avoids an import cycle with judge.py
-    from modelserve.analysis.judge import GateSpec
 
 # --- names of the contract ---------------------------------------------------------------------
 REQUESTS_TOTAL = "modelserve_requests_total"
@@ -39,20 +48,9 @@ DRIFT_SCORE = "modelserve_drift_score"
 #: Codes counted as errors by the modelserve preset (regex on the ``code`` label).
 ERROR_CODE_REGEX = "5..|timeout"
 
-BUILTIN_ERROR_RATE = "errorRate"
-#: Builtin gates on a latency histogram, by the quantile they measure. The LLM ones (time to first
-#: token, time per output token) read the runtime's own histograms and get the same treatment.
-LATENCY_QUANTILES: dict[str, float] = {
-    "latencyP50": 0.50,
-    "latencyP90": 0.90,
-    "latencyP95": 0.95,
-    "latencyP99": 0.99,
-    "ttftP95": 0.95,
-    "ttftP99": 0.99,
-    "tpotP95": 0.95,
-    "tpotP99": 0.99,
-}
-#: Which histogram of the preset a latency gate reads (MetricPreset field).
+# The builtin gate names are the API's (api/gates.py); each quality builtin reads one gauge.
+#: Which histogram of the preset a latency gate reads (MetricPreset field): the LLM gates (time to
+#: first token, time per output token) read the runtime's own histograms.
 HISTOGRAM_OF_GATE: dict[str, str] = {
     **{g: "latency" for g in LATENCY_QUANTILES if g.startswith("latency")},
     "ttftP95": "ttft",
@@ -60,25 +58,9 @@ HISTOGRAM_OF_GATE: dict[str, str] = {
     "tpotP95": "tpot",
     "tpotP99": "tpot",
 }
-QUALITY_GAUGES: dict[str, str] = {
-    "accuracy": MODEL_ACCURACY,
-    "confidence": PREDICTION_CONFIDENCE,
-    "drift": DRIFT_SCORE,
-}
-BUILTINS: frozenset[str] = frozenset({BUILTIN_ERROR_RATE, *LATENCY_QUANTILES, *QUALITY_GAUGES})
-
-KIND_RATE = "rate"
-KIND_HISTOGRAM = "histogram"
-KIND_VALUE = "value"
-
-
-def gate_kind(gate: GateSpec) -> str:
-    """``rate`` (errorRate), ``histogram`` (latency percentiles) or ``value`` (gauges, custom query)."""
-    if gate.builtin == BUILTIN_ERROR_RATE:
-        return KIND_RATE
-    if gate.builtin in LATENCY_QUANTILES:
-        return KIND_HISTOGRAM
-    return KIND_VALUE
+QUALITY_GAUGES: dict[str, str] = dict(
+    zip(QUALITY_BUILTINS, (MODEL_ACCURACY, PREDICTION_CONFIDENCE, DRIFT_SCORE), strict=True)
+)
 
 
 # --- durations -----------------------------------------------------------------------------------
@@ -216,31 +198,7 @@ def selector(preset: MetricPreset, target: QueryTarget, revision: str) -> str:
     )
 
 
-# --- custom PromQL templates ------------------------------------------------------------------------
-PLACEHOLDERS: tuple[str, ...] = ("namespace", "model", "revision", "stableRevision", "interval")
-_PLACEHOLDER_RE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
-
-
-class TemplateError(ValueError):
-    """A gate's query template is invalid (message names the gate and the field path)."""
-
-
-def template_placeholders(template: str) -> list[str]:
-    """Names of all ``{{placeholder}}`` occurrences in ``template``, in order."""
-    return [m.group(1) for m in _PLACEHOLDER_RE.finditer(template)]
-
-
-def validate_query_template(template: str, gate_name: str) -> None:
-    """Raise TemplateError naming the gate if ``template`` uses an unknown placeholder."""
-    unknown = sorted({p for p in template_placeholders(template) if p not in PLACEHOLDERS})
-    if unknown:
-        raise TemplateError(
-            f"spec.rollout.analysis.gates[{gate_name}].query: unknown placeholder(s) "
-            f"{', '.join('{{' + u + '}}' for u in unknown)} (known: "
-            f"{', '.join('{{' + p + '}}' for p in PLACEHOLDERS)})"
-        )
-
-
+# --- custom PromQL templates (placeholders and their check: api/gates.py) ------------------------------
 def render_query(template: str, gate_name: str, values: Mapping[str, str]) -> str:
     """Replace ``{{namespace}} {{model}} {{revision}} {{stableRevision}} {{interval}}`` in ``template``.
 
@@ -253,12 +211,10 @@ def render_query(template: str, gate_name: str, values: Mapping[str, str]) -> st
         name = match.group(1)
         value = values.get(name)
         if value is None:
-            raise TemplateError(
-                f"spec.rollout.analysis.gates[{gate_name}].query: no value for {{{{{name}}}}} here"
-            )
+            raise TemplateError(query_path(gate_name), f"no value for {{{{{name}}}}} here")
         return value
 
-    return _PLACEHOLDER_RE.sub(substitute, template)
+    return PLACEHOLDER_RE.sub(substitute, template)
 
 
 def template_values(target: QueryTarget, revision: str, window_seconds: float) -> dict[str, str]:
@@ -323,7 +279,7 @@ def gate_queries(
     sel = selector(preset, target, revision)
     requests = series_selector(preset.requests, sel)
     total = f"sum(increase({requests}[{window}]))"
-    kind = gate_kind(gate)
+    kind = gate.kind
     if gate.query:
         value = render_query(gate.query, gate.name, template_values(target, revision, window_seconds))
         return GateQueries(kind=KIND_VALUE, total=total, value=value)

@@ -16,175 +16,27 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from modelserve.analysis import stats
-from modelserve.analysis.contract import (
-    BUILTINS,
+from modelserve.analysis.samples import HistogramSample, RateSample, Sample, ValueSample
+from modelserve.analysis.verdict import DecisionAction, Verdict
+from modelserve.api.gates import (
     KIND_HISTOGRAM,
     KIND_RATE,
     KIND_VALUE,
     LATENCY_QUANTILES,
-    PRESETS,
-    gate_kind,
-    validate_query_template,
+    ON_ROLLBACK,
+    AnalysisSpec,
+    GateSpec,
 )
-from modelserve.analysis.samples import HistogramSample, RateSample, Sample, ValueSample
-from modelserve.analysis.verdict import DecisionAction, Verdict
-from modelserve.api.durations import parse_duration
 
-ON_ROLLBACK = "rollback"
-ON_PAUSE = "pause"
-#: Defaults of gates[].confidence and gates[].passConfidence. Promoting a bad model is the worst outcome,
-#: so passing needs the strongest evidence. A rollback needs failureLimit (2) failed analyses; only the
-#: one that acts (the failureLimit-th) is tested at ``confidence``: the ones before it are warnings that
-#: need only lean towards a breach (``WARNING_ALPHA``). Strict on the decisive look and lenient before it
-#: is what separates a 2.5% canary from a 0.9% one against a 1% bound within two minutes at 10 req/s:
-#: the first minute's 600 requests cannot, the first two minutes' 1,200 can. A relative bound compares
-#: two small counts whose bursts carry from one look to the next, so it is tested at a higher level.
-#: All measured in benchmarks/canary_judge.py (docs/benchmarks.md).
-DEFAULT_FAIL_CONFIDENCE = 0.9825
-DEFAULT_RELATIVE_FAIL_CONFIDENCE = 0.99
-DEFAULT_PASS_CONFIDENCE = 0.995
 #: One-sided p-value a failed analysis that does not act yet (a warning) needs: the data lean towards
-#: a breach more than not.
+#: a breach more than not. Only the failureLimit-th failure is tested at the gate's ``confidence``
+#: (api/gates.py says why).
 WARNING_ALPHA = 0.5
 #: Without spec.rollout.analysis.maxDuration a step may run three times its duration (two extensions).
 DEFAULT_MAX_DURATION_STEPS = 3
 #: A step without a duration (one verdict, a blue-green preview) is judged as a step of this many
 #: intervals: one interval of data rarely shows anything.
 DEFAULT_STEP_INTERVALS = 5
-_GATES_PATH = "spec.rollout.analysis.gates"
-
-
-# --- specs (mirror spec.rollout.analysis of api.md) --------------------------------------------------
-@dataclass(frozen=True)
-class GateSpec:
-    """One quality gate (``spec.rollout.analysis.gates[]``); exactly one of builtin/query."""
-
-    name: str
-    builtin: str | None = None
-    query: str | None = None
-    min: float | None = None
-    max: float | None = None
-    max_milliseconds: float | None = None
-    max_relative_to_stable: float | None = None
-    statistical: bool = True
-    #: Failing side: the chance that a candidate sitting exactly on its bound gets the Failed analysis
-    #: that acts (the failureLimit-th) at some look of a step is <= 1 - confidence; the ones before it
-    #: are warnings (``WARNING_ALPHA``). None: the default of the bound's kind (``fail_confidence``).
-    confidence: float | None = None
-    #: Passing side: a candidate sitting exactly on its bound passes with probability <= 1 - this.
-    pass_confidence: float = DEFAULT_PASS_CONFIDENCE
-
-    @property
-    def kind(self) -> str:
-        return gate_kind(self)
-
-    def fail_confidence(self, relative: bool) -> float:
-        """The failing side's confidence for an absolute or a relative bound of this gate."""
-        if self.confidence is not None:
-            return self.confidence
-        return DEFAULT_RELATIVE_FAIL_CONFIDENCE if relative else DEFAULT_FAIL_CONFIDENCE
-
-    def validate(self) -> None:
-        """Raise ValueError naming the field path when the gate breaks the API's rules."""
-        path = f"{_GATES_PATH}[{self.name}]"
-        if (self.builtin is None) == (self.query is None):
-            raise ValueError(f"{path}: exactly one of builtin or query must be set")
-        if self.builtin is not None and self.builtin not in BUILTINS:
-            raise ValueError(f"{path}.builtin: unknown builtin {self.builtin!r} (known: {sorted(BUILTINS)})")
-        if self.query is not None:
-            validate_query_template(self.query, self.name)
-        if all(b is None for b in (self.min, self.max, self.max_milliseconds, self.max_relative_to_stable)):
-            raise ValueError(f"{path}: set at least one of min, max, maxMilliseconds, maxRelativeToStable")
-        if self.max_milliseconds is not None and self.builtin not in LATENCY_QUANTILES:
-            raise ValueError(f"{path}.maxMilliseconds: only latency builtins (latencyP50..P99) have one")
-        if self.max_relative_to_stable is not None and self.max_relative_to_stable <= 0:
-            raise ValueError(f"{path}.maxRelativeToStable: must be > 0")
-        if self.confidence is not None and not 0.5 <= self.confidence <= 0.9999:
-            raise ValueError(f"{path}.confidence: must be within 0.5..0.9999")
-        if not 0.5 <= self.pass_confidence <= 0.9999:
-            raise ValueError(f"{path}.passConfidence: must be within 0.5..0.9999")
-
-    @classmethod
-    def from_mapping(cls, data: Mapping[str, Any]) -> GateSpec:
-        """Build from the CRD's camelCase dict and validate."""
-
-        def num(key: str) -> float | None:
-            value = data.get(key)
-            return None if value is None else float(value)
-
-        gate = cls(
-            name=str(data.get("name", "")),
-            builtin=data.get("builtin"),
-            query=data.get("query"),
-            min=num("min"),
-            max=num("max"),
-            max_milliseconds=num("maxMilliseconds"),
-            max_relative_to_stable=num("maxRelativeToStable"),
-            statistical=bool(data.get("statistical", True)),
-            confidence=None if data.get("confidence") is None else float(data["confidence"]),
-            pass_confidence=float(data.get("passConfidence", DEFAULT_PASS_CONFIDENCE)),
-        )
-        gate.validate()
-        return gate
-
-
-@dataclass(frozen=True)
-class AnalysisSpec:
-    """``spec.rollout.analysis`` with the API's defaults; durations in seconds."""
-
-    interval_seconds: float = 60.0
-    failure_limit: int = 2
-    inconclusive_limit: int = 5
-    consecutive_error_limit: int = 4
-    min_sample_size: int = 100
-    on_failure: str = ON_ROLLBACK
-    on_inconclusive: str = ON_PAUSE
-    on_error: str = ON_PAUSE
-    #: ``maxDuration``: how long a step whose evidence is still inconclusive may run, extended by its own
-    #: duration at a time, before onInconclusive applies (None: DEFAULT_MAX_DURATION_STEPS x the step).
-    max_duration_seconds: float | None = None
-    metric_preset: str = "modelserve"
-    provider_address: str | None = None
-    gates: tuple[GateSpec, ...] = ()
-
-    @classmethod
-    def from_mapping(cls, data: Mapping[str, Any] | None) -> AnalysisSpec:
-        """Build from the CRD's camelCase dict (``spec.rollout.analysis``), applying defaults."""
-        data = data or {}
-        path = "spec.rollout.analysis"
-        for key, allowed in (
-            ("onFailure", (ON_ROLLBACK, ON_PAUSE)),
-            ("onInconclusive", (ON_ROLLBACK, ON_PAUSE)),
-            ("onError", (ON_ROLLBACK, ON_PAUSE)),
-        ):
-            if key in data and data[key] not in allowed:
-                raise ValueError(f"{path}.{key}: must be one of {allowed}, got {data[key]!r}")
-        preset = data.get("metricPreset", "modelserve")
-        if preset not in PRESETS:
-            raise ValueError(f"{path}.metricPreset: unknown preset {preset!r}")
-        gates = tuple(GateSpec.from_mapping(g) for g in data.get("gates") or ())
-        names = [g.name for g in gates]
-        if len(set(names)) != len(names):
-            raise ValueError(f"{path}.gates: gate names must be unique, got {names}")
-        provider = data.get("provider") or {}
-        return cls(
-            interval_seconds=parse_duration(data.get("interval", "1m"), f"{path}.interval"),
-            failure_limit=int(data.get("failureLimit", 2)),
-            inconclusive_limit=int(data.get("inconclusiveLimit", 5)),
-            consecutive_error_limit=int(data.get("consecutiveErrorLimit", 4)),
-            min_sample_size=int(data.get("minSampleSize", 100)),
-            on_failure=data.get("onFailure", ON_ROLLBACK),
-            on_inconclusive=data.get("onInconclusive", ON_PAUSE),
-            on_error=data.get("onError", ON_PAUSE),
-            max_duration_seconds=(
-                None
-                if data.get("maxDuration") is None
-                else parse_duration(data["maxDuration"], f"{path}.maxDuration")
-            ),
-            metric_preset=preset,
-            provider_address=provider.get("address"),
-            gates=gates,
-        )
 
 
 # --- where an analysis sits in its step -----------------------------------------------------------------

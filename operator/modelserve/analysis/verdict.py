@@ -38,11 +38,3 @@ class DecisionAction(StrEnum):
 
     def __str__(self) -> str:
         return self.value
-
-
-# Reasons (CamelCase) for conditions / status.rollout.pauseReason written by the controller.
-REASON_ANALYSIS_PASSED = "AnalysisPassed"
-REASON_ANALYSIS_FAILED = "AnalysisFailed"
-REASON_ANALYSIS_INCONCLUSIVE = "AnalysisInconclusive"
-REASON_ANALYSIS_ERROR = "AnalysisError"
-REASON_ANALYSIS_RUNNING = "AnalysisRunning"

@@ -8,9 +8,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelserve.api import constants as c
 from modelserve.api.durations import parse_duration
 from modelserve.api.errors import SpecError
+from modelserve.api.rollout import Rollout, parse_rollout
+from modelserve.api.traffic import Traffic, parse_traffic
 
 DEFAULT_MODEL_SIZE_LIMIT = "10Gi"
 
@@ -89,7 +90,7 @@ class Reference:
 
 @dataclass(frozen=True)
 class ModelDeploymentSpec:
-    """The whole spec, with defaults applied; `raw` keeps the sections later planners parse themselves."""
+    """The whole spec, with defaults applied."""
 
     model: ModelRef
     runtime: Runtime
@@ -98,12 +99,12 @@ class ModelDeploymentSpec:
     autoscaling: Autoscaling | None = None
     placement_ref: Reference | None = None
     sla_policy_ref: Reference | None = None
-    rollout: dict = field(default_factory=dict)
-    traffic: dict = field(default_factory=dict)
+    rollout: Rollout = field(default_factory=Rollout)
+    traffic: Traffic = field(default_factory=Traffic)
 
     @property
     def router(self) -> str:
-        return str(self.traffic.get("router", c.DEFAULT_ROUTER))
+        return self.traffic.router
 
 
 def _get(d: dict, key: str, default: Any = None) -> Any:
@@ -135,8 +136,8 @@ def parse_model_deployment(spec: dict) -> ModelDeploymentSpec:
         autoscaling=_autoscaling(a) if a else None,
         placement_ref=Reference(str(placement["name"])) if placement and placement.get("name") else None,
         sla_policy_ref=Reference(str(sla["name"])) if sla and sla.get("name") else None,
-        rollout=dict(_get(spec, "rollout", {})),
-        traffic=dict(_get(spec, "traffic", {})),
+        rollout=parse_rollout(spec.get("rollout")),
+        traffic=parse_traffic(spec.get("traffic")),
     )
 
 

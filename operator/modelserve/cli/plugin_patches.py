@@ -19,6 +19,8 @@ from modelserve.api.constants import (
     ANNOTATION_RESUME,
     ANNOTATION_RETRY,
 )
+from modelserve.api.errors import SpecError
+from modelserve.api.rollout import Rollout, parse_rollout
 
 COMMAND_PROMOTE = "promote"
 COMMAND_ABORT = "abort"
@@ -110,24 +112,27 @@ def spec_notes(request: ControlRequest, model_deployment: Mapping[str, Any]) -> 
     The plugin never writes spec, so when `spec.rollout.paused`/`abort` or the paused annotation stand
     in the way of a request, it says so instead.
     """
-    rollout = ((model_deployment.get("spec") or {}).get("rollout")) or {}
+    try:
+        rollout = parse_rollout((model_deployment.get("spec") or {}).get("rollout"))
+    except SpecError as exc:
+        rollout, spec_error = Rollout(), [f"the spec is invalid, the operator will not act on it: {exc}"]
+    else:
+        spec_error = []
     annotations = (model_deployment.get("metadata") or {}).get("annotations") or {}
-    notes: list[str] = []
+    notes: list[str] = spec_error
     paused_by_annotation = str(annotations.get(ANNOTATION_PAUSED, "")).strip().lower() == "true"
-    if request.command == COMMAND_RESUME and rollout.get("paused"):
+    if request.command == COMMAND_RESUME and rollout.paused:
         notes.append(
             "spec.rollout.paused is true: the rollout stays paused until it is set to false in the spec"
         )
-    if request.command in (COMMAND_PROMOTE, COMMAND_RETRY) and (
-        rollout.get("paused") or paused_by_annotation
-    ):
+    if request.command in (COMMAND_PROMOTE, COMMAND_RETRY) and (rollout.paused or paused_by_annotation):
         notes.append(
             "the rollout is paused: the request waits until it is resumed (`kubectl modelserve resume`)"
         )
-    if request.command == COMMAND_RETRY and rollout.get("abort"):
+    if request.command == COMMAND_RETRY and rollout.abort:
         notes.append(
             "spec.rollout.abort is true: the retried rollout will be aborted again until the spec unsets it"
         )
-    if request.command == COMMAND_PAUSE and rollout.get("paused"):
+    if request.command == COMMAND_PAUSE and rollout.paused:
         notes.append("spec.rollout.paused is already true")
     return (*request.notes, *notes)

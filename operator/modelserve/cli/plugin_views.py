@@ -14,6 +14,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from modelserve.api.constants import LABEL_REGION, LABEL_REVISION, LABEL_ROLE
+from modelserve.api.durations import format_duration
+from modelserve.api.errors import SpecError
+from modelserve.api.rollout import PauseStep, Rollout, SetWeightStep, Step, parse_rollout
+from modelserve.rollout.steps import effective_canary_steps
 
 NONE = "<none>"
 ANALYSIS_COUNTERS = ("passed", "failed", "inconclusive", "errors")
@@ -158,29 +162,36 @@ def revisions_view(
     return views
 
 
-def describe_step(step: Mapping[str, Any]) -> str:
+def describe_step(step: Step) -> str:
     """`setWeight 10`, `pause 5m`, `pause (until promoted)`, `analysis 5m`, `analysis (one verdict)`."""
-    if "setWeight" in step:
-        return f"setWeight {step['setWeight']}"
-    if "pause" in step:
-        duration = (step.get("pause") or {}).get("duration")
-        return f"pause {duration}" if duration else "pause (until promoted)"
-    if "analysis" in step:
-        duration = (step.get("analysis") or {}).get("duration")
-        return f"analysis {duration}" if duration else "analysis (one passing verdict)"
-    return str(dict(step))
+    if isinstance(step, SetWeightStep):
+        return f"setWeight {step.weight}"
+    if isinstance(step, PauseStep):
+        seconds = step.duration_seconds
+        return f"pause {format_duration(seconds)}" if seconds else "pause (until promoted)"
+    seconds = step.duration_seconds
+    return f"analysis {format_duration(seconds)}" if seconds else "analysis (one passing verdict)"
+
+
+def _rollout(spec: Mapping[str, Any]) -> Rollout | None:
+    """The parsed ``spec.rollout``; None when the operator cannot parse it (its status says why)."""
+    try:
+        return parse_rollout(spec.get("rollout"))
+    except SpecError:
+        return None
 
 
 def canary_steps(spec: Mapping[str, Any]) -> list[str]:
     """The canary steps as the operator walks them, described: the spec's steps, plus the implicit final
     `analysis` it adds when gates are set and no pause/analysis follows the last non-zero weight
-    (docs/rollouts.md)."""
-    rollout = spec.get("rollout") or {}
-    steps = list(((rollout.get("canary") or {}).get("steps")) or [])
-    described = [describe_step(s) for s in steps]
-    gates = ((rollout.get("analysis") or {}).get("gates")) or []
-    weighted = [i for i, s in enumerate(steps) if "setWeight" in s and int(s["setWeight"] or 0) > 0]
-    if gates and weighted and all("setWeight" in s for s in steps[weighted[-1] + 1 :]):
+    (docs/rollouts.md; the operator's own ``effective_canary_steps``). A spec the operator cannot
+    parse has no steps to show (its status says why)."""
+    rollout = _rollout(spec)
+    if rollout is None:
+        return []
+    described = [describe_step(s) for s in rollout.canary.steps]
+    walked = effective_canary_steps(rollout.canary.steps, gates_configured=bool(rollout.analysis.gates))
+    if len(walked) > len(rollout.canary.steps):
         described.append("analysis (implicit final gate)")
     return described
 
@@ -188,11 +199,8 @@ def canary_steps(spec: Mapping[str, Any]) -> list[str]:
 def step_view(md: Mapping[str, Any]) -> dict[str, Any] | None:
     """{index (1-based), total, description} of the current canary step; None when no canary runs."""
     spec, status = md.get("spec") or {}, _status(md)
-    strategy = (
-        (status.get("rollout") or {}).get("strategy")
-        or (spec.get("rollout") or {}).get("strategy")
-        or "canary"
-    )
+    rollout = _rollout(spec)
+    strategy = (status.get("rollout") or {}).get("strategy") or (rollout.strategy if rollout else "canary")
     if not status.get("candidateRevision") or strategy != "canary":
         return None
     steps = canary_steps(spec)

@@ -112,6 +112,72 @@ def replicas_for(demand: float, target_per_replica: float, headroom_percent: flo
     return max(0, math.ceil(need - 1e-9))
 
 
+def _clamp(value: int, params: FloorParams) -> tuple[int, str | None]:
+    """``value`` within [minReplicas, maxReplicas], and the reason when it had to be moved."""
+    if value < params.min_replicas:
+        return params.min_replicas, REASON_MIN_REPLICAS
+    if value > params.max_replicas:
+        return params.max_replicas, REASON_MAX_REPLICAS
+    return value, None
+
+
+@dataclass(frozen=True)
+class _Peak:
+    """The forecast's highest planned demand over the horizon: ``need`` (with the burst allowance),
+    the upper quantile ``peak`` at ``peak_time``."""
+
+    need: float
+    peak: float
+    peak_time: float
+
+
+def _forecast_peak(forecast: Forecast, params: FloorParams, now: float) -> _Peak | str:
+    """The peak over [now, now + horizon], or why the forecast cannot say (stale, short, gaps)."""
+    age = now - forecast.data_end
+    if age > params.max_data_age_seconds:
+        return (
+            f"newest demand data is {age:.0f}s old (limit "
+            f"{params.max_data_age_seconds:.0f}s); keeping the current floor"
+        )
+    horizon = params.effective_horizon_seconds
+    times = np.asarray(forecast.times, dtype=float)
+    upper = np.asarray(forecast.upper, dtype=float)
+    planned = np.asarray(forecast.planned, dtype=float)
+    # Bins that overlap [now, now + horizon].
+    in_window = (times < now + horizon) & (times + forecast.step_seconds > now)
+    if not in_window.any() or times[in_window].max() + forecast.step_seconds < now + horizon:
+        return f"forecast does not reach now + {horizon:.0f}s; keeping the current floor"
+    window = planned[in_window]
+    if not np.all(np.isfinite(window)):
+        return "forecast has missing values; keeping the current floor"
+    peak_index = int(np.argmax(window))
+    return _Peak(
+        need=float(window[peak_index]),
+        peak=float(upper[in_window][peak_index]),
+        peak_time=float(times[in_window][peak_index]),
+    )
+
+
+def _next_floor(
+    current: int, wanted: int, params: FloorParams, now: float, last_raised_at: float | None
+) -> tuple[int, str | None, str, float | None]:
+    """Raise at once; hold after a raise; then descend by at most scaleDownPercentPerStep.
+
+    Returns (floor, reason when it is not the wanted floor, message suffix, time of the last raise)."""
+    if wanted >= current:
+        return wanted, None, "", now if wanted > current else last_raised_at
+    if last_raised_at is not None and now - last_raised_at < params.hold_seconds:
+        left = params.hold_seconds - (now - last_raised_at)
+        message = f"; holding {current} for {left:.0f}s after the last raise"
+        return current, REASON_HOLD_AFTER_RAISE, message, last_raised_at
+    drop = max(1, math.floor(current * params.scale_down_percent_per_step / 100.0))
+    floor = max(wanted, current - drop)
+    if floor > wanted:
+        message = f"; descending gradually {current} -> {floor} (at most {drop} per step)"
+        return floor, REASON_GRADUAL_DESCENT, message, last_raised_at
+    return floor, None, "", last_raised_at
+
+
 def plan_floor(
     forecast: Forecast | InsufficientHistory | None,
     current_floor: int | None,
@@ -121,18 +187,14 @@ def plan_floor(
     *,
     last_raised_at: float | None = None,
 ) -> FloorDecision:
-    """Forecast + current floor + live demand + clock in, the next floor out. See the module doc."""
+    """Forecast + current floor + live demand + clock in, the next floor out. See the module doc.
 
-    def clamp(value: int) -> tuple[int, str | None]:
-        if value < params.min_replicas:
-            return params.min_replicas, REASON_MIN_REPLICAS
-        if value > params.max_replicas:
-            return params.max_replicas, REASON_MAX_REPLICAS
-        return value, None
+    Stages: a forecast to use (else keep the floor); its peak over the horizon; replicas for the peak
+    and for live demand; the step from the current floor (raise, hold, descend); the clamp."""
 
     def keep(reason: str, message: str) -> FloorDecision:
         base = params.min_replicas if current_floor is None else current_floor
-        floor, clamped = clamp(base)
+        floor, clamped = _clamp(base, params)
         if clamped:
             message += f"; floor clamped to {clamped} {floor}"
         return FloorDecision(floor, reason, message, last_raised_at=last_raised_at)
@@ -146,66 +208,39 @@ def plan_floor(
         )
     if forecast is None:
         return keep(REASON_NO_FORECAST, "no forecast available; keeping the current floor")
-    age = now - forecast.data_end
-    if age > params.max_data_age_seconds:
-        return keep(
-            REASON_STALE_DATA,
-            f"newest demand data is {age:.0f}s old (limit "
-            f"{params.max_data_age_seconds:.0f}s); keeping the current floor",
-        )
+    peak = _forecast_peak(forecast, params, now)
+    if isinstance(peak, str):
+        stale = now - forecast.data_end > params.max_data_age_seconds
+        return keep(REASON_STALE_DATA if stale else REASON_NO_FORECAST, peak)
+    burst = peak.need - peak.peak
 
-    horizon = params.effective_horizon_seconds
-    times = np.asarray(forecast.times, dtype=float)
-    upper = np.asarray(forecast.upper, dtype=float)
-    planned = np.asarray(forecast.planned, dtype=float)
-    # Bins that overlap [now, now + horizon].
-    in_window = (times < now + horizon) & (times + forecast.step_seconds > now)
-    if not in_window.any() or times[in_window].max() + forecast.step_seconds < now + horizon:
-        return keep(
-            REASON_NO_FORECAST, f"forecast does not reach now + {horizon:.0f}s; keeping the current floor"
-        )
-    window = planned[in_window]
-    if not np.all(np.isfinite(window)):
-        return keep(REASON_NO_FORECAST, "forecast has missing values; keeping the current floor")
-    peak_index = int(np.argmax(window))
-    need = float(window[peak_index])
-    peak, peak_time = float(upper[in_window][peak_index]), float(times[in_window][peak_index])
-    burst = need - peak
-
-    from_forecast = replicas_for(need, params.target_per_replica, params.headroom_percent)
+    from_forecast = replicas_for(peak.need, params.target_per_replica, params.headroom_percent)
     live_ok = live_demand is not None and math.isfinite(live_demand)
     from_live = replicas_for(live_demand, params.target_per_replica) if live_ok else 0  # type: ignore[arg-type]
     wanted = max(from_forecast, from_live)
     reason = REASON_LIVE_DEMAND if from_live > from_forecast else REASON_FORECAST_PEAK
     allowance = f" + burst allowance {burst:.3g}" if burst > 0 else ""
     message = (
-        f"q{forecast.quantile:g} forecast peak {peak:.4g}{allowance} in the next {horizon:.0f}s "
-        f"-> {from_forecast} replicas (headroom {params.headroom_percent:g}%)"
+        f"q{forecast.quantile:g} forecast peak {peak.peak:.4g}{allowance} in the next "
+        f"{params.effective_horizon_seconds:.0f}s -> {from_forecast} replicas "
+        f"(headroom {params.headroom_percent:g}%)"
     )
     if live_ok:
         message += f"; live demand {live_demand:.4g} needs {from_live}"
 
     current = params.min_replicas if current_floor is None else current_floor
-    raised_at = last_raised_at
-    if wanted >= current:
-        floor = wanted
-        if wanted > current:
-            raised_at = now
-    elif last_raised_at is not None and now - last_raised_at < params.hold_seconds:
-        floor, reason = current, REASON_HOLD_AFTER_RAISE
-        left = params.hold_seconds - (now - last_raised_at)
-        message += f"; holding {current} for {left:.0f}s after the last raise"
-    else:
-        drop = max(1, math.floor(current * params.scale_down_percent_per_step / 100.0))
-        floor = max(wanted, current - drop)
-        if floor > wanted:
-            reason = REASON_GRADUAL_DESCENT
-            message += f"; descending gradually {current} -> {floor} (at most {drop} per step)"
-
-    clamped_floor, clamped = clamp(floor)
+    floor, step_reason, step_message, raised_at = _next_floor(current, wanted, params, now, last_raised_at)
+    reason, message = step_reason or reason, message + step_message
+    clamped_floor, clamped = _clamp(floor, params)
     if clamped:
         reason = clamped
         message += f"; clamped to {clamped} {clamped_floor}"
     return FloorDecision(
-        clamped_floor, reason, message, peak=peak, peak_time=peak_time, last_raised_at=raised_at, burst=burst
+        clamped_floor,
+        reason,
+        message,
+        peak=peak.peak,
+        peak_time=peak.peak_time,
+        last_raised_at=raised_at,
+        burst=burst,
     )

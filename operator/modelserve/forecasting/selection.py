@@ -127,17 +127,7 @@ def fit_forecaster(
     - `fine`: recent demand at a 1-minute step (the last day is plenty); sets the state's
       `dispersion`, from which the forecast adds a burst allowance (see `burst`). None: no allowance.
     """
-    if model != AUTO and model not in MODELS:
-        raise ValueError(
-            f"spec.autoscaling.predictive.model: {model!r} is not one of auto, {', '.join(MODELS)}"
-        )
-    if seasonality not in SEASONALITIES:
-        raise ValueError(
-            f"spec.autoscaling.predictive.seasonality: {seasonality!r} is not one of "
-            f"{', '.join(SEASONALITIES)}"
-        )
-    if not 0.5 <= quantile < 1:
-        raise ValueError(f"spec.autoscaling.predictive.quantile: {quantile} is not in [0.5, 1)")
+    _check_settings(model, seasonality, quantile)
     step = series.step_seconds
     have = series.observed_seconds
     if have < min_history_seconds or series.observed_points < 4:
@@ -162,28 +152,67 @@ def fit_forecaster(
             return InsufficientHistory(have, need, f"for {season} seasonality")
     m = SEASON_SECONDS[season] // step if SEASON_SECONDS[season] else 1
     z = to_log(fill_gaps(values, m), offset)
-    n = z.shape[0]
-    lead = max(1, math.ceil(horizon_seconds / step))
-    backtest = min(BACKTEST_SECONDS // step, n // 4)
-    train = n - backtest
-    fitted_at = float(now) if now is not None else start + n * step
-
+    fitted_at = float(now) if now is not None else start + z.shape[0] * step
     candidates = MODELS if model == AUTO else (model,)
+    fit = _Fit(z, start, step, season, quantile, offset, fitted_at, max(1, math.ceil(horizon_seconds / step)))
+    best = _best_backtested(fit, candidates)
+    best.history_points = int(series.observed_points)
+    if fine is not None:
+        best.dispersion = estimate_dispersion(fine, step)
+    return best
+
+
+def _check_settings(model: str, seasonality: str, quantile: float) -> None:
+    """ValueError naming the spec field for a model, seasonality or quantile outside the API."""
+    if model != AUTO and model not in MODELS:
+        raise ValueError(
+            f"spec.autoscaling.predictive.model: {model!r} is not one of auto, {', '.join(MODELS)}"
+        )
+    if seasonality not in SEASONALITIES:
+        raise ValueError(
+            f"spec.autoscaling.predictive.seasonality: {seasonality!r} is not one of "
+            f"{', '.join(SEASONALITIES)}"
+        )
+    if not 0.5 <= quantile < 1:
+        raise ValueError(f"spec.autoscaling.predictive.quantile: {quantile} is not in [0.5, 1)")
+
+
+@dataclass(frozen=True)
+class _Fit:
+    """One fit's prepared input: the log-scale series ``z`` from ``start``, its step, season and the
+    settings every candidate model is fitted with; ``lead`` is the backtest's horizon in bins."""
+
+    z: np.ndarray
+    start: float
+    step: int
+    season: str
+    quantile: float
+    offset: float
+    fitted_at: float
+    lead: int
+
+
+def _best_backtested(fit: _Fit, candidates: tuple[str, ...]) -> ForecastState:
+    """Fit every candidate on all but the last BACKTEST_SECONDS, score it on those (sMAPE at the
+    lead), and return the best, rolled through to the end of the data with its scores recorded."""
+    n = fit.z.shape[0]
+    backtest = min(BACKTEST_SECONDS // fit.step, n // 4)
+    train = n - backtest
     results: list[tuple[float, str, ForecastState]] = []
     for name in candidates:
         state, errors, times = fit_model(
             name,
-            z[:train],
-            start=start,
-            step_seconds=step,
-            seasonality=season,
-            quantile=quantile,
-            offset=offset,
-            now=fitted_at,
+            fit.z[:train],
+            start=fit.start,
+            step_seconds=fit.step,
+            seasonality=fit.season,
+            quantile=fit.quantile,
+            offset=fit.offset,
+            now=fit.fitted_at,
         )
-        error, state, held_out_errors = _roll_through(state, z[train:], lead)
+        error, state, held_out_errors = _roll_through(state, fit.z[train:], fit.lead)
         # The interval is set from in-sample and held-out one-step errors together.
-        held_out_times = start + step * np.arange(train, n, dtype=float)
+        held_out_times = fit.start + fit.step * np.arange(train, n, dtype=float)
         set_residual_quantiles(state, np.r_[errors, held_out_errors], np.r_[times, held_out_times])
         results.append((error, name, state))
     scores = {name: round(err, 3) for err, name, _ in results}
@@ -192,9 +221,6 @@ def fit_forecaster(
     best_error, _name, best = min(results, key=lambda r: (math.isnan(r[0]), r[0], -order[r[1]]))
     best.backtest_error = None if math.isnan(best_error) else round(best_error, 3)
     best.candidates = scores
-    best.history_points = int(series.observed_points)
-    if fine is not None:
-        best.dispersion = estimate_dispersion(fine, step)
     return best
 
 

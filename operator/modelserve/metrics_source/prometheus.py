@@ -1,4 +1,7 @@
-"""PrometheusQuery: instant, vector and range queries with timeouts, over prometheus-api-client.
+"""PrometheusQuery: instant, vector, subquery and range queries with timeouts, over prometheus-api-client.
+
+The one Prometheus client of the operator: the SLA controller, the predictive autoscaler, the canary
+analysis (``analysis.providers.prometheus``) and ``kubectl modelserve`` all query through it.
 
 Failures are split in two so that callers can react differently:
   * :class:`MetricsUnavailable` — Prometheus could not answer (connection refused, timeout, HTTP error,
@@ -98,7 +101,11 @@ def parse_matrix(result: Any, query: str = "") -> list[tuple[Labels, list[tuple[
     for item in result:
         if not isinstance(item, Mapping) or "values" not in item:
             raise UnexpectedResult(f"expected a range vector, got {str(item)[:120]!r}: {query}")
-        points = [(float(t), _float(v, query)) for t, v in item["values"]]
+        points = []
+        for point in item["values"]:
+            if not isinstance(point, list | tuple) or len(point) != 2:
+                raise UnexpectedResult(f"malformed point {point!r} for query {query}")
+            points.append((_float(point[0], query), _float(point[1], query)))
         out.append((dict(item.get("metric") or {}), points))
     return out
 
@@ -169,6 +176,13 @@ class PrometheusQuery:
     def vector(self, promql: str, time: datetime | float | None = None) -> list[tuple[Labels, float]]:
         """Every series of an instant query as ``(labels, value)``."""
         return parse_vector(self._raw(promql, time), promql)
+
+    def matrix(
+        self, promql: str, time: datetime | float | None = None
+    ) -> list[tuple[Labels, list[tuple[float, float]]]]:
+        """An instant query whose result is a range vector -- a subquery such as ``sum(x[1m])[30m:1m]`` --
+        as ``[(labels, [(unix_time, value), ...])]``; an instant vector raises UnexpectedResult."""
+        return parse_matrix(self._raw(promql, time), promql)
 
     def range(
         self, promql: str, start: datetime | float, end: datetime | float, step: float | str

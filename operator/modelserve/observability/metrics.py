@@ -81,8 +81,6 @@ RESIDENCY_VIOLATIONS = Counter(
     registry=REGISTRY,
 )
 
-WRITE_VERBS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-
 
 def count_request(verb: str, kind: str) -> None:
     API_REQUESTS.labels(verb=verb, kind=kind or "unknown").inc()

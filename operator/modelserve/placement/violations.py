@@ -37,7 +37,6 @@ REASON_NOT_SCHEDULED = "NotScheduled"
 REASON_NODE_NOT_FOUND = "NodeNotFound"
 REASON_POD_FINISHED = "PodFinished"
 
-VIOLATION_REASONS = (REASON_NODE_REGION_LABEL_MISSING, REASON_REGION_DENIED, REASON_REGION_NOT_ALLOWED)
 
 # Enforcement actions.
 ACTION_EVICT = "evict"  # POST pods/<name>/eviction (honours PodDisruptionBudgets)

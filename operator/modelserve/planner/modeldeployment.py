@@ -51,6 +51,7 @@ from modelserve.rollout import (
     CandidateFetchFailure,
     ObservedRevisions,
     RevisionReplicas,
+    RolloutSpec,
     plan_rollout,
     rollout_spec_from_api,
 )
@@ -102,6 +103,7 @@ class Observed:
     # The user-owned route spec.traffic names, when it does not exist ("HTTPRoute/shop"): never created
     # by us (it is the user's), reported instead.
     user_route_missing: str | None = None
+    user_route: dict | None = None  # the live user-owned route spec.traffic names, when it exists
     sla: SLAView | None = None  # from the SLA controller (modelserve.reconcile.sla)
     predictive: dict[str | None, PredictiveFloor] = field(default_factory=dict)  # by region
     analysis: AnalysisRun | None = None
@@ -140,8 +142,12 @@ def _by_revision(deployments: dict[str, dict]) -> dict[str, list[dict]]:
     return out
 
 
-def rollout_spec_for(spec: ModelDeploymentSpec, annotations: dict, revision: str, sla: SLAView | None):
-    """The rollout machine's spec: the user's rollout settings, manual controls and SLA gates."""
+def rollout_spec_for(
+    spec: ModelDeploymentSpec, annotations: dict, revision: str, sla: SLAView | None
+) -> RolloutSpec:
+    """The rollout machine's spec: the user's rollout settings, manual controls and SLA gates.
+
+    Raises ValueError naming the field for an unknown router or an invalid manual control."""
     router = router_for(spec.router)
     rspec = rollout_spec_from_api(
         spec.rollout, annotations=annotations, spec_revision=revision, weight_approximate=router.approximate
@@ -157,7 +163,7 @@ class _Inputs:
 
     owner: Owner
     spec: ModelDeploymentSpec
-    rspec: Any  # the rollout machine's RolloutSpec
+    rspec: RolloutSpec
     revision: str  # the spec's revision
     placement: PlacementSpec | None
     specs: dict[str, ModelDeploymentSpec]  # every revision we can build (specs_by_revision), once
@@ -271,16 +277,16 @@ def _revision_runtime(spec: ModelDeploymentSpec, catalogue: Catalogue, current: 
 def check_gates_for_runtime(spec: ModelDeploymentSpec, runtime: RuntimeEntry) -> None:
     """LLM gates (ttftP95, tpotP99, ...) need metrics that export them: the model's runtime's (metricPreset
     `modelserve`, the API's default) or the named preset's."""
-    analysis = spec.rollout.get("analysis") or {}
-    name = analysis.get("metricPreset") or "modelserve"
+    analysis = spec.rollout.analysis
+    name = analysis.metric_preset or "modelserve"
     preset = preset_for_runtime(runtime) if name == "modelserve" else get_preset(name)
     source = f"runtime {runtime.name!r}" if name == "modelserve" else f"metricPreset {name!r}"
-    for i, gate in enumerate(analysis.get("gates") or []):
-        builtin = gate.get("builtin")
+    for i, gate in enumerate(analysis.gates):
+        builtin = gate.builtin
         if builtin and not preset_supports(preset, builtin):
             raise SpecError(
                 f"spec.rollout.analysis.gates[{i}].builtin",
-                f"{builtin} (gate {gate.get('name')!r}) needs metrics that {source} does not export "
+                f"{builtin} (gate {gate.name!r}) needs metrics that {source} does not export "
                 "(LLM gates need the vllm runtime)",
             )
 
@@ -340,7 +346,7 @@ def _rollout(inputs: _Inputs, by_rev: dict[str, list[dict]]) -> tuple[Any, int, 
         )
     target = _target_replicas(spec, by_rev.get(state.stable_revision or inputs.revision, []))
     failure = inputs.fetch_failures.get(state.candidate_revision or "")
-    on_failure = (spec.rollout.get("analysis") or {}).get("onFailure", "rollback")
+    on_failure = spec.rollout.analysis.on_failure
     revisions_observed = ObservedRevisions(
         target_replicas=target,
         candidate_fetch_failure=(
@@ -465,7 +471,7 @@ def _traffic(inputs: _Inputs, rplan: Any) -> list[dict]:
     owner, spec = inputs.owner, inputs.spec
     preview = None
     if inputs.rspec.strategy == "blueGreen":
-        preview = (spec.rollout.get("blueGreen") or {}).get("previewServiceName") or f"{owner.name}-preview"
+        preview = spec.rollout.blue_green.preview_service_name or f"{owner.name}-preview"
     ctx = RouteContext(
         namespace=owner.namespace,
         name=owner.name,
@@ -477,7 +483,7 @@ def _traffic(inputs: _Inputs, rplan: Any) -> list[dict]:
         service_port=80,
         target_port="http",
         preview_service=preview,
-        router_spec=dict(spec.traffic.get(spec.router) or {}),
+        traffic=spec.traffic,
     )
     objects = router_for(spec.router).desired_objects(ctx, rplan.weights)
     missing = inputs.observed.user_route_missing

@@ -12,9 +12,7 @@ from datetime import datetime
 
 from modelserve.analysis import (
     AnalysisCounters,
-    AnalysisSpec,
     DecisionAction,
-    GateSpec,
     Look,
     QueryTarget,
     analyse_interval,
@@ -27,10 +25,11 @@ from modelserve.analysis.providers import fetch_samples
 from modelserve.analysis.providers.prometheus import PrometheusProvider
 from modelserve.analysis.samples import Sample
 from modelserve.api.conditions import rfc3339
+from modelserve.api.gates import AnalysisSpec, GateSpec
 from modelserve.observability.metrics import ANALYSIS_VERDICTS
 from modelserve.planner.modeldeployment import AnalysisRun
 from modelserve.rollout.machine import AnalysisOutcome, analysis_window_start, step_duration_seconds
-from modelserve.rollout.spec import RolloutSpec, rollout_spec_from_api
+from modelserve.rollout.spec import RolloutSpec
 from modelserve.rollout.state import RolloutState
 
 log = logging.getLogger(__name__)
@@ -88,32 +87,31 @@ def run_analysis(
     prometheus_url: str | None,
     namespace: str,
     name: str,
-    rollout: dict,
+    rspec: RolloutSpec,
+    aspec: AnalysisSpec,
     extra_gates: tuple[dict, ...],
     state: RolloutState,
     old_rollout_status: dict,
     window_start: datetime,
     now: datetime,
-    rspec: RolloutSpec | None = None,
     runtime_preset: MetricPreset | None = None,
 ) -> AnalysisRun:
     """Measure every gate over [window_start, now], judge, update counters, decide.
 
-    ``rspec`` (parsed from ``rollout`` when not given) says how long the current step runs, hence
-    whether this analysis may pass it, extend it or leave it to onInconclusive (``analysis_look``).
-    ``runtime_preset``: the model's runtime's metrics (analysis.contract.preset_for_runtime), used when
-    metricPreset is the default ``modelserve``; an explicit ``istio`` or runtime name wins.
+    ``rspec`` (the machine's spec) says how long the current step runs, hence whether this analysis may
+    pass it, extend it or leave it to onInconclusive (``analysis_look``); ``aspec`` is
+    ``spec.rollout.analysis``; ``extra_gates`` are the SLA policy's gates (``slo.gates``), added unless
+    a gate of the same name is configured. ``runtime_preset``: the model's runtime's metrics
+    (analysis.contract.preset_for_runtime), used when metricPreset is the default ``modelserve``; an
+    explicit ``istio`` or runtime name wins.
     """
-    aspec = AnalysisSpec.from_mapping(rollout.get("analysis") or {})
     gates = list(aspec.gates) + [
         GateSpec.from_mapping(g) for g in extra_gates if g.get("name") not in {x.name for x in aspec.gates}
     ]
     counters = AnalysisCounters.from_status(old_rollout_status)
     window = max(aspec.interval_seconds, (now - window_start).total_seconds())
-    if rspec is None:
-        rspec = rollout_spec_from_api(rollout, spec_revision="", weight_approximate=False)
     look = analysis_look(aspec, rspec, state, counters, window_start, now)
-    url = (rollout.get("analysis") or {}).get("provider", {}).get("address") or prometheus_url
+    url = aspec.provider_address or prometheus_url
     assert state.candidate_revision is not None
     target = QueryTarget(namespace, name, state.candidate_revision, state.stable_revision)
     samples: Mapping[str, tuple[Sample | None, Sample | None] | BaseException | str]

@@ -72,8 +72,11 @@ def observe(ctx: Context, body: dict) -> tuple[Observed, dict[str, dict[str, dic
         observed.sla_policy = ctx.kube.get("SLAPolicy", ns, ref)
         observed.sla_policy_missing = observed.sla_policy is None
     route = user_route(ns, name, spec)
-    if route is not None and ctx.kube.get(route.kind, ns, route.name) is None:
-        observed.user_route_missing = str(route)
+    if route is not None:
+        # Read once: apply_plan compares our rules with this copy instead of reading it again.
+        observed.user_route = ctx.kube.get(route.kind, ns, route.name)
+        if observed.user_route is None:
+            observed.user_route_missing = str(route)
     observed.sla = _sla_view(ctx, body)
     if ctx.floors is not None:
         observed.predictive = ctx.floors.floors_for(ns, name)
@@ -114,7 +117,8 @@ def maybe_analyse(ctx: Context, body: dict, observed: Observed, now: datetime) -
             ctx.prometheus_url,
             body["metadata"]["namespace"],
             body["metadata"]["name"],
-            spec.rollout,
+            rspec,
+            spec.rollout.analysis,
             tuple(gates),
             state,
             status.get("rollout") or {},
@@ -126,9 +130,13 @@ def maybe_analyse(ctx: Context, body: dict, observed: Observed, now: datetime) -
         log.warning("analysis of %s skipped: %s", body["metadata"]["name"], exc)
 
 
-def apply_plan(ctx: Context, body: dict, plan: Plan, owned: dict[str, dict[str, dict]]) -> int:
+def apply_plan(
+    ctx: Context, body: dict, plan: Plan, owned: dict[str, dict[str, dict]], user_route: dict | None = None
+) -> int:
     """Apply desired objects that differ from what is live, delete owned objects no longer desired.
-    Returns how many writes were made."""
+
+    ``owned``: the owned objects observe() listed; ``user_route``: the user-owned route it read
+    (``Observed.user_route``), so neither is read again. Returns how many writes were made."""
     writes = 0
     wanted: dict[str, set[str]] = {}
     for obj in plan.desired:
@@ -136,7 +144,9 @@ def apply_plan(ctx: Context, body: dict, plan: Plan, owned: dict[str, dict[str, 
         kind, name = obj["kind"], obj["metadata"]["name"]
         wanted.setdefault(kind, set()).add(name)
         live = owned.get(kind, {}).get(name)
-        if live is None:  # not ours yet, or a user-owned object we manage fields in
+        if live is None and _same_object(user_route, obj):
+            live = user_route
+        elif live is None:  # not ours yet
             live = ctx.kube.get(kind, obj["metadata"].get("namespace"), name)
         # List items carry no apiVersion/kind; everything else must already be as we want it.
         if live is not None and is_subset(
@@ -153,6 +163,14 @@ def apply_plan(ctx: Context, body: dict, plan: Plan, owned: dict[str, dict[str, 
                 ctx.kube.delete(kind, body["metadata"]["namespace"], name)
                 writes += 1
     return writes
+
+
+def _same_object(live: dict | None, obj: dict) -> bool:
+    return (
+        live is not None
+        and live.get("kind", obj["kind"]) == obj["kind"]
+        and (live.get("metadata") or {}).get("name") == obj["metadata"]["name"]
+    )
 
 
 def enforce_residency(ctx: Context, body: dict, observed: Observed) -> list[EventSpec]:
@@ -226,7 +244,7 @@ def reconcile_model_deployment(ctx: Context, namespace: str, name: str) -> float
             raise
         apply_error = None
         try:
-            apply_plan(ctx, body, plan, owned)
+            apply_plan(ctx, body, plan, owned, observed.user_route)
             plan.events.extend(enforce_residency(ctx, body, observed))
         except Exception as exc:  # report in status, retry with backoff
             apply_error = exc

@@ -1,7 +1,8 @@
 """Progressive delivery's pure core: rollout state (status round-trip), steps and the state machine.
 
-Its phases, stages, strategies, decisions, condition and Event reasons are named in
-``modelserve.api.constants``, with every other name the operator shares.
+Its input is the parsed ``spec.rollout`` (``modelserve.api.rollout``). Its phases, stages, strategies,
+decisions, condition and Event reasons are named in ``modelserve.api.constants``, with every other name
+the operator shares.
 """
 
 from __future__ import annotations
@@ -9,14 +10,11 @@ from __future__ import annotations
 from modelserve.rollout.machine import RolloutPlan, analysis_window_start, plan_rollout
 from modelserve.rollout.spec import (
     AnalysisOutcome,
-    BlueGreenSpec,
-    CanarySpec,
     CandidateFetchFailure,
     ManualControl,
     ObservedRevisions,
     RevisionReplicas,
     RolloutSpec,
-    ShadowSpec,
     manual_control_from,
     rollout_spec_from_api,
 )
@@ -24,8 +22,6 @@ from modelserve.rollout.state import PendingScaleDown, RolloutState, state_from_
 
 __all__ = [
     "AnalysisOutcome",
-    "BlueGreenSpec",
-    "CanarySpec",
     "CandidateFetchFailure",
     "ManualControl",
     "ObservedRevisions",
@@ -34,7 +30,6 @@ __all__ = [
     "RolloutPlan",
     "RolloutSpec",
     "RolloutState",
-    "ShadowSpec",
     "analysis_window_start",
     "manual_control_from",
     "plan_rollout",

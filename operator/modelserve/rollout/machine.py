@@ -76,9 +76,8 @@ from modelserve.api.constants import (
     STRATEGY_SHADOW,
 )
 from modelserve.api.events import EventSpec
+from modelserve.api.rollout import PROMOTE_FULL, PROMOTE_STEP, AnalysisStep, PauseStep, SetWeightStep, Step
 from modelserve.rollout.spec import (
-    PROMOTE_FULL,
-    PROMOTE_STEP,
     AnalysisOutcome,
     ObservedRevisions,
     RolloutSpec,
@@ -92,13 +91,7 @@ from modelserve.rollout.state import (
     RolloutState,
     state_to_status,
 )
-from modelserve.rollout.steps import (
-    AnalysisStep,
-    PauseStep,
-    SetWeightStep,
-    Step,
-    effective_canary_steps,
-)
+from modelserve.rollout.steps import effective_canary_steps
 from modelserve.routers.base import ALL_STABLE, Weights
 from modelserve.routers.replicas import candidate_share, replicas_for_weight
 

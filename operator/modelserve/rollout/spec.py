@@ -1,6 +1,6 @@
 """Typed inputs of the rollout state machine: the rollout spec, manual controls, observed revisions and
-the analysis outcome. ``rollout_spec_from_api`` builds them from ``spec.rollout`` + annotations with
-the API defaults applied, so the machine never digs through dicts."""
+the analysis outcome. ``rollout_spec_from_api`` builds them from the parsed ``spec.rollout``
+(``api.rollout.Rollout``) + annotations, so the machine never digs through dicts."""
 
 from __future__ import annotations
 
@@ -20,38 +20,17 @@ from modelserve.api.constants import (
     STRATEGY_CANARY,
     STRATEGY_SHADOW,
 )
-from modelserve.api.durations import parse_duration
-from modelserve.rollout.steps import Step, parse_steps
+from modelserve.api.rollout import (
+    PROMOTE_FULL,
+    PROMOTE_STEP,
+    SHADOW_THEN,
+    BlueGreenSpec,
+    CanarySpec,
+    Rollout,
+    ShadowSpec,
+)
 
-PROMOTE_STEP = "step"
-PROMOTE_FULL = "full"
 _TRUE_VALUES = {"true", "1", "yes", "on"}
-
-
-@dataclass(frozen=True)
-class CanarySpec:
-    """``spec.rollout.canary``."""
-
-    steps: tuple[Step, ...] = ()
-
-
-@dataclass(frozen=True)
-class ShadowSpec:
-    """``spec.rollout.shadow``: mirror ``mirror_percent`` of traffic for ``duration_seconds``, then
-    ``then`` (``promote`` or ``canary``)."""
-
-    mirror_percent: int = 100
-    duration_seconds: float = 600.0
-    then: str = "promote"
-
-
-@dataclass(frozen=True)
-class BlueGreenSpec:
-    """``spec.rollout.blueGreen``."""
-
-    preview_service_name: str | None = None
-    scale_down_delay_seconds: float = 600.0
-    auto_promote: bool = True
 
 
 @dataclass(frozen=True)
@@ -81,9 +60,9 @@ class RolloutSpec:
     """``spec.rollout`` with defaults applied, plus what the machine needs to know about the router."""
 
     strategy: str = STRATEGY_CANARY
-    canary: CanarySpec = CanarySpec()
-    shadow: ShadowSpec = ShadowSpec()
-    blue_green: BlueGreenSpec = BlueGreenSpec()
+    canary: CanarySpec = field(default_factory=CanarySpec)
+    shadow: ShadowSpec = field(default_factory=ShadowSpec)
+    blue_green: BlueGreenSpec = field(default_factory=BlueGreenSpec)
     #: ``spec.rollout.analysis.gates`` is non-empty: pause/analysis steps need a PROCEED verdict.
     gates_configured: bool = False
     analysis_interval_seconds: float = 60.0
@@ -93,12 +72,12 @@ class RolloutSpec:
     progress_deadline_seconds: float = 1800.0
     #: The router only approximates weights by replica ratios (``router.approximate``).
     weight_approximate: bool = False
-    manual: ManualControl = ManualControl()
+    manual: ManualControl = field(default_factory=ManualControl)
 
     def __post_init__(self) -> None:
         if self.strategy not in (STRATEGY_CANARY, STRATEGY_SHADOW, STRATEGY_BLUE_GREEN):
             raise ValueError(f"spec.rollout.strategy: {self.strategy!r} must be canary, shadow or blueGreen")
-        if self.shadow.then not in ("promote", "canary"):
+        if self.shadow.then not in SHADOW_THEN:
             raise ValueError(f"spec.rollout.shadow.then: {self.shadow.then!r} must be promote or canary")
 
 
@@ -167,7 +146,7 @@ def _token(annotation_value: str | None) -> str | None:
 
 
 def manual_control_from(
-    rollout: Mapping[str, Any] | None, annotations: Mapping[str, str] | None, *, spec_revision: str
+    rollout: Rollout, annotations: Mapping[str, str] | None, *, spec_revision: str
 ) -> ManualControl:
     """Merge ``spec.rollout.{paused,abort,promote}`` and the ``modelserve.io/*`` annotations.
 
@@ -178,7 +157,6 @@ def manual_control_from(
     - retry / resume: any new annotation value is a new one-shot request.
     Raises ``ValueError`` naming the annotation when the promote value is not step/full.
     """
-    rollout = rollout or {}
     annotations = annotations or {}
     promote: str | None = None
     promote_token: str | None = None
@@ -191,12 +169,12 @@ def manual_control_from(
                 f"'step' or 'full', optionally followed by '@<nonce>'"
             )
         promote, promote_token = kind, _token(raw_promote)
-    elif rollout.get("promote"):
-        promote = str(rollout["promote"])
+    elif rollout.promote:
+        promote = rollout.promote
         promote_token = f"spec:{promote}:{spec_revision}"
     return ManualControl(
-        paused=bool(rollout.get("paused")) or _truthy(annotations.get(ANNOTATION_PAUSED, "")),
-        abort=bool(rollout.get("abort")) or _truthy(annotations.get(ANNOTATION_ABORT, "")),
+        paused=rollout.paused or _truthy(annotations.get(ANNOTATION_PAUSED, "")),
+        abort=rollout.abort or _truthy(annotations.get(ANNOTATION_ABORT, "")),
         promote=promote,
         promote_token=promote_token,
         retry_token=_token(annotations.get(ANNOTATION_RETRY)),
@@ -204,45 +182,27 @@ def manual_control_from(
     )
 
 
-def _seconds(body: Mapping[str, Any], key: str, default: str, path: str) -> float:
-    return parse_duration(str(body.get(key) or default), field=f"{path}.{key}")
-
-
 def rollout_spec_from_api(
-    rollout: Mapping[str, Any] | None,
+    rollout: Rollout,
     *,
     annotations: Mapping[str, str] | None = None,
     spec_revision: str,
     weight_approximate: bool,
 ) -> RolloutSpec:
-    """Build a ``RolloutSpec`` from the ``spec.rollout`` dict (defaults from the API contract applied).
+    """The machine's ``RolloutSpec`` from the parsed ``spec.rollout`` and the annotations.
 
     ``weight_approximate`` is the chosen router's ``approximate``. Raises ``ValueError`` naming the
-    field path on invalid input.
+    annotation when a manual control in it is invalid.
     """
-    rollout = rollout or {}
-    path = "spec.rollout"
-    canary = rollout.get("canary") or {}
-    shadow = rollout.get("shadow") or {}
-    blue_green = rollout.get("blueGreen") or {}
-    analysis = rollout.get("analysis") or {}
     return RolloutSpec(
-        strategy=str(rollout.get("strategy") or STRATEGY_CANARY),
-        canary=CanarySpec(steps=parse_steps(canary.get("steps"), field=f"{path}.canary.steps")),
-        shadow=ShadowSpec(
-            mirror_percent=int(shadow.get("mirrorPercent", 100)),
-            duration_seconds=_seconds(shadow, "duration", "10m", f"{path}.shadow"),
-            then=str(shadow.get("then") or "promote"),
-        ),
-        blue_green=BlueGreenSpec(
-            preview_service_name=blue_green.get("previewServiceName") or None,
-            scale_down_delay_seconds=_seconds(blue_green, "scaleDownDelay", "10m", f"{path}.blueGreen"),
-            auto_promote=bool(blue_green.get("autoPromote", True)),
-        ),
-        gates_configured=bool(analysis.get("gates")),
-        analysis_interval_seconds=_seconds(analysis, "interval", "1m", f"{path}.analysis"),
-        scale_down_delay_seconds=_seconds(rollout, "scaleDownDelay", "30s", path),
-        progress_deadline_seconds=_seconds(rollout, "progressDeadline", "30m", path),
+        strategy=rollout.strategy,
+        canary=rollout.canary,
+        shadow=rollout.shadow,
+        blue_green=rollout.blue_green,
+        gates_configured=bool(rollout.analysis.gates),
+        analysis_interval_seconds=rollout.analysis.interval_seconds,
+        scale_down_delay_seconds=rollout.scale_down_delay_seconds,
+        progress_deadline_seconds=rollout.progress_deadline_seconds,
         weight_approximate=weight_approximate,
         manual=manual_control_from(rollout, annotations, spec_revision=spec_revision),
     )

@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from modelserve.api.traffic import Traffic
+
 REVISION_LABEL = "modelserve.io/revision"
 SERVICE_NAME_MAX = 63
 # Keep revision suffixes short so `<md>-<revision>` stays a DNS label (md names are at most 40 chars).
@@ -52,7 +54,7 @@ class RouteContext:
 
     ``owner_reference`` is the ModelDeployment's ownerReference dict (``None`` leaves it out);
     ``labels`` go on every object we create; ``selector_labels`` select all pods of this
-    ModelDeployment (any revision); ``router_spec`` is ``spec.traffic.<router>`` as a dict.
+    ModelDeployment (any revision); ``traffic`` is the parsed ``spec.traffic``.
     Service names for revisions come from ``revision_service_name`` unless given.
     """
 
@@ -69,7 +71,7 @@ class RouteContext:
     stable_service: str | None = None
     candidate_service: str | None = None
     preview_service: str | None = None
-    router_spec: Mapping[str, Any] = field(default_factory=dict)
+    traffic: Traffic = field(default_factory=Traffic)
 
     @property
     def stable_service_name(self) -> str:
@@ -222,18 +224,21 @@ class MeshRouter(TrafficRouter):
     """A router whose weights live in one route object (HTTPRoute, VirtualService), in one of two modes:
 
     - owned route: an object named ``<md>`` that we own outright (built by ``owned_route_spec``);
-    - user route (``router_spec[USER_ROUTE_KEY]`` names it): the user's object keeps its metadata and
+    - user route (``user_route_name`` names it): the user's object keeps its metadata and
       everything else in its spec; we server-side apply only ``spec.<RULES_FIELD>``, an atomic list we
       own whole, and release it by applying an empty body when the ModelDeployment goes.
 
-    Subclasses give the route's kind and apiVersion, the spec key that names a user route, the rules
+    Subclasses give the route's kind and apiVersion, the spec field that names a user route, the rules
     field, the owned route's other spec fields, and the rules for the weights.
     """
 
     KIND: ClassVar[str]
     API_VERSION: ClassVar[str]
-    USER_ROUTE_KEY: ClassVar[str]
     RULES_FIELD: ClassVar[str]
+
+    @abstractmethod
+    def user_route_name(self, ctx: RouteContext) -> str | None:
+        """The user's route named in ``spec.traffic.<router>``, or None for a route we own."""
 
     @abstractmethod
     def owned_route_spec(self, ctx: RouteContext) -> dict[str, Any]:
@@ -244,10 +249,10 @@ class MeshRouter(TrafficRouter):
         """The value of ``spec.<RULES_FIELD>`` that realises ``weights``."""
 
     def route_name(self, ctx: RouteContext) -> str:
-        return ctx.router_spec.get(self.USER_ROUTE_KEY) or ctx.name
+        return self.user_route_name(ctx) or ctx.name
 
     def user_owned(self, ctx: RouteContext) -> bool:
-        return bool(ctx.router_spec.get(self.USER_ROUTE_KEY))
+        return bool(self.user_route_name(ctx))
 
     def route(self, ctx: RouteContext, weights: Weights) -> dict[str, Any]:
         """The owned route, or the ``spec.<RULES_FIELD>`` patch of the user's route."""

@@ -35,18 +35,20 @@ class GatewayApiRouter(MeshRouter):
     approximate: ClassVar[bool] = False
     KIND: ClassVar[str] = "HTTPRoute"
     API_VERSION: ClassVar[str] = HTTPROUTE_API_VERSION
-    USER_ROUTE_KEY: ClassVar[str] = "routeName"
     RULES_FIELD: ClassVar[str] = "rules"
 
+    def user_route_name(self, ctx: RouteContext) -> str | None:
+        return ctx.traffic.gateway_api.route_name
+
     def owned_route_spec(self, ctx: RouteContext) -> dict[str, Any]:
+        settings = ctx.traffic.gateway_api
         spec: dict[str, Any] = {
             "parentRefs": [
-                {k: ref[k] for k in PARENT_REF_KEYS if ref.get(k) is not None}
-                for ref in ctx.router_spec.get("parentRefs") or ()
+                {k: ref[k] for k in PARENT_REF_KEYS if ref.get(k) is not None} for ref in settings.parent_refs
             ]
         }
-        if ctx.router_spec.get("hostnames"):
-            spec["hostnames"] = list(ctx.router_spec["hostnames"])
+        if settings.hostnames:
+            spec["hostnames"] = list(settings.hostnames)
         return spec
 
     def rules(self, ctx: RouteContext, weights: Weights) -> list[dict[str, Any]]:
@@ -61,7 +63,7 @@ class GatewayApiRouter(MeshRouter):
                 {"name": candidate_service, "port": ctx.service_port, "weight": weights.candidate}
             )
         rule: dict[str, Any] = {
-            "matches": [{"path": {"type": "PathPrefix", "value": ctx.router_spec.get("path") or "/"}}],
+            "matches": [{"path": {"type": "PathPrefix", "value": ctx.traffic.gateway_api.path}}],
         }
         if weights.mirror_percent and candidate_service is not None:
             mirror: dict[str, Any] = {"backendRef": {"name": candidate_service, "port": ctx.service_port}}

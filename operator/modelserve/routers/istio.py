@@ -25,13 +25,16 @@ class IstioRouter(MeshRouter):
     approximate: ClassVar[bool] = False
     KIND: ClassVar[str] = "VirtualService"
     API_VERSION: ClassVar[str] = VIRTUAL_SERVICE_API_VERSION
-    USER_ROUTE_KEY: ClassVar[str] = "virtualServiceName"
     RULES_FIELD: ClassVar[str] = "http"
 
+    def user_route_name(self, ctx: RouteContext) -> str | None:
+        return ctx.traffic.istio.virtual_service_name
+
     def owned_route_spec(self, ctx: RouteContext) -> dict[str, Any]:
-        spec: dict[str, Any] = {"hosts": list(ctx.router_spec.get("hosts") or [ctx.fqdn(ctx.name)])}
-        if ctx.router_spec.get("gateways"):
-            spec["gateways"] = list(ctx.router_spec["gateways"])
+        settings = ctx.traffic.istio
+        spec: dict[str, Any] = {"hosts": list(settings.hosts or [ctx.fqdn(ctx.name)])}
+        if settings.gateways:
+            spec["gateways"] = list(settings.gateways)
         return spec
 
     def rules(self, ctx: RouteContext, weights: Weights) -> list[dict[str, Any]]:

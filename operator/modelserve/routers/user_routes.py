@@ -21,6 +21,7 @@ from typing import Any
 
 from modelserve import FIELD_MANAGER
 from modelserve.api import constants as c
+from modelserve.api.traffic import parse_traffic
 from modelserve.k8s.resources import resource_for
 from modelserve.routers import RouteContext, router_for
 
@@ -52,15 +53,16 @@ class RouteHold:
 
 def user_route(namespace: str, name: str, spec: Mapping[str, Any]) -> RouteRef | None:
     """The user-owned route ``spec.traffic`` writes into -- what the router's ``finalize`` would release
-    -- or ``None`` (an owned route, the replicas router, an unknown router)."""
-    traffic = spec.get("traffic") or {}
+    -- or ``None`` (an owned route, the replicas router, an unknown router or an invalid ``spec.traffic``).
+
+    Takes the spec as written, not the parsed one: a route must be released even when the rest of the
+    spec no longer parses."""
     try:
-        router = router_for(str(traffic.get("router", c.DEFAULT_ROUTER)))
+        traffic = parse_traffic(spec.get("traffic"))
+        router = router_for(traffic.router)
     except ValueError:
         return None
-    ctx = RouteContext(
-        namespace=namespace, name=name, stable_revision="", router_spec=dict(traffic.get(router.name) or {})
-    )
+    ctx = RouteContext(namespace=namespace, name=name, stable_revision="", traffic=traffic)
     for body in router.finalize(ctx).release:
         return RouteRef(body["kind"], body["metadata"]["name"])
     return None

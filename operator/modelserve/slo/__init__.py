@@ -52,7 +52,6 @@ from modelserve.slo.selection import (
     selector_matches,
 )
 from modelserve.slo.status import (
-    OVERRIDE_FREEZE_ANNOTATION,
     ModelSLAStatus,
     ObjectiveStatus,
     budget_exhausted,
@@ -63,7 +62,6 @@ from modelserve.slo.status import (
 
 __all__ = [
     "DEFAULT_BURN_RATE_TIERS",
-    "OVERRIDE_FREEZE_ANNOTATION",
     "AlertingSpec",
     "BurnRateTier",
     "CreditTier",

@@ -3,7 +3,7 @@
 A candidate passes when its error ratio stays under ``(1 - target) * F``, where F is the fastest page
 burn factor of the policy (14.4 by default): a candidate that bad would trigger the fastest page alert
 if it took all the traffic. The result is plain dicts shaped like api.md's
-``spec.rollout.analysis.gates[]`` (camelCase), for ``modelserve.analysis.judge.GateSpec.from_mapping``.
+``spec.rollout.analysis.gates[]`` (camelCase), for ``modelserve.api.gates.GateSpec.from_mapping``.
 Query gates use the judge's placeholders ``{{namespace}} {{model}} {{revision}} {{interval}}``.
 """
 

@@ -20,7 +20,7 @@ from modelserve.api.errors import SpecError
 from modelserve.api.events import EventSpec
 from modelserve.slo.governance import Governance
 from modelserve.slo.model import SLAPolicySpec
-from modelserve.slo.status import OVERRIDE_FREEZE_ANNOTATION, ModelSLAStatus
+from modelserve.slo.status import ModelSLAStatus
 
 # Condition types of SLAPolicy.status.conditions.
 COND_READY = "Ready"
@@ -253,7 +253,7 @@ def _budget_events(
     if entry["exhausted"] and not was_exhausted:
         consequence = (
             "new rollouts of it are frozen (errorBudgetPolicy freezeRollouts; annotate it"
-            f' {OVERRIDE_FREEZE_ANNOTATION}="true" to override)'
+            f' {c.ANNOTATION_OVERRIDE_FREEZE}="true" to override)'
             if spec.freezes_rollouts
             else "errorBudgetPolicy warn: rollouts continue"
         )

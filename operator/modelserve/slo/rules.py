@@ -9,12 +9,13 @@ Names and formulas are documented in docs/sla.md.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import yaml
 
 from modelserve import GROUP, VERSION
+from modelserve.api import constants as c
 from modelserve.slo.math import format_time_remaining
 from modelserve.slo.model import (
     AVAILABILITY,
@@ -116,8 +117,8 @@ def render_prometheus_rule(
     :func:`render_rule_groups`. `labels` are added to its metadata (e.g. the ``release`` label a
     Prometheus ruleSelector wants); the caller sets the owner reference."""
     meta_labels = {
-        "app.kubernetes.io/managed-by": "modelserve",
-        "app.kubernetes.io/component": "sla",
+        c.LABEL_MANAGED_BY: c.MANAGED_BY,
+        c.LABEL_COMPONENT: "sla",
         "modelserve.io/sla-policy": policy_name,
         **(labels or {}),
     }
@@ -174,6 +175,11 @@ def _own_series(policy_name: str, namespace: str, objective: Objective) -> str:
     return f'namespace="{namespace}", sla_policy="{policy_name}", objective="{objective.name}"'
 
 
+# (expr for a window, extra static labels): one rendering of an objective's error ratio, aggregated or
+# for one model.
+_Rendering = tuple[Callable[[str], str], dict[str, str]]
+
+
 def _objective_recording_rules(
     policy_name: str,
     namespace: str,
@@ -182,51 +188,23 @@ def _objective_recording_rules(
     models: Sequence[str] | None,
     latency_buckets: Sequence[float] | None,
 ) -> list[dict[str, Any]]:
+    """One objective's recording rules: its SLI's inputs (quality), its error ratio over every window,
+    then attainment, target and remaining budget over the SLO window."""
     labels = _series_labels(policy_name, objective)
-    own = _own_series(policy_name, namespace, objective)
     rules: list[dict[str, Any]] = []
-    # (expr for a window, extra static labels) per rendering: one aggregated, or one per model.
-    renderings: list[tuple[Any, dict[str, str]]] = []
-
+    renderings: list[_Rendering] = []
     if objective.type in (AVAILABILITY, LATENCY):
         selector = model_selector(namespace, models=models)
         renderings.append(
             (lambda w: error_ratio_expr(objective, selector, w, latency_buckets=latency_buckets), {})
         )
     elif objective.type == QUALITY:
-        if objective_needs_per_model_rules(objective):
-            if models is None:
-                raise ValueError(f"objective {objective.name}: {_NEEDS_MODELS}")
-            for m in sorted(set(models)):
-                good = quality_good_expr(objective, namespace, model=m, grouping=())
-                rules.append(
-                    {
-                        "record": QUALITY_GOOD_RECORD,
-                        "expr": good,
-                        "labels": {**labels, "namespace": namespace, "model": m},
-                    }
-                )
-        else:
-            good = quality_good_expr(objective, namespace, models=models)
-            rules.append({"record": QUALITY_GOOD_RECORD, "expr": good, "labels": dict(labels)})
+        rules.extend(_quality_good_rules(namespace, objective, models, labels))
+        own = _own_series(policy_name, namespace, objective)
         # A time-based SLI: the fraction of evaluations in the window in which the bound held.
         renderings.append((lambda w: f"1 - avg_over_time({QUALITY_GOOD_RECORD}{{{own}}}[{w}])", {}))
     elif objective.type == CUSTOM:
-        if objective_needs_per_model_rules(objective):
-            if models is None:
-                raise ValueError(f"objective {objective.name}: {_NEEDS_MODELS}")
-            for m in sorted(set(models)):
-                renderings.append(
-                    (
-                        lambda w, m=m: _custom_ratio(objective, namespace, m, w, ()),
-                        {"namespace": namespace, "model": m},
-                    )
-                )
-        else:
-            renderings.append(
-                (lambda w: _custom_ratio(objective, namespace, None, w, ("namespace", "model")), {})
-            )
-
+        renderings.extend(_custom_renderings(namespace, objective, models))
     for window in spec.all_windows():
         for expr_for, extra in renderings:
             rules.append(
@@ -236,29 +214,63 @@ def _objective_recording_rules(
                     "labels": {**labels, **extra},
                 }
             )
+    rules.extend(_budget_rules(policy_name, namespace, spec, objective, labels))
+    return rules
 
+
+def _quality_good_rules(
+    namespace: str, objective: Objective, models: Sequence[str] | None, labels: dict[str, str]
+) -> list[dict[str, Any]]:
+    """Whether a quality objective's bound holds now: one series, or one per model when needed."""
+    if not objective_needs_per_model_rules(objective):
+        good = quality_good_expr(objective, namespace, models=models)
+        return [{"record": QUALITY_GOOD_RECORD, "expr": good, "labels": dict(labels)}]
+    if models is None:
+        raise ValueError(f"objective {objective.name}: {_NEEDS_MODELS}")
+    return [
+        {
+            "record": QUALITY_GOOD_RECORD,
+            "expr": quality_good_expr(objective, namespace, model=m, grouping=()),
+            "labels": {**labels, "namespace": namespace, "model": m},
+        }
+        for m in sorted(set(models))
+    ]
+
+
+def _custom_renderings(
+    namespace: str, objective: Objective, models: Sequence[str] | None
+) -> list[_Rendering]:
+    """A custom objective's error ratio: aggregated, or one per model when needed."""
+    if not objective_needs_per_model_rules(objective):
+        return [(lambda w: _custom_ratio(objective, namespace, None, w, ("namespace", "model")), {})]
+    if models is None:
+        raise ValueError(f"objective {objective.name}: {_NEEDS_MODELS}")
+
+    def for_model(model: str) -> Callable[[str], str]:
+        return lambda w: _custom_ratio(objective, namespace, model, w, ())
+
+    return [(for_model(m), {"namespace": namespace, "model": m}) for m in sorted(set(models))]
+
+
+def _budget_rules(
+    policy_name: str, namespace: str, spec: SLAPolicySpec, objective: Objective, labels: dict[str, str]
+) -> list[dict[str, Any]]:
+    """Attainment, target and remaining error budget over the SLO window, from the recorded ratio."""
+    own = _own_series(policy_name, namespace, objective)
     slo_ratio = f"{error_ratio_record(spec.window)}{{{own}}}"
     budget = promql_number(objective.error_budget_ratio)
     window_labels = {**labels, "slo_window": spec.window}
-    rules.append({"record": ATTAINMENT_RECORD, "expr": f"1 - {slo_ratio}", "labels": dict(window_labels)})
     # count by (...) is 1 per model even when the ratio is NaN (no traffic), unlike `0 * ratio`.
-    rules.append(
-        {
-            "record": TARGET_RECORD,
-            "expr": (
-                f"0 * count by (namespace, model) ({slo_ratio}) + {promql_number(objective.target_ratio)}"
-            ),
-            "labels": dict(window_labels),
-        }
-    )
-    rules.append(
+    target = f"0 * count by (namespace, model) ({slo_ratio}) + {promql_number(objective.target_ratio)}"
+    return [
+        {"record": ATTAINMENT_RECORD, "expr": f"1 - {slo_ratio}", "labels": dict(window_labels)},
+        {"record": TARGET_RECORD, "expr": target, "labels": dict(window_labels)},
         {
             "record": BUDGET_REMAINING_RECORD,
             "expr": f"1 - {slo_ratio} / {budget}",
             "labels": dict(window_labels),
-        }
-    )
-    return rules
+        },
+    ]
 
 
 def _custom_ratio(

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import modelserve.slo.math as slo_math
+from modelserve.api.constants import ANNOTATION_OVERRIDE_FREEZE
 from modelserve.slo.model import Objective, SLAPolicySpec, format_duration
 from modelserve.slo.queries import Measurement, WindowCounts
 
@@ -241,9 +242,6 @@ def budget_exhausted(status: ModelSLAStatus) -> bool:
     return status.exhausted
 
 
-OVERRIDE_FREEZE_ANNOTATION = "modelserve.io/override-freeze"
-
-
 def rollout_frozen(
     spec: SLAPolicySpec, status: ModelSLAStatus | None, annotations: Mapping[str, str] | None = None
 ) -> bool:
@@ -252,7 +250,7 @@ def rollout_frozen(
     Rollbacks are never frozen; the caller only asks this before starting a rollout."""
     if not spec.freezes_rollouts or status is None or not budget_exhausted(status):
         return False
-    return (annotations or {}).get(OVERRIDE_FREEZE_ANNOTATION, "").lower() != "true"
+    return (annotations or {}).get(ANNOTATION_OVERRIDE_FREEZE, "").lower() != "true"
 
 
 def window_elapsed_seconds(window_seconds: float, now: datetime, *started: datetime | None) -> float:

@@ -12,12 +12,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from modelserve.api.constants import ANNOTATION_OVERRIDE_FREEZE
 from modelserve.api.errors import SpecError
 from modelserve.slo.gates import rollout_gate_from_policy
 from modelserve.slo.governance import policy_candidates
 from modelserve.slo.model import SLAPolicySpec, parse_sla_policy
 from modelserve.slo.selection import model_ref_from_body, select_policy
-from modelserve.slo.status import OVERRIDE_FREEZE_ANNOTATION, ModelSLAStatus, rollout_frozen
+from modelserve.slo.status import ModelSLAStatus, rollout_frozen
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ def sla_view_from(md_body: Mapping[str, Any], policy_bodies: Sequence[Mapping[st
             f"error budget of SLAPolicy {selection.policy} is exhausted over {spec.window}"
             f" ({entry.get('errorBudgetRemainingPercent', 0):g}% left) and its errorBudgetPolicy is"
             " freezeRollouts: new rollouts wait;"
-            f' annotate {OVERRIDE_FREEZE_ANNOTATION}="true" to override'
+            f' annotate {ANNOTATION_OVERRIDE_FREEZE}="true" to override'
             if entry
             else ""
         )

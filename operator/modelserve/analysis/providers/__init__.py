@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from modelserve.analysis.contract import QueryTarget
-from modelserve.analysis.judge import GateSpec
 from modelserve.analysis.providers.base import MetricProvider, ProviderError
 from modelserve.analysis.samples import Sample
+from modelserve.api.gates import GateSpec
 
 
 def fetch_samples(

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Protocol, runtime_checkable
 
 from modelserve.analysis.contract import QueryTarget
-from modelserve.analysis.judge import GateSpec
 from modelserve.analysis.samples import Sample
+from modelserve.api.gates import GateSpec
 
 
 class ProviderError(Exception):
