@@ -244,7 +244,8 @@ class PodRunner:
     """Runs the pods of ``namespace`` that carry ``modelserve.io/revision`` as local processes.
 
     ``images`` maps image names (``image_name``) to local executables; ``prometheus`` (optional) gets a
-    scrape target per ready pod. ``start()`` / ``stop()``; ``endpoints()`` lists the ready pods.
+    scrape target per ready pod; ``selector`` (a label selector) narrows the pods run (it must keep to
+    pods with a revision label). ``start()`` / ``stop()``; ``endpoints()`` lists the ready pods.
     """
 
     def __init__(
@@ -255,8 +256,9 @@ class PodRunner:
         workdir: Path,
         *,
         prometheus: ScrapeTargets | None = None,
-        poll: float = 0.5,
+        poll: float = 0.25,
         allocate_port: Callable[[], int] = free_port,
+        selector: str = REVISION_LABEL,
     ):
         self.kube = kube
         self.namespace = namespace
@@ -266,6 +268,7 @@ class PodRunner:
         self.prometheus = prometheus
         self.poll = poll
         self.allocate_port = allocate_port
+        self.selector = selector
         self.base_env = {k: os.environ[k] for k in BASE_ENV_KEYS if k in os.environ}
         self.workers: dict[str, _PodWorker] = {}
         self._lock = threading.RLock()
@@ -334,7 +337,7 @@ class PodRunner:
             self._stop.wait(self.poll)
 
     def _tick(self) -> None:
-        pods = self.kube.list("Pod", self.namespace, label_selector=REVISION_LABEL)
+        pods = self.kube.list("Pod", self.namespace, label_selector=self.selector)
         live = {
             p["metadata"]["name"]: p
             for p in pods

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,21 +56,33 @@ ROLLBACK_TIMEOUT = 120
 # --- fixtures ------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ModelStore:
+    """The local S3 server and where the models uploaded to it were trained."""
+
+    server: Any
+    trained: Path
+
+    @property
+    def endpoint(self) -> str:
+        return str(self.server.endpoint)
+
+
 @pytest.fixture(scope="module")
-def s3(workdir: Path) -> Iterator[Any]:
-    """The local S3 server with bucket ``models`` holding three trained versions of the iris model."""
+def s3(workdir: Path) -> Iterator[ModelStore]:
+    """The local S3 server with bucket ``models`` holding three trained versions of the iris model:
+    ``iris/v1/`` and ``iris/v2/`` good, ``iris/v3/`` broken."""
     server = LocalS3(workdir / "s3")
     server.start()
     try:
         server.create_bucket(BUCKET)
-        models = workdir / "trained"
+        trained = workdir / "trained"
         for version, kind in (("v1", "good"), ("v2", "good-v2"), ("v3", "broken")):
-            directory = train(models / version, kind)
+            directory = train(trained / version, kind)
             for path in sorted(directory.iterdir()):
                 if path.is_file():
                     server.upload(BUCKET, f"iris/{version}/{path.name}", path)
-        server.models_dir = models
-        yield server
+        yield ModelStore(server, trained)
     finally:
         server.stop()
 
@@ -87,16 +100,18 @@ def dataplane(
         yield runner
 
 
-def storage_secret(s3: Any, namespace: str) -> dict:
+def storage_secret(s3: ModelStore, namespace: str) -> dict:
+    """The credentials, in the SDK's usual variables (the endpoint is spec.model.storage.endpoint)."""
+    keys = {k: v for k, v in s3.server.env().items() if k != "AWS_ENDPOINT_URL"}
     return {
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": {"name": SECRET, "namespace": namespace},
-        "stringData": {"AWS_ACCESS_KEY_ID": s3.access_key, "AWS_SECRET_ACCESS_KEY": s3.secret_key},
+        "stringData": keys,
     }
 
 
-def sklearn_md(s3: Any, version: str, uri: str | None = None, sha256: str | None = None) -> dict:
+def sklearn_md(s3: ModelStore, version: str, uri: str | None = None, sha256: str | None = None) -> dict:
     """The iris model as a user writes it: format, URI and storage; no image, no probes, no metrics."""
     model: dict[str, Any] = {
         "name": NAME,
@@ -127,9 +142,9 @@ def sklearn_md(s3: Any, version: str, uri: str | None = None, sha256: str | None
     }
 
 
-def start_stable(kube: Kube, s3: Any, namespace: str, runner: PodRunner) -> str:
+def start_stable(kube: Kube, s3: ModelStore, namespace: str, runner: PodRunner) -> str:
     kube.apply(storage_secret(s3, namespace), namespace)
-    sha = hashlib.sha256((s3.models_dir / "v1" / MODEL_FILE).read_bytes()).hexdigest()
+    sha = hashlib.sha256((s3.trained / "v1" / MODEL_FILE).read_bytes()).hexdigest()
     kube.apply(sklearn_md(s3, "1", uri=f"s3://{BUCKET}/iris/v1/{MODEL_FILE}", sha256=sha), namespace)
     stable = ready(kube, NAME, namespace, timeout=120)["status"]["stableRevision"]
     wait_ready(runner, 2, revision=stable)
@@ -166,7 +181,7 @@ def test_good_version_is_promoted_and_a_broken_one_rolled_back(
     prometheus: LocalPrometheus,
     namespace: str,
     operator: OperatorProcess,
-    s3: Any,
+    s3: ModelStore,
     dataplane: PodRunner,
 ) -> None:
     stable = start_stable(kube, s3, namespace, dataplane)
@@ -246,7 +261,7 @@ def test_a_model_that_cannot_be_fetched_blocks_the_rollout(
     cluster: Any,
     namespace: str,
     operator: OperatorProcess,
-    s3: Any,
+    s3: ModelStore,
     dataplane: PodRunner,
 ) -> None:
     stable = start_stable(kube, s3, namespace, dataplane)
