@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from kubernetes import client as k8s
 from modelserve.k8s.client import KubeClient
 from modelserve.localcluster.processes import free_port, stop_pid
 
@@ -109,12 +110,18 @@ class _PodWorker:
 
     # -- lifecycle --------------------------------------------------------------------------------------
     def _run(self) -> None:
-        try:
-            self.plan = self.runner.plan(self.pod, self.workdir)
-        except PodSpecError as exc:
-            log.error("pod %s cannot run locally: %s", self.name, exc)
-            self._set_server(ContainerState(last=Exit(1, str(exc), now_rfc3339(), now_rfc3339())))
-            return
+        attempts = 0
+        while self.plan is None:
+            try:
+                self.plan = self.runner.plan(self.pod, self.workdir)
+            except Exception as exc:  # a Secret not there yet, an API hiccup: retried, as the kubelet does
+                log.error("pod %s cannot run locally: %s", self.name, exc)
+                attempts += 1
+                self._set_server(ContainerState(last=Exit(1, str(exc), now_rfc3339(), now_rfc3339())))
+                if not isinstance(exc, PodSpecError | k8s.ApiException | OSError) or not self._backoff(
+                    attempts
+                ):
+                    return
         for directory in self.plan.directories:
             directory.mkdir(parents=True, exist_ok=True)
         for process in self.plan.init:
@@ -321,12 +328,22 @@ class PodRunner:
     # -- the loop -----------------------------------------------------------------------------------------
     def plan(self, pod: dict[str, Any], workdir: Path) -> PodPlan:
         sources = EnvSources(
-            secrets={n: s for n in secret_names(pod) if (s := self.kube.get("Secret", self.namespace, n))},
-            config_maps={
-                n: c for n in config_map_names(pod) if (c := self.kube.get("ConfigMap", self.namespace, n))
-            },
+            secrets={n: s for n in secret_names(pod) if (s := self._read("secret", n))},
+            config_maps={n: c for n in config_map_names(pod) if (c := self._read("config_map", n))},
         )
         return plan_pod(pod, self.images, sources, workdir, self.allocate_port, self.base_env)
+
+    def _read(self, kind: str, name: str) -> dict[str, Any] | None:
+        """A Secret (``secret``) or ConfigMap (``config_map``) body, ``None`` when missing. Through the
+        Kubernetes client's CoreV1Api: the operator's own client knows only the kinds it manages."""
+        core = k8s.CoreV1Api(self.kube.api)
+        try:
+            obj = getattr(core, f"read_namespaced_{kind}")(name, self.namespace)
+        except k8s.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return dict(self.kube.api.sanitize_for_serialization(obj))
 
     def _loop(self) -> None:
         while not self._stop.is_set():
