@@ -34,7 +34,6 @@ from tests.dataplane.podspec import (
     EnvSources,
     LocalImage,
     PodPlan,
-    PodSpecError,
     ProcessPlan,
     config_map_names,
     plan_pod,
@@ -118,9 +117,7 @@ class _PodWorker:
                 log.error("pod %s cannot run locally: %s", self.name, exc)
                 attempts += 1
                 self._set_server(ContainerState(last=Exit(1, str(exc), now_rfc3339(), now_rfc3339())))
-                if not isinstance(exc, PodSpecError | k8s.ApiException | OSError) or not self._backoff(
-                    attempts
-                ):
+                if not self._backoff(attempts):
                     return
         for directory in self.plan.directories:
             directory.mkdir(parents=True, exist_ok=True)
