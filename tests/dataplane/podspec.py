@@ -209,13 +209,15 @@ def container_env(
 def rewrite_paths(value: str, mounts: Mapping[str, Path]) -> str:
     """Replace every mount path in ``value`` (where it is a whole path prefix: at the start or after a
     separator such as ``=``, ``:`` or a space, and followed by ``/``, the end, or a character that cannot
-    continue a path element) by its local directory. Longer mount paths
-    first, so ``/mnt/models/extra`` wins over ``/mnt/models``."""
-    for mount in sorted(mounts, key=len, reverse=True):
-        target = str(mounts[mount])
-        pattern = re.compile(r"(?:^|(?<=[=\s:,;\"'(]))" + re.escape(mount.rstrip("/")) + r"(?=/|$|[^\w.-])")
-        value = pattern.sub(lambda _m, t=target: t, value)
-    return value
+    continue a path element) by its local directory. One pass, longer mount paths first: ``/mnt/models/x``
+    wins over ``/mnt/models``, and a local directory put in is never rewritten again (it may well lie
+    under a mount path such as ``/tmp``)."""
+    if not mounts:
+        return value
+    by_path = {mount.rstrip("/") or "/": str(local) for mount, local in mounts.items()}
+    alternation = "|".join(re.escape(m) for m in sorted(by_path, key=len, reverse=True))
+    pattern = re.compile(r"(?:^|(?<=[=\s:,;\"'(]))(" + alternation + r")(?=/|$|[^\w.-])")
+    return pattern.sub(lambda m: by_path[m.group(1)], value)
 
 
 def rewrite_port(value: str, ports: Mapping[int, int]) -> str:

@@ -138,6 +138,12 @@ def test_image_names() -> None:
     assert image_name("localhost:5000/mlserver") == "mlserver"
 
 
+def test_a_local_directory_under_another_mount_path_is_not_rewritten_again() -> None:
+    mounts = {"/mnt/models": Path("/tmp/pod/volumes/model"), "/tmp": Path("/tmp/pod/volumes/tmp")}
+    assert rewrite_paths("--dest=/mnt/models/x", mounts) == "--dest=/tmp/pod/volumes/model/x"
+    assert rewrite_paths("/tmp/cache", mounts) == "/tmp/pod/volumes/tmp/cache"
+
+
 def test_expand_follows_kubernetes() -> None:
     assert expand("$(A)/$(B)/$$(A)", {"A": "x"}) == "x/$(B)/$(A)"
 
