@@ -4,9 +4,9 @@ the operator's router splits them.
 Every tick it reads the ModelDeployment's live split with the simulator's pure code
 (``tests.simulator.snapshot.main_split``: the Service's ready pods for ``replicas``, route weights for
 ``gatewayAPI``/``istio``), allocates ``rps * tick`` whole requests over the (revision, region) groups, and
-sends each one to a ready local pod of its group (round robin), spaced evenly over the tick. Only pods
-whose real readiness probe passes receive requests (``PodRunner.endpoints``), as kube-proxy only routes to
-ready endpoints.
+sends each one to a ready local pod of its group (round robin), spaced evenly over the tick. The split is
+computed over the pods whose real readiness probe passed (``PodRunner.endpoints``), as kube-proxy routes
+only to ready endpoints, whatever the pod's status says.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tests.dataplane.runner import Endpoint
@@ -106,7 +106,7 @@ class InferenceTraffic:
         self.model_name = model_name
         self.tick_seconds = tick_seconds
         self.counts: dict[str, RevisionCounts] = {}
-        self.unrouted = 0
+        self.unserved = 0.0  # requests whose backend had no ready pod
         self._carry: dict[Group, float] = {}
         self._rr: dict[Group, itertools.count[int]] = {}
         self._row = itertools.count()
@@ -156,10 +156,11 @@ class InferenceTraffic:
         snapshot = self.reader.read(self.namespace, self.name)
         model = self.model_name or ((snapshot.spec.get("model") or {}).get("name")) or self.name
         ready = self.endpoints()
-        split = main_split(snapshot)
-        shares = {group: share for group, share in split.shares.items() if self._pods(ready, group)}
-        counts, self._carry = allocate_requests(shares, self.rps * self.tick_seconds, self._carry)
-        self.unrouted += round(sum(split.shares.values()) - sum(shares.values()))
+        # Endpoints are the pods whose real probe passed (kube-proxy's view), whatever KWOK wrote.
+        live = replace(snapshot, pods=[p for p in snapshot.pods if p["metadata"]["name"] in ready])
+        split = main_split(live)
+        counts, self._carry = allocate_requests(split.shares, self.rps * self.tick_seconds, self._carry)
+        self.unserved += self.rps * self.tick_seconds * sum(split.unserved.values())
         jobs: list[Endpoint] = []
         for group, n in sorted(counts.items()):
             pods = self._pods(ready, group)
