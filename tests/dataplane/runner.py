@@ -44,8 +44,9 @@ from tests.dataplane.status import ContainerState, Exit, LocalPod, differs, pod_
 from tests.simulator.split import REVISION_LABEL
 
 log = logging.getLogger(__name__)
-# The kubelet doubles its restart back-off from 10 s up to 5 min; tests cannot wait that long.
-BACKOFF_SECONDS = (2.0, 4.0, 8.0, 15.0)
+# The kubelet's restart back-off: from 10 s, doubled up to 5 min. Shorter would make a failing init
+# container run most of the time, and a running one shows no failure.
+BACKOFF_SECONDS = (10.0, 20.0, 40.0, 80.0, 160.0, 300.0)
 PROBE_TIMEOUT = 2.0
 LOG_TAIL_BYTES = 4096
 BASE_ENV_KEYS = ("PATH", "LANG", "LC_ALL", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
