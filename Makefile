@@ -9,7 +9,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
 .PHONY: help deps venv system-deps binaries lint typecheck unit e2e test run cluster-up cluster-down \
-        mlserver render bench bench-canary bench-autoscaling sync-crds check-crds kind-up deploy clean
+        mlserver render bench bench-canary bench-autoscaling bench-storage sync-crds check-crds kind-up \
+        deploy clean
 
 help:
 	@echo "make run      local control plane + Prometheus + operator + examples (Ctrl-C tears down)"
@@ -79,13 +80,18 @@ cluster-down:
 render: venv
 	$(VENV)/bin/modelserve render -f examples/fraud-detector.yaml
 
-bench: bench-canary bench-autoscaling
+bench: bench-canary bench-autoscaling bench-storage
 
 bench-canary: venv
 	$(PY) benchmarks/canary_judge.py
 
 bench-autoscaling: venv
 	for t in ../shared/traces/*_1min.csv; do $(PY) benchmarks/autoscaling.py --trace $$t; done
+
+# storage-init vs plain boto3 on the local S3-compatible server (SeaweedFS, built by `make binaries`).
+bench-storage: venv
+	bash hack/build-binaries.sh seaweedfs
+	nice -n 10 $(PY) benchmarks/storage.py --size 256MiB --size 2GiB
 
 sync-crds:
 	bash hack/sync-chart-crds.sh
