@@ -187,6 +187,7 @@ def test_cluster_wide_rbac_grants_exactly_what_the_operator_needs(
         ("gateway.networking.k8s.io", "httproutes"),
         ("networking.istio.io", "virtualservices"),
         ("monitoring.coreos.com", "prometheusrules"),
+        ("monitoring.coreos.com", "podmonitors"),
     ):
         expected |= {(group, resource, v) for v in full}
     expected |= {("", "pods", v) for v in ("get", "list", "watch", "delete")}

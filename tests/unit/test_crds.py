@@ -447,6 +447,8 @@ def test_harmless_parents_are_defaulted(dotted: str) -> None:
                 "triton",
                 "huggingface",
                 "mlflow",
+                "tensorrt",
+                "llm",
                 "custom",
             ],
         ),
@@ -467,7 +469,11 @@ def test_harmless_parents_are_defaulted(dotted: str) -> None:
         ("ModelDeployment", "spec.rollout.analysis.onInconclusive", ["pause", "rollback"]),
         ("ModelDeployment", "spec.rollout.analysis.onError", ["pause", "rollback"]),
         ("ModelDeployment", "spec.rollout.analysis.provider.type", ["prometheus"]),
-        ("ModelDeployment", "spec.rollout.analysis.metricPreset", ["modelserve", "istio"]),
+        (
+            "ModelDeployment",
+            "spec.rollout.analysis.metricPreset",
+            ["modelserve", "istio", "mlserver", "triton", "vllm"],
+        ),
         (
             "ModelDeployment",
             "spec.rollout.analysis.gates[].builtin",
@@ -477,6 +483,10 @@ def test_harmless_parents_are_defaulted(dotted: str) -> None:
                 "latencyP90",
                 "latencyP95",
                 "latencyP99",
+                "ttftP95",
+                "ttftP99",
+                "tpotP95",
+                "tpotP99",
                 "accuracy",
                 "confidence",
                 "drift",
@@ -552,9 +562,10 @@ def test_exclusive_bounds() -> None:
 @pytest.mark.parametrize(
     ("kind", "dotted", "required"),
     [
-        ("ModelDeployment", "spec", ["model", "runtime"]),
+        # spec.runtime.image is required by a CEL rule on spec (custom runtime, or no runtime for the format).
+        ("ModelDeployment", "spec", ["model"]),
         ("ModelDeployment", "spec.model", ["name", "version", "uri"]),
-        ("ModelDeployment", "spec.runtime", ["image"]),
+        ("ModelDeployment", "spec.model.storage.secretRef", ["name"]),
         ("ModelDeployment", "spec.autoscaling", ["maxReplicas"]),
         ("ModelDeployment", "spec.rollout.analysis.gates[]", ["name"]),
         ("ModelDeployment", "spec.placementRef", ["name"]),

@@ -18,6 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "operator" / "modelserve"
 
 LAYERS = {
     "api": 0,
+    "runtimes": 0,
     "analysis": 1,
     "builders": 1,
     "forecasting": 1,

@@ -48,6 +48,10 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 
+{{- define "modelserve.runtimesConfigMap" -}}
+{{- default (printf "%s-runtimes" (include "modelserve.fullname" .)) .Values.runtimes.configMap.name }}
+{{- end }}
+
 {{- define "modelserve.image" -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
@@ -107,6 +111,10 @@ No wildcards, no Secrets, no ConfigMaps.
 # SLAPolicy burn-rate alerts.
 - apiGroups: ["monitoring.coreos.com"]
   resources: ["prometheusrules"]
+  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+# Scraping of the model servers (when the Prometheus Operator is installed).
+- apiGroups: ["monitoring.coreos.com"]
+  resources: ["podmonitors"]
   verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
 # kopf peering (namespaced mode uses one KopfPeering per namespace).
 - apiGroups: ["kopf.dev"]

@@ -22,6 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from modelserve.runtimes import Histogram, RuntimeEntry, Series, builtin_catalogue
+
 if TYPE_CHECKING:  # pragma: no cover - typing only, avoids an import cycle with judge.py
     from modelserve.analysis.judge import GateSpec
 
@@ -38,11 +40,25 @@ DRIFT_SCORE = "modelserve_drift_score"
 ERROR_CODE_REGEX = "5..|timeout"
 
 BUILTIN_ERROR_RATE = "errorRate"
+#: Builtin gates on a latency histogram, by the quantile they measure. The LLM ones (time to first
+#: token, time per output token) read the runtime's own histograms and get the same treatment.
 LATENCY_QUANTILES: dict[str, float] = {
     "latencyP50": 0.50,
     "latencyP90": 0.90,
     "latencyP95": 0.95,
     "latencyP99": 0.99,
+    "ttftP95": 0.95,
+    "ttftP99": 0.99,
+    "tpotP95": 0.95,
+    "tpotP99": 0.99,
+}
+#: Which histogram of the preset a latency gate reads (MetricPreset field).
+HISTOGRAM_OF_GATE: dict[str, str] = {
+    **{g: "latency" for g in LATENCY_QUANTILES if g.startswith("latency")},
+    "ttftP95": "ttft",
+    "ttftP99": "ttft",
+    "tpotP95": "tpot",
+    "tpotP99": "tpot",
 }
 QUALITY_GAUGES: dict[str, str] = {
     "accuracy": MODEL_ACCURACY,
@@ -96,41 +112,68 @@ class MetricPreset:
     """How to find one revision's traffic in Prometheus.
 
     ``selector`` is a label-matcher template with ``{namespace}``, ``{model}`` and ``{revision}``
-    (Python format fields); ``latency_unit_seconds`` converts the histogram's ``le`` into seconds.
+    (Python format fields). ``requests`` / ``errors`` are counter series (summed; their extra matchers
+    are added to the selector); ``latency``, ``ttft`` and ``tpot`` histograms (``unit_seconds`` converts
+    their ``le`` into seconds); None when the metrics do not export one.
     """
 
     name: str
-    requests_metric: str
-    code_label: str
-    error_code_regex: str
-    duration_bucket_metric: str
-    latency_unit_seconds: float
     selector: str
+    requests: Series
+    errors: Series
+    latency: Histogram | None = None
+    ttft: Histogram | None = None
+    tpot: Histogram | None = None
+
+    @property
+    def latency_unit_seconds(self) -> float:
+        return self.latency.unit_seconds if self.latency else 1.0
 
 
+#: The selector of every runtime's series: the target labels the scrape gives (runtimes.scrape).
+TARGET_SELECTOR = 'namespace="{namespace}",model="{model}",revision="{revision}"'
+
+
+def preset_for_runtime(entry: RuntimeEntry) -> MetricPreset:
+    """The preset of a catalogue runtime: its own metric names, selected by the scrape's target labels
+    (the custom runtime's is the modelserve metric contract)."""
+    if entry.metrics is None:
+        return PRESETS["modelserve"]
+    m = entry.metrics
+    name = "modelserve" if entry.is_custom else entry.name
+    return MetricPreset(name, TARGET_SELECTOR, m.requests, m.errors, m.latency, m.ttft, m.tpot)
+
+
+def preset_supports(preset: MetricPreset, builtin: str) -> bool:
+    """Whether `preset` has the metrics the builtin gate reads (LLM gates need ttft / tpot)."""
+    source = HISTOGRAM_OF_GATE.get(builtin)
+    return source is None or getattr(preset, source) is not None
+
+
+_BUILTIN_RUNTIMES = builtin_catalogue().runtimes
 PRESETS: dict[str, MetricPreset] = {
     "modelserve": MetricPreset(
         name="modelserve",
-        requests_metric=REQUESTS_TOTAL,
-        code_label="code",
-        error_code_regex=ERROR_CODE_REGEX,
-        duration_bucket_metric=REQUEST_DURATION_BUCKET,
-        latency_unit_seconds=1.0,
-        selector='namespace="{namespace}",model="{model}",revision="{revision}"',
+        selector=TARGET_SELECTOR,
+        requests=Series((REQUESTS_TOTAL,)),
+        errors=Series((REQUESTS_TOTAL,), f'code=~"{ERROR_CODE_REGEX}"'),
+        latency=Histogram(REQUEST_DURATION_BUCKET.removesuffix("_bucket"), unit_seconds=1.0),
     ),
     # Istio standard metrics: a revision is the Deployment "<model>-<revision>" (destination_workload).
     # Only the server-side (destination) reporter is counted, otherwise requests count twice.
     "istio": MetricPreset(
         name="istio",
-        requests_metric="istio_requests_total",
-        code_label="response_code",
-        error_code_regex="5..",
-        duration_bucket_metric="istio_request_duration_milliseconds_bucket",
-        latency_unit_seconds=0.001,
         selector='reporter="destination",destination_workload_namespace="{namespace}",'
         'destination_workload="{model}-{revision}"',
+        requests=Series(("istio_requests_total",)),
+        errors=Series(("istio_requests_total",), 'response_code=~"5.."'),
+        latency=Histogram("istio_request_duration_milliseconds", unit_seconds=0.001),
     ),
 }
+# The built-in runtimes' presets, by runtime name (mlserver, triton, vllm).
+PRESETS.update(
+    {n: preset_for_runtime(e) for n, e in sorted(_BUILTIN_RUNTIMES.items()) if not e.is_custom and e.metrics}
+)
 
 
 def get_preset(name: str) -> MetricPreset:
@@ -141,6 +184,11 @@ def get_preset(name: str) -> MetricPreset:
         raise ValueError(
             f"spec.rollout.analysis.metricPreset: unknown preset {name!r} (known: {', '.join(PRESETS)})"
         ) from None
+
+
+def series_selector(series: Series | Histogram, sel: str) -> str:
+    """``metric{sel,matchers}`` of one counter series or histogram (``_bucket``) of a preset."""
+    return series.promql(sel)
 
 
 @dataclass(frozen=True)
@@ -273,7 +321,8 @@ def gate_queries(
         preset = get_preset(preset)
     window = format_duration(window_seconds)
     sel = selector(preset, target, revision)
-    total = f"sum(increase({preset.requests_metric}{{{sel}}}[{window}]))"
+    requests = series_selector(preset.requests, sel)
+    total = f"sum(increase({requests}[{window}]))"
     kind = gate_kind(gate)
     if gate.query:
         value = render_query(gate.query, gate.name, template_values(target, revision, window_seconds))
@@ -283,8 +332,8 @@ def gate_queries(
             f"spec.rollout.analysis.gates[{gate.name}].builtin: unknown builtin {gate.builtin!r}"
         )
     if kind == KIND_RATE:
-        error_sel = f'{sel},{preset.code_label}=~"{preset.error_code_regex}"'
-        errors = f"sum(increase({preset.requests_metric}{{{error_sel}}}[{window}]))"
+        errors_sel = series_selector(preset.errors, sel)
+        errors = f"sum(increase({errors_sel}[{window}]))"
         if not interval_seconds:
             return GateQueries(kind=KIND_RATE, total=total, errors=errors)
         step = format_duration(interval_seconds)
@@ -296,18 +345,22 @@ def gate_queries(
             kind=KIND_RATE,
             total=total,
             errors=errors,
-            total_per_interval=f"sum(increase({preset.requests_metric}{{{sel}}}[{step}]))[{lookback}:{step}]",
-            errors_per_interval=(
-                f"sum(increase({preset.requests_metric}{{{error_sel}}}[{step}]))[{lookback}:{step}]"
-            ),
+            total_per_interval=f"sum(increase({requests}[{step}]))[{lookback}:{step}]",
+            errors_per_interval=f"sum(increase({errors_sel}[{step}]))[{lookback}:{step}]",
         )
     if kind == KIND_HISTOGRAM:
-        buckets = f"sum by (le) (increase({preset.duration_bucket_metric}{{{sel}}}[{window}]))"
+        histogram = getattr(preset, HISTOGRAM_OF_GATE[gate.builtin or ""])
+        if histogram is None:
+            raise ValueError(
+                f"spec.rollout.analysis.gates[{gate.name}].builtin: {gate.builtin} needs a runtime that "
+                f"exports it; the metric preset {preset.name!r} has none (LLM gates need the vllm runtime)"
+            )
+        buckets = f"sum by (le) (increase({series_selector(histogram, sel)}[{window}]))"
         return GateQueries(
             kind=KIND_HISTOGRAM,
             total=total,
             buckets=buckets,
-            latency_unit_seconds=preset.latency_unit_seconds,
+            latency_unit_seconds=histogram.unit_seconds,
         )
     # Quality gauges are always read from the modelserve contract: the model server exports them
     # whatever the mesh, so the istio preset only changes traffic metrics.

@@ -41,6 +41,7 @@ COND_REFERENCES = "ReferencesResolved"
 COND_RESIDENCY = "ResidencyCompliant"
 COND_SLA = "SLACompliant"
 COND_PREDICTIVE = "PredictiveScaling"
+COND_MODEL_FETCH_FAILED = "ModelFetchFailed"
 
 # Condition reasons.
 REASON_AVAILABLE = "MinimumReplicasAvailable"
@@ -60,6 +61,8 @@ REASON_AS_EXPECTED = "AsExpected"
 REASON_ROUTE_RELEASED = "RouteReleased"
 REASON_ROUTE_RELEASE_FAILED = "RouteReleaseFailed"
 REASON_ROUTE_NOT_FOUND = "RouteNotFound"
+REASON_MODEL_FETCH_FAILED = "ModelFetchFailed"  # the storage initializer could not fetch the model
+REASON_MODEL_FETCHED = "ModelFetched"
 
 # Phases (status.phase).
 PHASE_PENDING = "Pending"

@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from modelserve.api import constants as c
 from modelserve.api.durations import parse_duration
 from modelserve.api.errors import SpecError
+
+DEFAULT_MODEL_SIZE_LIMIT = "10Gi"
+
+
+@dataclass(frozen=True)
+class ModelStorage:
+    """`spec.model.storage`: where the storage initializer finds credentials and how much it may write."""
+
+    secret_name: str | None = None  # its keys become the init container's environment (envFrom)
+    endpoint: str | None = None  # an S3-compatible endpoint (AWS_ENDPOINT_URL)
+    size_limit: str = DEFAULT_MODEL_SIZE_LIMIT  # the model volume's sizeLimit
 
 
 @dataclass(frozen=True)
@@ -18,12 +30,15 @@ class ModelRef:
     version: str
     uri: str
     format: str = "custom"
+    sha256: str | None = None  # checked by the storage initializer
+    storage: ModelStorage = ModelStorage()
 
 
 @dataclass(frozen=True)
 class Runtime:
-    image: str
+    image: str  # "" when not set: the catalogue entry's image
     port: int = 8080
+    name: str | None = None  # a runtime catalogue entry; None: spec.model.format picks (or custom)
     command: tuple[str, ...] = ()
     args: tuple[str, ...] = ()
     env: tuple[dict, ...] = ()
@@ -114,7 +129,7 @@ def parse_model_deployment(spec: dict) -> ModelDeploymentSpec:
     a = spec.get("autoscaling")
     return ModelDeploymentSpec(
         model=_model(_require(spec, "model", "spec")),
-        runtime=_runtime(_require(spec, "runtime", "spec")),
+        runtime=_runtime(_get(spec, "runtime", {})),
         replicas=int(_get(spec, "replicas", 1)),
         max_unavailable=_get(_get(spec, "disruptionBudget", {}), "maxUnavailable", 1),
         autoscaling=_autoscaling(a) if a else None,
@@ -126,17 +141,28 @@ def parse_model_deployment(spec: dict) -> ModelDeploymentSpec:
 
 
 def _model(m: dict) -> ModelRef:
+    storage = _get(m, "storage", {})
+    sha = m.get("sha256")
+    if sha is not None and not re.fullmatch(r"[0-9a-f]{64}", str(sha)):
+        raise SpecError("spec.model.sha256", "must be 64 lower-case hexadecimal digits")
     return ModelRef(
         name=str(_require(m, "name", "spec.model")),
         version=str(_require(m, "version", "spec.model")),
         uri=str(_require(m, "uri", "spec.model")),
         format=str(_get(m, "format", "custom")),
+        sha256=str(sha) if sha else None,
+        storage=ModelStorage(
+            secret_name=(_get(storage, "secretRef", {}).get("name") or None),
+            endpoint=storage.get("endpoint") or None,
+            size_limit=str(_get(storage, "sizeLimit", DEFAULT_MODEL_SIZE_LIMIT)),
+        ),
     )
 
 
 def _runtime(r: dict) -> Runtime:
     return Runtime(
-        image=str(_require(r, "image", "spec.runtime")),
+        image=str(_get(r, "image", "")),
+        name=str(r["name"]) if r.get("name") else None,
         port=int(_get(r, "port", 8080)),
         command=tuple(str(x) for x in _get(r, "command", [])),
         args=tuple(str(x) for x in _get(r, "args", [])),
@@ -213,7 +239,7 @@ REVISION_HASH_LENGTH = 10
 
 
 def _revision_digest(spec: ModelDeploymentSpec) -> bytes:
-    defining = {
+    defining: dict[str, dict[str, Any]] = {
         "model": {"version": spec.model.version, "uri": spec.model.uri, "format": spec.model.format},
         "runtime": {
             "image": spec.runtime.image,
@@ -223,12 +249,26 @@ def _revision_digest(spec: ModelDeploymentSpec) -> bytes:
             "resources": spec.runtime.resources,
         },
     }
+    # Fields added with the runtime catalogue count only when set, so a spec without them keeps the
+    # revision hash it had before (an operator upgrade must not start a rollout).
+    if spec.runtime.name:
+        defining["runtime"]["name"] = spec.runtime.name
+    if spec.model.sha256:
+        defining["model"]["sha256"] = spec.model.sha256
+    if spec.model.storage != ModelStorage():
+        defining["model"]["storage"] = storage_fields(spec.model.storage)
     return hashlib.sha256(json.dumps(defining, sort_keys=True, separators=(",", ":")).encode()).digest()
 
 
+def storage_fields(storage: ModelStorage) -> dict:
+    """`spec.model.storage` as JSON-ready data (what defines a revision, and its annotation)."""
+    return {"secretName": storage.secret_name, "endpoint": storage.endpoint, "sizeLimit": storage.size_limit}
+
+
 def revision_hash(spec: ModelDeploymentSpec) -> str:
-    """A short, stable hash of what defines a revision: model version, uri, format, runtime image,
-    command, args, env and resources. Replica counts, rollout and traffic settings are not part of it.
+    """A short, stable hash of what defines a revision: model version, uri, format (and sha256 and
+    storage when set), runtime image (and name when set), command, args, env and resources. Replica
+    counts, rollout and traffic settings are not part of it.
 
     Ten characters of REVISION_ALPHABET, the first a consonant: it names Deployments and labels
     objects, and no YAML 1.1/1.2 or JSON reader takes it for anything but a string."""

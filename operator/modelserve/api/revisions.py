@@ -17,14 +17,16 @@ from modelserve.api import constants as c
 from modelserve.api.modeldeployment import (
     ModelDeploymentSpec,
     ModelRef,
+    ModelStorage,
     legacy_revision_hash,
     revision_hash,
+    storage_fields,
 )
 
 
 def revision_fields(spec: ModelDeploymentSpec) -> dict:
     """The fields revision_hash covers, as JSON-ready data."""
-    return {
+    fields: dict = {
         "model": {
             "name": spec.model.name,
             "version": spec.model.version,
@@ -39,6 +41,14 @@ def revision_fields(spec: ModelDeploymentSpec) -> dict:
             "resources": spec.runtime.resources,
         },
     }
+    # Written only when set, like in revision_hash: older revisions' annotations stay as they were.
+    if spec.runtime.name:
+        fields["runtime"]["name"] = spec.runtime.name
+    if spec.model.sha256:
+        fields["model"]["sha256"] = spec.model.sha256
+    if spec.model.storage != ModelStorage():
+        fields["model"]["storage"] = storage_fields(spec.model.storage)
+    return fields
 
 
 def encode(spec: ModelDeploymentSpec) -> str:
@@ -50,12 +60,27 @@ def spec_for_revision(current: ModelDeploymentSpec, encoded: str) -> ModelDeploy
     try:
         data = json.loads(encoded)
         m, r = data["model"], data["runtime"]
+        storage = m.get("storage")
         return replace(
             current,
-            model=ModelRef(name=m["name"], version=m["version"], uri=m["uri"], format=m["format"]),
+            model=ModelRef(
+                name=m["name"],
+                version=m["version"],
+                uri=m["uri"],
+                format=m["format"],
+                sha256=m.get("sha256"),
+                storage=ModelStorage(
+                    secret_name=storage["secretName"],
+                    endpoint=storage["endpoint"],
+                    size_limit=storage["sizeLimit"],
+                )
+                if storage
+                else ModelStorage(),
+            ),
             runtime=replace(
                 current.runtime,
                 image=r["image"],
+                name=r.get("name"),
                 command=tuple(r["command"]),
                 args=tuple(r["args"]),
                 env=tuple(dict(e) for e in r["env"]),

@@ -8,6 +8,8 @@ from modelserve.api import constants as c
 from modelserve.api.modeldeployment import ModelDeploymentSpec
 from modelserve.api.revisions import encode
 from modelserve.builders.common import Owner, base_labels, deployment_name, metadata
+from modelserve.builders.serving import SERVER_CONTAINER, model_variables, runtime_pod
+from modelserve.runtimes import DEFAULT_STORAGE_INIT_IMAGE, RuntimeEntry, scrape_annotations
 
 # Non-root, no privilege escalation, read-only root, no capabilities: a model server needs none of them.
 DEFAULT_POD_SECURITY = {
@@ -40,12 +42,7 @@ class RevisionWorkload:
 
 def model_env(spec: ModelDeploymentSpec) -> list[dict]:
     """The model is handed to the runtime as MODEL_* variables, before the user's own env."""
-    own = [
-        {"name": "MODEL_NAME", "value": spec.model.name},
-        {"name": "MODEL_VERSION", "value": spec.model.version},
-        {"name": "MODEL_URI", "value": spec.model.uri},
-        {"name": "MODEL_FORMAT", "value": spec.model.format},
-    ]
+    own = model_variables(spec)
     reserved = {e["name"] for e in own}
     return own + [dict(e) for e in spec.runtime.env if e.get("name") not in reserved]
 
@@ -57,17 +54,10 @@ def selector_labels(owner: Owner, revision: str, region: str | None) -> dict[str
     return labels
 
 
-def build_deployment(owner: Owner, spec: ModelDeploymentSpec, work: RevisionWorkload) -> dict:
-    """The apps/v1 Deployment serving one revision (in one region)."""
-    labels = {
-        **base_labels(owner.name, spec.model.name),
-        c.LABEL_REVISION: work.revision,
-        c.LABEL_ROLE: work.role,
-    }
-    if work.region:
-        labels[c.LABEL_REGION] = work.region
+def _custom_container(spec: ModelDeploymentSpec) -> dict:
+    """The `custom` runtime's server: the user's image, handed the model as MODEL_* variables."""
     container: dict = {
-        "name": "model-server",
+        "name": SERVER_CONTAINER,
         "image": spec.runtime.image,
         "ports": [{"name": "http", "containerPort": spec.runtime.port, "protocol": "TCP"}],
         "env": model_env(spec),
@@ -83,7 +73,39 @@ def build_deployment(owner: Owner, spec: ModelDeploymentSpec, work: RevisionWork
         container["readinessProbe"] = spec.runtime.readiness_probe
     if spec.runtime.liveness_probe:
         container["livenessProbe"] = spec.runtime.liveness_probe
-    pod_spec: dict = {"containers": [container], "securityContext": DEFAULT_POD_SECURITY}
+    return container
+
+
+def build_deployment(
+    owner: Owner,
+    spec: ModelDeploymentSpec,
+    work: RevisionWorkload,
+    runtime: RuntimeEntry | None = None,
+    storage_init_image: str = DEFAULT_STORAGE_INIT_IMAGE,
+) -> dict:
+    """The apps/v1 Deployment serving one revision (in one region).
+
+    `runtime`: the catalogue entry serving it (runtimes.resolve_runtime); None or `custom`: the user's
+    image with the MODEL_* variables, as before the catalogue. `storage_init_image`: the image the
+    model download runs in (the operator's own)."""
+    labels = {
+        **base_labels(owner.name, spec.model.name),
+        c.LABEL_REVISION: work.revision,
+        c.LABEL_ROLE: work.role,
+    }
+    if work.region:
+        labels[c.LABEL_REGION] = work.region
+    pod_spec: dict = {"securityContext": DEFAULT_POD_SECURITY}
+    if runtime is None or runtime.is_custom:
+        pod_spec["containers"] = [_custom_container(spec)]
+        annotations = scrape_annotations(spec.runtime.port, "/metrics")
+    else:
+        container, init, volumes = runtime_pod(runtime, spec, storage_init_image, DEFAULT_CONTAINER_SECURITY)
+        pod_spec["containers"] = [container]
+        if init:
+            pod_spec["initContainers"] = init
+        pod_spec["volumes"] = volumes
+        annotations = scrape_annotations(runtime.metrics_port, runtime.metrics_path)
     if spec.runtime.service_account_name:
         pod_spec["serviceAccountName"] = spec.runtime.service_account_name
     if work.affinity:
@@ -92,7 +114,7 @@ def build_deployment(owner: Owner, spec: ModelDeploymentSpec, work: RevisionWork
         pod_spec["topologySpreadConstraints"] = list(work.topology_spread)
     dep_spec: dict = {
         "selector": {"matchLabels": selector_labels(owner, work.revision, work.region)},
-        "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+        "template": {"metadata": {"labels": labels, "annotations": annotations}, "spec": pod_spec},
         "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": "25%"}},
     }
     if work.replicas is not None:

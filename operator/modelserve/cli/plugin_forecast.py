@@ -22,6 +22,7 @@ from typing import Any
 from modelserve.api.durations import parse_duration
 from modelserve.forecasting import InsufficientHistory, demand, fit_forecaster, forecast
 from modelserve.metrics_source import MetricsError, PrometheusQuery
+from modelserve.runtimes import builtin_catalogue, requests_series
 
 DEFAULT_PLOT_HORIZON = "1d"
 HTTP_TIMEOUT_SECONDS = 30
@@ -37,8 +38,13 @@ def demand_query(md: Mapping[str, Any]) -> str:
     under a placement)."""
     meta = md.get("metadata") or {}
     namespace, name = str(meta.get("namespace") or "default"), str(meta.get("name") or "")
-    predictive = ((md.get("spec") or {}).get("autoscaling") or {}).get("predictive") or {}
-    return demand.demand_query(namespace, name, predictive.get("query") or None)
+    spec = md.get("spec") or {}
+    predictive = (spec.get("autoscaling") or {}).get("predictive") or {}
+    model, runtime = spec.get("model") or {}, spec.get("runtime") or {}
+    requests = requests_series(
+        builtin_catalogue(), runtime.get("name"), str(model.get("format") or "custom"), runtime.get("image")
+    )
+    return demand.demand_query(namespace, name, predictive.get("query") or None, requests=requests)
 
 
 def fetch_demand(

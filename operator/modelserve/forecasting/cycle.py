@@ -36,6 +36,8 @@ from modelserve.forecasting.models import ForecastState
 from modelserve.forecasting.selection import InsufficientHistory
 from modelserve.placement import parse_region_placement
 from modelserve.placement.bounds import regional_bounds
+from modelserve.runtimes import Series as RequestSeries
+from modelserve.runtimes import builtin_catalogue, requests_series
 
 DEFAULT_INTERVAL_SECONDS = 60.0  # between planning steps
 DEFAULT_HOLD_SECONDS = 300.0  # a raised floor's hold: the HPA's scale-down stabilization window
@@ -116,6 +118,11 @@ class PredictiveConfig:
         return tuple(self.floors)
 
 
+def model_requests(spec: ModelDeploymentSpec) -> RequestSeries:
+    """The request counter of the model's runtime (built-in catalogue mapping): what its demand counts."""
+    return requests_series(builtin_catalogue(), spec.runtime.name, spec.model.format, spec.runtime.image)
+
+
 def config_from_spec(
     spec: ModelDeploymentSpec,
     namespace: str,
@@ -140,7 +147,8 @@ def config_from_spec(
         return unsupported
     p = a.predictive
     by_region = placement_spec is not None
-    query = demand_query(namespace, name, p.query, by_region=by_region)
+    requests = model_requests(spec)
+    query = demand_query(namespace, name, p.query, by_region=by_region, requests=requests)
     try:
         floors = _floor_params(spec, a, placement_spec, planning_interval_seconds, hold)
     except (ValueError, SpecError) as exc:
@@ -163,6 +171,7 @@ def config_from_spec(
             custom=p.burst_query,
             demand_custom=p.query,
             by_region=by_region,
+            requests=requests,
         ),
     )
     return PredictiveConfig(

@@ -15,6 +15,8 @@ import numpy as np
 
 from modelserve.forecasting.burst import BURST_WINDOW_SECONDS
 from modelserve.forecasting.series import OUTLIER_THRESHOLD, Series, clean_series
+from modelserve.runtimes import Series as RequestSeries
+from modelserve.runtimes.resolve import CONTRACT_REQUESTS
 
 STEP_SECONDS = 300  # the forecaster's grid: 5-minute bins aligned to the epoch
 MAX_POINTS_PER_QUERY = 10_000  # Prometheus refuses range queries of more than 11,000 points
@@ -32,18 +34,33 @@ BURST_STEP_SECONDS = BURST_WINDOW_SECONDS
 BURST_HISTORY_SECONDS = 86400.0
 
 
-def demand_query(namespace: str, name: str, custom: str | None = None, *, by_region: bool = False) -> str:
+def _default(namespace: str, name: str, requests: RequestSeries | None, window: str, by_region: bool) -> str:
+    """``sum(rate(<requests>{namespace,model}[window]))`` (``sum by (region) (...)`` under a placement)."""
+    counter = requests or RequestSeries((CONTRACT_REQUESTS,))
+    selector = f'namespace="{namespace}",model="{name}"'
+    rate = f"rate({counter.promql(selector)}[{window}])"
+    return f"sum by (region) ({rate})" if by_region else f"sum({rate})"
+
+
+def demand_query(
+    namespace: str,
+    name: str,
+    custom: str | None = None,
+    *,
+    by_region: bool = False,
+    requests: RequestSeries | None = None,
+) -> str:
     """The PromQL for a ModelDeployment's demand.
 
     Default (metric contract, docs/analysis.md; the `model` label is the ModelDeployment's name):
     ``sum(rate(modelserve_requests_total{namespace="NS",model="NAME"}[5m]))``, or ``sum by (region)``
-    of it under a RegionPlacement. A custom `predictive.query` gets ``{{namespace}}`` and
-    ``{{model}}`` (spaces inside the braces allowed) filled in; under a placement it must return a
-    `region` label.
+    of it under a RegionPlacement; `requests` is the model's runtime's own request counter
+    (runtimes.requests_series), None for the metric contract. A custom `predictive.query` gets
+    ``{{namespace}}`` and ``{{model}}`` (spaces inside the braces allowed) filled in; under a placement it
+    must return a `region` label.
     """
     if not custom:
-        template = DEFAULT_REGION_QUERY if by_region else DEFAULT_QUERY
-        return template.format(namespace=namespace, model=name)
+        return _default(namespace, name, requests, "5m", by_region)
     return _fill(custom, namespace, name)
 
 
@@ -60,6 +77,7 @@ def burst_query(
     custom: str | None = None,
     demand_custom: str | None = None,
     by_region: bool = False,
+    requests: RequestSeries | None = None,
 ) -> str | None:
     """The PromQL whose 1-minute samples measure the dispersion of demand (the burst allowance), or
     None for no allowance: `burst.enabled` false, or a custom demand `query` without a `burst.query`
@@ -70,8 +88,7 @@ def burst_query(
         return _fill(custom, namespace, name)
     if demand_custom:
         return None
-    template = DEFAULT_REGION_BURST_QUERY if by_region else DEFAULT_BURST_QUERY
-    return template.format(namespace=namespace, model=name)
+    return _default(namespace, name, requests, "1m", by_region)
 
 
 def aligned_range(start: float, end: float, step: int = STEP_SECONDS) -> tuple[float, float] | None:

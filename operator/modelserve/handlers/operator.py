@@ -27,6 +27,7 @@ from modelserve.reconcile.failures import reconcile_reporting_errors
 from modelserve.reconcile.placement import reconcile_region_placement
 from modelserve.reconcile.predictive import PredictiveController
 from modelserve.reconcile.queue import Key, WorkQueue
+from modelserve.reconcile.runtimes import REFRESH_SECONDS, RuntimeCatalogueSource
 from modelserve.reconcile.shell import reconcile_model_deployment
 from modelserve.reconcile.sla import SLAViews, reconcile_sla_policy
 
@@ -92,14 +93,24 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
 
     queue = WorkQueue(reconcile, workers=OPTIONS.workers)
     predictive = PredictiveController(kube, queue, prometheus_url=OPTIONS.prometheus_url)
+    runtimes = RuntimeCatalogueSource.from_environment(kube)
+    try:
+        runtimes.refresh()
+    except Exception as exc:  # the built-in catalogue applies until the ConfigMap can be read
+        log.warning("runtime catalogue ConfigMap not read: %s", exc)
     ctx = Context(
-        kube=kube, prometheus_url=OPTIONS.prometheus_url, floors=predictive, sla_views=SLAViews(kube)
+        kube=kube,
+        prometheus_url=OPTIONS.prometheus_url,
+        floors=predictive,
+        sla_views=SLAViews(kube),
+        runtimes=runtimes,
     )
     queue.start()
     memo.queue = queue
     memo.ctx = ctx
     memo.predictive = predictive
     memo.resync = asyncio.create_task(_resync(queue, kube))
+    memo.runtimes = asyncio.create_task(_follow_runtimes(queue, runtimes))
     memo.forecast = predictive.start()
 
 
@@ -145,12 +156,33 @@ async def _resync(queue: WorkQueue, kube: KubeClient) -> None:
             queue.add(key)
 
 
+async def _follow_runtimes(queue: WorkQueue, runtimes: RuntimeCatalogueSource) -> None:
+    """Re-read the runtime catalogue ConfigMap now and then; when it (or the PodMonitor kind's presence)
+    changed, reconcile every model (one GET of one ConfigMap: no cluster-wide ConfigMap watch)."""
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(REFRESH_SECONDS)
+        monitors = runtimes.pod_monitor_supported
+        try:
+            changed = await loop.run_in_executor(None, runtimes.refresh)
+        except Exception as exc:  # keep the catalogue in force; try again
+            log.warning("runtime catalogue ConfigMap not read: %s", exc)
+            continue
+        if changed or monitors != runtimes.pod_monitor_supported:
+            log.info("runtime catalogue changed: reconciling every ModelDeployment")
+            for key in sorted(queue.known):
+                if key[0] == MD:
+                    queue.add(key)
+
+
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     if getattr(memo, "forecast", None):
         memo.forecast.cancel()
     if getattr(memo, "resync", None):
         memo.resync.cancel()
+    if getattr(memo, "runtimes", None):
+        memo.runtimes.cancel()
     if getattr(memo, "queue", None):
         await memo.queue.stop()
 

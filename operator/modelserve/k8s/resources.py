@@ -44,6 +44,8 @@ RESOURCES: dict[str, Resource] = {
     "HTTPRoute": Resource("gateway.networking.k8s.io", "v1", "httproutes"),
     "VirtualService": Resource("networking.istio.io", "v1", "virtualservices"),
     "PrometheusRule": Resource("monitoring.coreos.com", "v1", "prometheusrules"),
+    "PodMonitor": Resource("monitoring.coreos.com", "v1", "podmonitors"),
+    "ConfigMap": Resource("", "v1", "configmaps"),
 }
 
 

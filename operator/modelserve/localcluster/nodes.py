@@ -21,10 +21,11 @@ class FakeNode:
     cpu: str = "32"
     memory: str = "128Gi"
     pods: str = "110"
+    gpus: str = "8"  # nvidia.com/gpu: so the vllm runtime's pods (examples/) can be placed
     extra_labels: dict[str, str] = field(default_factory=dict)
 
     def manifest(self) -> dict:
-        capacity = {"cpu": self.cpu, "memory": self.memory, "pods": self.pods}
+        capacity = {"cpu": self.cpu, "memory": self.memory, "pods": self.pods, "nvidia.com/gpu": self.gpus}
         return {
             "apiVersion": "v1",
             "kind": "Node",

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from modelserve.analysis.contract import preset_for_runtime, preset_supports
 from modelserve.api import constants as c
 from modelserve.api.conditions import Condition, merge_conditions
 from modelserve.api.constants import (
@@ -31,6 +32,7 @@ from modelserve.api.modeldeployment import (
 )
 from modelserve.api.revisions import spec_revision, specs_by_revision
 from modelserve.builders.common import Owner, base_labels, deployment_name
+from modelserve.builders.monitoring import build_pod_monitor
 from modelserve.builders.workloads import RevisionWorkload, build_deployment, build_hpa, build_pdb
 from modelserve.forecasting.cycle import PredictiveFloor
 from modelserve.placement import (
@@ -44,7 +46,9 @@ from modelserve.placement import (
     region_availability,
 )
 from modelserve.placement.bounds import RegionBounds, regional_bounds
+from modelserve.planner.model_fetch import FetchFailure, fetch_condition, fetch_events, fetch_failures
 from modelserve.rollout import (
+    CandidateFetchFailure,
     ObservedRevisions,
     RevisionReplicas,
     plan_rollout,
@@ -53,6 +57,7 @@ from modelserve.rollout import (
 from modelserve.rollout.machine import AnalysisOutcome
 from modelserve.rollout.state import state_from_status
 from modelserve.routers import RouteContext, router_for
+from modelserve.runtimes import Catalogue, RuntimeEntry, builtin_catalogue, resolve_runtime
 from modelserve.slo.view import SLAView
 
 OWNED_KINDS = (
@@ -62,6 +67,7 @@ OWNED_KINDS = (
     "PodDisruptionBudget",
     "HTTPRoute",
     "VirtualService",
+    "PodMonitor",
 )
 HISTORY_LIMIT = 20
 # The spec field that names a user-owned route, by the route's kind.
@@ -90,7 +96,7 @@ class Observed:
     placement: dict | None = None  # the referenced RegionPlacement body, when found
     placement_missing: bool = False
     nodes: list[dict] | None = None  # read when a placement is used
-    pods: list[dict] = field(default_factory=list)  # the model's pods, when a placement is used
+    pods: list[dict] = field(default_factory=list)  # the model's pods
     sla_policy: dict | None = None
     sla_policy_missing: bool = False
     # The user-owned route spec.traffic names, when it does not exist ("HTTPRoute/shop"): never created
@@ -99,6 +105,8 @@ class Observed:
     sla: SLAView | None = None  # from the SLA controller (modelserve.reconcile.sla)
     predictive: dict[str | None, PredictiveFloor] = field(default_factory=dict)  # by region
     analysis: AnalysisRun | None = None
+    runtimes: Catalogue = field(default_factory=builtin_catalogue)  # the runtime catalogue in force
+    pod_monitor_supported: bool = False  # the monitoring.coreos.com/v1 PodMonitor CRD is installed
 
 
 @dataclass
@@ -153,6 +161,8 @@ class _Inputs:
     revision: str  # the spec's revision
     placement: PlacementSpec | None
     specs: dict[str, ModelDeploymentSpec]  # every revision we can build (specs_by_revision), once
+    runtimes: dict[str, RuntimeEntry]  # the catalogue entry serving each revision in `specs`
+    fetch_failures: dict[str, FetchFailure]  # revisions whose pods could not fetch their model
     observed: Observed
     old_status: dict
     generation: int | None
@@ -193,10 +203,27 @@ def plan_model_deployment(body: dict, observed: Observed, now: datetime) -> Plan
         revision = spec_revision(spec, observed.deployments)
         rspec = rollout_spec_for(spec, dict(meta.get("annotations") or {}), revision, observed.sla)
         placement = parse_region_placement(observed.placement) if observed.placement else None
+        runtime = runtime_of(spec, observed.runtimes)
+        check_gates_for_runtime(spec, runtime)
     except (SpecError, ValueError) as exc:
         return _invalid_spec_plan(old_status, exc, generation, now)
     specs = specs_by_revision(spec, observed.deployments)
-    inputs = _Inputs(owner, spec, rspec, revision, placement, specs, observed, old_status, generation, now)
+    runtimes = {rev: _revision_runtime(s, observed.runtimes, runtime) for rev, s in specs.items()}
+    failures = fetch_failures(observed.pods, {rev: s.model.uri for rev, s in specs.items()})
+    inputs = _Inputs(
+        owner,
+        spec,
+        rspec,
+        revision,
+        placement,
+        specs,
+        runtimes,
+        failures,
+        observed,
+        old_status,
+        generation,
+        now,
+    )
 
     refs = _references(spec, observed)
     if spec.placement_ref and observed.placement_missing:
@@ -209,8 +236,14 @@ def plan_model_deployment(body: dict, observed: Observed, now: datetime) -> Plan
     if spec.autoscaling is not None and rplan.candidate_revision is None:
         desired.extend(_hpas(owner, spec, rplan.stable_revision, placement, workloads.bounds, observed))
     desired.append(build_pdb(owner, spec))
+    if observed.pod_monitor_supported:
+        desired.append(build_pod_monitor(owner, spec))
     desired.extend(_traffic(inputs, rplan))
     status, conditions = _status(inputs, rplan, by_rev, target, workloads, refs)
+    fetch = _fetch_condition(inputs, rplan)
+    if fetch is not None:
+        conditions.append(fetch)
+        events.extend(fetch_events(old_status.get("conditions"), fetch))
     status["conditions"] = merge_conditions(old_status.get("conditions"), conditions, now, generation)
     requeue = rplan.requeue_after
     if not refs.ok:
@@ -221,6 +254,42 @@ def plan_model_deployment(body: dict, observed: Observed, now: datetime) -> Plan
         events=explain_transition(events, old_status, status),
         requeue_after=requeue,
     )
+
+
+def runtime_of(spec: ModelDeploymentSpec, catalogue: Catalogue) -> RuntimeEntry:
+    """The catalogue entry serving `spec` (SpecError naming spec.runtime.name / spec.runtime.image)."""
+    return resolve_runtime(catalogue, spec.runtime.name, spec.model.format, spec.runtime.image)
+
+
+def _revision_runtime(spec: ModelDeploymentSpec, catalogue: Catalogue, current: RuntimeEntry) -> RuntimeEntry:
+    try:
+        return runtime_of(spec, catalogue)
+    except SpecError:  # an older revision whose runtime left the catalogue: the spec's own runtime
+        return current
+
+
+def check_gates_for_runtime(spec: ModelDeploymentSpec, runtime: RuntimeEntry) -> None:
+    """LLM gates (ttftP95, tpotP99, ...) need a runtime that exports them, unless a metricPreset is set."""
+    analysis = spec.rollout.get("analysis") or {}
+    if analysis.get("metricPreset"):
+        return
+    preset = preset_for_runtime(runtime)
+    for i, gate in enumerate(analysis.get("gates") or []):
+        builtin = gate.get("builtin")
+        if builtin and not preset_supports(preset, builtin):
+            raise SpecError(
+                f"spec.rollout.analysis.gates[{i}].builtin",
+                f"{builtin} (gate {gate.get('name')!r}) needs a runtime that exports it; runtime "
+                f"{runtime.name!r} does not (LLM gates need the vllm runtime)",
+            )
+
+
+def _fetch_condition(inputs: _Inputs, rplan: Any) -> Condition | None:
+    """ModelFetchFailed over the revisions that run; absent while no runtime ever downloaded a model."""
+    had = any(x.get("type") == c.COND_MODEL_FETCH_FAILED for x in inputs.old_status.get("conditions") or [])
+    if not inputs.fetch_failures and not had:
+        return None
+    return fetch_condition(inputs.fetch_failures, rplan.replicas)
 
 
 def _references(spec: ModelDeploymentSpec, observed: Observed) -> _References:
@@ -269,8 +338,13 @@ def _rollout(inputs: _Inputs, by_rev: dict[str, list[dict]]) -> tuple[Any, int, 
             last_analysis_at=now,
         )
     target = _target_replicas(spec, by_rev.get(state.stable_revision or inputs.revision, []))
+    failure = inputs.fetch_failures.get(state.candidate_revision or "")
+    on_failure = (spec.rollout.get("analysis") or {}).get("onFailure", "rollback")
     revisions_observed = ObservedRevisions(
         target_replicas=target,
+        candidate_fetch_failure=(
+            CandidateFetchFailure(failure.message, rollback=on_failure != "pause") if failure else None
+        ),
         revisions={
             rev: RevisionReplicas(
                 desired=sum(_spec_replicas(d) for d in deps),
@@ -330,7 +404,7 @@ def _workloads(inputs: _Inputs, rplan: Any, target: int) -> _Workloads:
         if placement is None:
             count = _hpa_aware(replicas, hpa_managed, inputs.observed, inputs.owner, rev, None)
             work = RevisionWorkload(revision=rev, role=role, replicas=count)
-            out.desired.append(build_deployment(inputs.owner, rev_spec, work))
+            out.desired.append(_deployment(inputs, rev_spec, rev, work))
             continue
         if rplan.candidate_revision and replicas > 0:
             # A rollout runs in every region together: while two revisions serve, each keeps at least
@@ -376,8 +450,13 @@ def _regional_deployments(
             affinity=scheduling["affinity"],
             topology_spread=tuple(scheduling["topologySpreadConstraints"]),
         )
-        out.desired.append(build_deployment(inputs.owner, rev_spec, work))
+        out.desired.append(_deployment(inputs, rev_spec, rev, work))
     return division
+
+
+def _deployment(inputs: _Inputs, rev_spec: ModelDeploymentSpec, rev: str, work: RevisionWorkload) -> dict:
+    image = inputs.observed.runtimes.storage_init_image
+    return build_deployment(inputs.owner, rev_spec, work, inputs.runtimes.get(rev), image)
 
 
 def _traffic(inputs: _Inputs, rplan: Any) -> list[dict]:

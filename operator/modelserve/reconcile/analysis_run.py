@@ -22,6 +22,7 @@ from modelserve.analysis import (
     plan_look,
     update_counters,
 )
+from modelserve.analysis.contract import MetricPreset, get_preset
 from modelserve.analysis.providers import fetch_samples
 from modelserve.analysis.providers.prometheus import PrometheusProvider
 from modelserve.analysis.samples import Sample
@@ -94,11 +95,14 @@ def run_analysis(
     window_start: datetime,
     now: datetime,
     rspec: RolloutSpec | None = None,
+    runtime_preset: MetricPreset | None = None,
 ) -> AnalysisRun:
     """Measure every gate over [window_start, now], judge, update counters, decide.
 
     ``rspec`` (parsed from ``rollout`` when not given) says how long the current step runs, hence
     whether this analysis may pass it, extend it or leave it to onInconclusive (``analysis_look``).
+    ``runtime_preset``: the model's runtime's metrics (analysis.contract.preset_for_runtime), used when
+    metricPreset is the default ``modelserve``; an explicit ``istio`` or runtime name wins.
     """
     aspec = AnalysisSpec.from_mapping(rollout.get("analysis") or {})
     gates = list(aspec.gates) + [
@@ -117,7 +121,10 @@ def run_analysis(
         missing = "no Prometheus configured (--prometheus-url or analysis.provider.address)"
         samples = {g.name: missing for g in gates}
     else:
-        provider = PrometheusProvider(url, aspec.metric_preset)
+        preset = get_preset(aspec.metric_preset)
+        if aspec.metric_preset == "modelserve" and runtime_preset is not None:
+            preset = runtime_preset
+        provider = PrometheusProvider(url, preset)
         samples = fetch_samples(provider, gates, target, window, interval_seconds=aspec.interval_seconds)
     # The judging path the canary benchmark measures (analysis.judge.analyse_interval).
     results, decision = analyse_interval(gates, samples, counters, aspec, look=look)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from modelserve.forecasting.cycle import FloorSource
 from modelserve.k8s.client import KubeClient
+from modelserve.reconcile.runtimes import RuntimeCatalogueSource
 from modelserve.slo.view import SLAViewSource
 
 
@@ -21,3 +22,4 @@ class Context:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     floors: FloorSource | None = None  # the predictive autoscaler's floors; None: none
     sla_views: SLAViewSource | None = None  # the SLA controller's view of a model; None: no SLA
+    runtimes: RuntimeCatalogueSource | None = None  # the runtime catalogue; None: the built-ins

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from kubernetes.client.rest import ApiException
 
+from modelserve.analysis.contract import preset_for_runtime
 from modelserve.api import constants as c
 from modelserve.api.conditions import Condition, merge_conditions
 from modelserve.api.errors import SpecError
@@ -24,6 +25,7 @@ from modelserve.planner.modeldeployment import (
     Plan,
     plan_model_deployment,
     rollout_spec_for,
+    runtime_of,
 )
 from modelserve.reconcile.analysis_run import analysis_due, run_analysis
 from modelserve.reconcile.context import Context
@@ -60,7 +62,11 @@ def observe(ctx: Context, body: dict) -> tuple[Observed, dict[str, dict[str, dic
         observed.placement_missing = observed.placement is None
         if observed.placement is not None:
             observed.nodes = ctx.kube.list("Node")
-            observed.pods = ctx.kube.list("Pod", ns, label_selector=f"{c.LABEL_INSTANCE}={name}")
+    # The pods: where they run (placement) and whether their model download failed (ModelFetchFailed).
+    observed.pods = ctx.kube.list("Pod", ns, label_selector=f"{c.LABEL_INSTANCE}={name}")
+    if ctx.runtimes is not None:
+        observed.runtimes = ctx.runtimes.current()
+        observed.pod_monitor_supported = ctx.runtimes.pod_monitor_supported
     ref = (spec.get("slaPolicyRef") or {}).get("name")
     if ref:
         observed.sla_policy = ctx.kube.get("SLAPolicy", ns, ref)
@@ -94,6 +100,7 @@ def maybe_analyse(ctx: Context, body: dict, observed: Observed, now: datetime) -
         rspec = rollout_spec_for(
             spec, dict(body["metadata"].get("annotations") or {}), revision, observed.sla
         )
+        runtime = runtime_of(spec, observed.runtimes)
     except (SpecError, ValueError):
         return
     status = body.get("status") or {}
@@ -113,6 +120,7 @@ def maybe_analyse(ctx: Context, body: dict, observed: Observed, now: datetime) -
             status.get("rollout") or {},
             start,
             now,
+            runtime_preset=preset_for_runtime(runtime),
         )
     except ValueError as exc:  # a gate the judge cannot use: reported as a Degraded condition by the planner
         log.warning("analysis of %s skipped: %s", body["metadata"]["name"], exc)

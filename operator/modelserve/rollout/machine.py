@@ -57,6 +57,7 @@ from modelserve.api.constants import (
     REASON_AS_EXPECTED,
     REASON_AWAITING_PROMOTION,
     REASON_MANUAL_PAUSE,
+    REASON_MODEL_FETCH_FAILED,
     REASON_PAUSE_STEP,
     REASON_PROGRESS_DEADLINE_EXCEEDED,
     REASON_QUALITY_GATE_FAILED,
@@ -562,6 +563,8 @@ def _advance(run: _Run, analysis: AnalysisOutcome | None) -> None:
     if analysis is not None and analysis.decision == DECISION_ROLLBACK and exposed:
         run.rollback(REASON_QUALITY_GATE_FAILED, analysis.reason or "a quality gate failed")
         return
+    if _model_fetch_failed(run):
+        return
     if manual.paused:
         if s.pause_reason is None:
             message = "paused by request (spec.rollout.paused or modelserve.io/paused); unset it to resume"
@@ -627,6 +630,25 @@ def _advance(run: _Run, analysis: AnalysisOutcome | None) -> None:
         _preview(run)
     elif stage == STAGE_PROMOTING:
         _promoting(run)
+
+
+def _model_fetch_failed(run: _Run) -> bool:
+    """The candidate's pods cannot fetch its model: it never gets traffic or promotion. Roll back or pause
+    per onFailure (True: this reconcile's move is made); a pause lifts by itself once the fetch works."""
+    failure, s = run.observed.candidate_fetch_failure, run.state
+    if failure is None:
+        if s.pause_reason == REASON_MODEL_FETCH_FAILED:
+            run.set(pause_reason=None)
+            run.event(EVENT_NORMAL, EVENT_RESUMED, "resumed: the candidate's model was fetched")
+        return False
+    if failure.rollback:
+        run.rollback(REASON_MODEL_FETCH_FAILED, failure.message)
+        return True
+    if s.pause_reason != REASON_MODEL_FETCH_FAILED:
+        message = f"paused ({REASON_MODEL_FETCH_FAILED}): {failure.message}; fix the model or abort"
+        run.set(pause_reason=REASON_MODEL_FETCH_FAILED, message=message)
+        run.event(EVENT_WARNING, EVENT_PAUSED, message)
+    return True
 
 
 def _skip_step(run: _Run) -> None:

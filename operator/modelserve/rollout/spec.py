@@ -111,6 +111,15 @@ class RevisionReplicas:
 
 
 @dataclass(frozen=True)
+class CandidateFetchFailure:
+    """The candidate revision's model download failed: ``message`` names the URI and the error;
+    ``rollback``: roll back (spec.rollout.analysis.onFailure rollback) rather than pause."""
+
+    message: str
+    rollback: bool = True
+
+
+@dataclass(frozen=True)
 class ObservedRevisions:
     """What the cluster looks like now.
 
@@ -120,6 +129,8 @@ class ObservedRevisions:
 
     target_replicas: int
     revisions: Mapping[str, RevisionReplicas] = field(default_factory=dict)
+    #: The candidate's pods could not fetch its model (ModelFetchFailed): it is never promoted.
+    candidate_fetch_failure: CandidateFetchFailure | None = None
 
     def ready(self, revision: str | None) -> int:
         if revision is None or revision not in self.revisions:
