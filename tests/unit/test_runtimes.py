@@ -541,3 +541,24 @@ def test_catalogue_source_follows_the_configmap_and_reports_invalid_entries() ->
     assert source.refresh() is False  # unchanged: no new Event
     kube.body = None  # deleted: the built-ins again
     assert source.refresh() is True and source.current().runtimes == CATALOGUE.runtimes
+
+
+def test_forecast_demand_reads_the_runtimes_request_counter() -> None:
+    from modelserve.cli.plugin_forecast import demand_query as plugin_demand_query
+    from modelserve.forecasting.cycle import model_requests
+    from modelserve.forecasting.demand import DEFAULT_QUERY, burst_query, demand_query
+
+    sklearn = md()
+    assert plugin_demand_query(sklearn) == (
+        'sum(rate(rest_server_requests_total{namespace="ml",model="fraud",'
+        'path=~"/v2/models/[^/]+(/versions/[^/]+)?/infer"}[5m]))'
+    )
+    custom = md(runtime={"image": "mine:1"})
+    assert plugin_demand_query(custom) == DEFAULT_QUERY.format(namespace="ml", model="fraud")
+    llm = parse_model_deployment(md(model={"format": "llm"})["spec"])
+    requests = model_requests(llm)
+    assert demand_query("ml", "fraud", by_region=True, requests=requests) == (
+        'sum by (region) (rate(http_requests_total{namespace="ml",model="fraud",'
+        'handler=~"/v1/(chat/)?completions"}[5m]))'
+    )
+    assert "[1m]" in (burst_query("ml", "fraud", requests=requests) or "")
