@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 # container run most of the time, and a running one shows no failure.
 BACKOFF_SECONDS = (10.0, 20.0, 40.0, 80.0, 160.0, 300.0)
 PROBE_TIMEOUT = 2.0
+# How long a deleted pod keeps answering requests already sent to it (longer than a traffic tick).
+DRAIN_SECONDS = 2.0
 LOG_TAIL_BYTES = 4096
 BASE_ENV_KEYS = ("PATH", "LANG", "LC_ALL", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
 
@@ -237,7 +239,11 @@ class _PodWorker:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(5)
 
-    def stop(self) -> None:
+    def stop(self, drain: float = 0.0) -> None:
+        """Stop the pod's processes (after ``drain`` seconds, for requests in flight) and remove its
+        directories."""
+        if drain:
+            time.sleep(drain)
         self.stop_event.set()
         self._kill()
         self.thread.join(15)
@@ -280,6 +286,7 @@ class PodRunner:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._targets_dirty = False
+        self._stopping: list[threading.Thread] = []
 
     def start(self) -> PodRunner:
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -297,6 +304,8 @@ class PodRunner:
         for worker in workers:
             self._remove_target(worker)
             worker.stop()
+        for stopper in self._stopping:
+            stopper.join(30)
         self._reload_targets()
 
     def __enter__(self) -> PodRunner:
@@ -370,8 +379,12 @@ class PodRunner:
             for worker in new:
                 self.workers[worker.name] = worker
         for worker in gone:
+            # Out of the endpoints at once; the process gets the drain time to answer what is in flight
+            # (the kubelet's grace period: endpoints go first, SIGTERM after).
             self._remove_target(worker)
-            worker.stop()
+            stopper = threading.Thread(target=worker.stop, args=(DRAIN_SECONDS,), daemon=True)
+            stopper.start()
+            self._stopping.append(stopper)
         for worker in new:
             worker.thread.start()
         with self._lock:

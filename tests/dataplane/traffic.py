@@ -181,6 +181,17 @@ class InferenceTraffic:
         delay = at - time.monotonic()
         if delay > 0 and self._stop.wait(delay):
             return
+        ready = self.endpoints()
+        if endpoint.pod not in ready:
+            # The pod left the endpoints since the tick: the connection goes to another one of its revision.
+            others = sorted(
+                (e for e in ready.values() if e.revision == endpoint.revision), key=lambda e: e.pod
+            )
+            if not others:
+                with self._lock:
+                    self.unserved += 1
+                return
+            endpoint = others[0]
         row = self.rows[next(self._row) % len(self.rows)]
         began = time.monotonic()
         try:
