@@ -197,7 +197,11 @@ def start_real_model(cluster: LocalCluster, prom: LocalPrometheus, work: Path) -
         print(f"  no real model server: {missing}")
         return []
     s3 = LocalS3(work / "s3")
-    s3.start()
+    try:
+        s3.start()
+    except FileNotFoundError as exc:  # SeaweedFS not built: `make binaries`
+        print(f"  no real model server: {exc}")
+        return []
     parts: list = [s3]
     s3.create_bucket("models")
     s3.upload("models", "iris/v1/model.joblib", train(work / "iris-v1") / "model.joblib")

@@ -22,6 +22,8 @@ from typing import Any
 import pytest
 from modelserve.k8s.client import KubeClient
 from modelserve.localcluster import LocalPrometheus
+from modelserve.localcluster.s3 import LocalS3
+from modelserve.localcluster.versions import binary
 
 from tests.dataplane.images import local_images, mlserver_missing
 from tests.dataplane.models import IRIS_ROWS, MODEL_FILE, train
@@ -32,12 +34,17 @@ from tests.e2e.test_foundation import ready
 from tests.e2e.test_rollouts import StatusRecorder, breach, start_rollout, wait_status
 from tests.simulator.cluster import KubeSnapshotReader
 
-try:  # the local S3-compatible server (SeaweedFS, built by `make binaries`)
-    from modelserve.localcluster.s3 import LocalS3  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - until the storage initializer's server lands
-    LocalS3 = None
 
-MISSING = mlserver_missing() or (None if LocalS3 is not None else "modelserve.localcluster.s3 is missing")
+def missing() -> str | None:
+    """Why the real runtime cannot run here: MLServer (`make mlserver`) or SeaweedFS (`make binaries`)."""
+    try:
+        binary("weed")
+    except FileNotFoundError as exc:
+        return str(exc)
+    return mlserver_missing()
+
+
+MISSING = missing()
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(MISSING is not None, reason=MISSING or "")]
 
 NAME = "iris"
