@@ -9,7 +9,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
 .PHONY: help deps venv system-deps binaries lint typecheck unit e2e test run cluster-up cluster-down \
-        render fuzz bench bench-canary bench-autoscaling sync-crds check-crds kind-up deploy clean
+        mlserver render fuzz bench bench-canary bench-autoscaling bench-storage sync-crds check-crds \
+        kind-up deploy clean
 
 help:
 	@echo "make run      local control plane + Prometheus + operator + examples (Ctrl-C tears down)"
@@ -45,14 +46,29 @@ typecheck: venv
 unit: venv
 	$(PY) -m pytest tests/unit -q $(PYTEST_ARGS)
 
-e2e: deps
+e2e: deps mlserver
 	$(PY) -m pytest tests/e2e -q $(PYTEST_ARGS)
 
-test: deps lint typecheck
+test: deps mlserver lint typecheck
 	$(PY) -m pytest tests/unit -q $(PYTEST_ARGS)
 	$(PY) -m pytest tests/e2e -q $(PYTEST_ARGS)
 
-run: deps
+# The real model server of the e2e data plane (docs/dataplane.md): MLServer in its own cached venv, since
+# its dependencies conflict with ours. Reinstalled only when the pinned requirements change.
+MLSERVER_REQUIREMENTS := tests/dataplane/mlserver-requirements.txt
+MLSERVER_VERSION := $(shell sed -n 's/^mlserver==//p' $(MLSERVER_REQUIREMENTS))
+MLSERVER_VENV ?= $(HOME)/.cache/modelserve/mlserver-$(MLSERVER_VERSION)
+
+mlserver:
+	@if cmp -s $(MLSERVER_REQUIREMENTS) $(MLSERVER_VENV)/requirements.installed; then exit 0; fi; \
+	  echo "installing MLServer $(MLSERVER_VERSION) into $(MLSERVER_VENV) (once; cached)"; \
+	  rm -rf $(MLSERVER_VENV) && python3 -m venv $(MLSERVER_VENV) && \
+	  $(MLSERVER_VENV)/bin/pip install -q --upgrade pip && \
+	  $(MLSERVER_VENV)/bin/pip install -q -r $(MLSERVER_REQUIREMENTS) && \
+	  $(MLSERVER_VENV)/bin/mlserver --help >/dev/null && \
+	  cp $(MLSERVER_REQUIREMENTS) $(MLSERVER_VENV)/requirements.installed
+
+run: deps mlserver
 	$(PY) hack/run_demo.py
 
 cluster-up: deps
@@ -68,13 +84,18 @@ render: venv
 fuzz: deps
 	MODELSERVE_DRY_RUN_MODELS=10000 $(PY) -m pytest tests/e2e/test_render_dry_run.py -q -s $(PYTEST_ARGS)
 
-bench: bench-canary bench-autoscaling
+bench: bench-canary bench-autoscaling bench-storage
 
 bench-canary: venv
 	$(PY) benchmarks/canary_judge.py
 
 bench-autoscaling: venv
 	for t in ../shared/traces/*_1min.csv; do $(PY) benchmarks/autoscaling.py --trace $$t; done
+
+# storage-init vs plain boto3 on the local S3-compatible server (SeaweedFS, built by `make binaries`).
+bench-storage: venv
+	bash hack/build-binaries.sh seaweedfs
+	nice -n 10 $(PY) benchmarks/storage.py --size 256MiB --size 2GiB
 
 sync-crds:
 	bash hack/sync-chart-crds.sh

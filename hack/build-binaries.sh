@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the Kubernetes control-plane binaries, etcd, kwok and helm from their Go modules
+# Builds the Kubernetes control-plane binaries, etcd, kwok, helm and the SeaweedFS S3-compatible
+# object store from their Go modules
 # (through the Go module proxy) and caches them by version under $MODELSERVE_CACHE/bin.
 # Idempotent: a binary already in the cache is not rebuilt.
 set -euo pipefail
@@ -91,6 +92,23 @@ build_etcd() {
   mv "$out/etcd.tmp" "$out/etcd"
 }
 
+build_seaweedfs() {
+  # SeaweedFS's go.mod has a replace directive, so `go install module@version` refuses it: build the
+  # `weed` command from a small wrapper module that requires it and repeats the replace.
+  local v="$SEAWEEDFS_VERSION" dir out="$BIN/seaweedfs-$SEAWEEDFS_VERSION"
+  [[ -x "$out/weed" ]] && return
+  dir="$WORK/seaweedfs-$v"; mkdir -p "$dir" "$out"
+  {
+    printf 'module modelserve.local/seaweedfsbuild\n\ngo 1.26.6\n\nrequire github.com/seaweedfs/seaweedfs %s\n\n' "$v"
+    printf 'replace github.com/tyler-smith/go-bip39 => github.com/cosmos/go-bip39 v1.0.0\n'
+  } > "$dir/go.mod"
+  printf '//go:build tools\n\npackage tools\n\nimport _ "github.com/seaweedfs/seaweedfs/weed"\n' > "$dir/tools.go"
+  log "building seaweedfs (weed) $v"
+  (cd "$dir" && GOFLAGS="$GOFLAGS -mod=mod" go mod tidy >/dev/null 2>&1 || true)
+  (cd "$dir" && GOFLAGS="$GOFLAGS -mod=mod" go build -trimpath -ldflags "-s -w" -o "$out/weed.tmp" github.com/seaweedfs/seaweedfs/weed)
+  mv "$out/weed.tmp" "$out/weed"
+}
+
 go_install() { # name module version [extra ldflags]
   local name="$1" mod="$2" v="$3" extra="${4:-}" out="$BIN/$1-$3"
   [[ -x "$out/$name" ]] && return
@@ -113,11 +131,13 @@ case "$what" in
   etcd) build_etcd ;;
   kwok) go_install kwok sigs.k8s.io/kwok/cmd/kwok "$KWOK_VERSION" ;;
   helm) install_helm ;;
+  seaweedfs) build_seaweedfs ;;
   all)
     build_etcd
     go_install kwok sigs.k8s.io/kwok/cmd/kwok "$KWOK_VERSION"
     build_kubernetes
     install_helm
+    build_seaweedfs
     ;;
-  *) echo "usage: $0 [all|kubernetes|etcd|kwok|helm]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|kubernetes|etcd|kwok|helm|seaweedfs]" >&2; exit 2 ;;
 esac

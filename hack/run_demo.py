@@ -1,7 +1,9 @@
 """`make run`: the local control plane, Prometheus and the operator, with the examples applied.
 
-Brings everything up on loopback, applies examples/ into the namespace `demo`, and prints the
-ModelDeployments and what they own until Ctrl-C, which tears everything down.
+Brings everything up on loopback, applies examples/ into the namespace `demo`, serves a real
+scikit-learn model (`iris`: trained here, uploaded to the local S3 server, fetched by the storage
+initializer and served by MLServer, see docs/dataplane.md) and prints one real prediction, then prints
+the ModelDeployments and what they own until Ctrl-C, which tears everything down.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import yaml  # noqa: E402
 from modelserve.localcluster import LocalCluster, LocalPrometheus  # noqa: E402
 from modelserve.localcluster.processes import free_port  # noqa: E402
 
+REAL_MODEL = "iris"
 # Two models whose next version is rolled out as a canary while the simulator plays the gateway:
 # `canary-good` is promoted step by step, `canary-bad` (10% errors) is rolled back by the judge.
 CANARY_MODELS = ("canary-good", "canary-bad")
@@ -78,6 +81,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     simulator = None
+    real: list = []
     cluster = LocalCluster(work / "cluster")
     prom = LocalPrometheus(work / "prometheus")
     operator = None
@@ -116,6 +120,7 @@ def main() -> int:
             print(f"applying {example.relative_to(REPO)}")
             cluster.kubectl("apply", "-n", "demo", "-f", str(example))
         simulator = start_canary_demo(cluster, prom)
+        real = start_real_model(cluster, prom, work)
         deadline = time.monotonic() + float(os.environ.get("MODELSERVE_RUN_SECONDS", "1e9"))
         rolled_out = False
         while not stop and time.monotonic() < deadline:
@@ -142,6 +147,8 @@ def main() -> int:
         return 0
     finally:
         print("tearing down...", flush=True)
+        for part in reversed(real):
+            part.stop()
         if simulator:
             simulator.stop()
         if operator:
@@ -167,6 +174,77 @@ def start_canary_demo(cluster: LocalCluster, prom: LocalPrometheus):  # type: ig
     prom.reload()
     print(f"  traffic simulator at {sim.url}, scraped by Prometheus")
     return sim
+
+
+def start_real_model(cluster: LocalCluster, prom: LocalPrometheus, work: Path) -> list:
+    """Serve the `iris` model for real: train it, upload it to the local S3 server, apply a ModelDeployment
+    with `format: sklearn` and its s3:// URI, run its pods' init and server containers as local processes
+    (tests/dataplane), and print one prediction. Returns what to stop at teardown (nothing when MLServer or
+    the S3 server is not installed: `make run` installs both)."""
+    try:
+        from modelserve.k8s.client import KubeClient
+        from modelserve.localcluster.s3 import LocalS3
+
+        from tests.dataplane.images import local_images, mlserver_missing
+        from tests.dataplane.models import IRIS_ROWS, train
+        from tests.dataplane.runner import PodRunner, wait_ready
+        from tests.dataplane.traffic import infer, infer_request
+    except ImportError as exc:  # the data plane ships with the tests
+        print(f"  no real model server: {exc}")
+        return []
+    missing = mlserver_missing()
+    if missing:
+        print(f"  no real model server: {missing}")
+        return []
+    s3 = LocalS3(work / "s3")
+    try:
+        s3.start()
+    except FileNotFoundError as exc:  # SeaweedFS not built: `make binaries`
+        print(f"  no real model server: {exc}")
+        return []
+    parts: list = [s3]
+    s3.create_bucket("models")
+    s3.upload("models", "iris/v1/model.joblib", train(work / "iris-v1") / "model.joblib")
+    keys = {k: v for k, v in s3.env().items() if k != "AWS_ENDPOINT_URL"}
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "model-store"}, "stringData": keys}
+    md = {
+        "apiVersion": "modelserve.io/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": REAL_MODEL},
+        "spec": {
+            "model": {
+                "name": REAL_MODEL,
+                "version": "1",
+                "format": "sklearn",
+                "uri": "s3://models/iris/v1/model.joblib",
+                "storage": {"secretRef": {"name": "model-store"}, "endpoint": s3.endpoint},
+            },
+            "replicas": 1,
+        },
+    }
+    cluster.kubectl("apply", "-n", "demo", "-f", "-", input=yaml.safe_dump_all([secret, md]))
+    runner = PodRunner(
+        KubeClient.from_environment(str(cluster.kubeconfig)),
+        "demo",
+        local_images(),
+        work / "dataplane",
+        prometheus=prom,
+        selector=f"app.kubernetes.io/instance={REAL_MODEL}",
+    ).start()
+    parts.append(runner)
+    print(
+        f"  S3 at {s3.endpoint}; serving {REAL_MODEL} with MLServer (logs in {runner.log_dir})...", flush=True
+    )
+    try:
+        endpoint = next(iter(wait_ready(runner, 1, timeout=240).values()))
+    except TimeoutError as exc:
+        print(f"  {exc}")
+        return parts
+    status, body = infer(endpoint.http_port, REAL_MODEL, infer_request([IRIS_ROWS[2]]))
+    answer = body["outputs"][0]["data"] if status == 200 else body
+    request = f"POST /v2/models/{REAL_MODEL}/infer {list(IRIS_ROWS[2])}"
+    print(f"  real prediction: {request} -> HTTP {status} {answer}")
+    return parts
 
 
 def _all_ready(cluster: LocalCluster, names: tuple[str, ...]) -> bool:

@@ -28,6 +28,7 @@ LAYERS = {
     "routers": 1,
     "slo": 1,
     "k8s": 1,
+    "storage": 1,
     "metrics_source": 1,
     "observability": 1,
     "reconcile": 2,

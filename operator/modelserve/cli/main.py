@@ -7,6 +7,8 @@ import logging
 import os
 import sys
 
+from modelserve.cli.storage_init import add_arguments as add_storage_init_arguments
+
 
 def _env_list(name: str) -> list[str]:
     return [x.strip() for x in os.environ.get(name, "").split(",") if x.strip()]
@@ -22,6 +24,10 @@ def build_parser() -> argparse.ArgumentParser:
         "-f", "--filename", action="append", required=True, help="YAML file (repeatable, - = stdin)"
     )
     render.add_argument("-n", "--namespace", default="default")
+    storage_init = sub.add_parser(
+        "storage-init", help="download spec.model.uri into a directory (the model init container)"
+    )
+    add_storage_init_arguments(storage_init)
     return parser
 
 
@@ -112,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         sys.stdout.write(render_yaml(render(docs, args.namespace)))
         return 0
+    if args.command == "storage-init":
+        from modelserve.cli.storage_init import run as run_storage_init
+
+        return run_storage_init(args)
     return 2
 
 

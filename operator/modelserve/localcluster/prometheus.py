@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 
 import yaml
@@ -30,6 +31,7 @@ class LocalPrometheus:
         self.scrape_interval = scrape_interval
         self.evaluation_interval = evaluation_interval
         self.targets: dict[str, list[str]] = {}
+        self.target_labels: dict[str, dict[str, str]] = {}
         self.port = 0
         self.proc: ManagedProcess | None = None
 
@@ -52,7 +54,15 @@ class LocalPrometheus:
             },
             "rule_files": [str(self.rules_dir / "*.yaml")],
             "scrape_configs": [
-                {"job_name": job, "static_configs": [{"targets": targets}]}
+                {
+                    "job_name": job,
+                    "static_configs": [
+                        {
+                            "targets": targets,
+                            **({"labels": labels} if (labels := self.target_labels.get(job)) else {}),
+                        }
+                    ],
+                }
                 for job, targets in sorted(self.targets.items())
             ],
         }
@@ -90,7 +100,11 @@ class LocalPrometheus:
         with urllib.request.urlopen(self.url + "/-/ready", timeout=2) as resp:
             return resp.status == 200
 
-    def add_target(self, job: str, address: str) -> None:
+    def add_target(self, job: str, address: str, labels: Mapping[str, str] | None = None) -> None:
+        """Scrape ``address`` in ``job``; ``labels`` are the job's target labels (as a PodMonitor's
+        relabelling would attach them)."""
+        if labels:
+            self.target_labels[job] = dict(labels)
         self.targets.setdefault(job, [])
         if address not in self.targets[job]:
             self.targets[job].append(address)
@@ -98,6 +112,7 @@ class LocalPrometheus:
 
     def remove_job(self, job: str) -> None:
         self.targets.pop(job, None)
+        self.target_labels.pop(job, None)
         self._write_config()
 
     def write_rules(self, name: str, groups: dict) -> Path:

@@ -34,7 +34,7 @@ def bin_dir() -> Path:
 
 def binary(name: str) -> Path:
     """Path of a cached binary: kube-apiserver, kube-controller-manager, kube-scheduler, kubectl,
-    etcd, kwok or helm. Raises FileNotFoundError with the command that builds it."""
+    etcd, kwok, helm or weed (SeaweedFS). Raises FileNotFoundError with the command that builds it."""
     v = versions()
     folder = {
         "kube-apiserver": f"kubernetes-{v['KUBERNETES_VERSION']}",
@@ -44,6 +44,7 @@ def binary(name: str) -> Path:
         "etcd": f"etcd-{v['ETCD_VERSION']}",
         "kwok": f"kwok-{v['KWOK_VERSION']}",
         "helm": f"helm-{v['HELM_VERSION']}",
+        "weed": f"seaweedfs-{v['SEAWEEDFS_VERSION']}",
     }[name]
     path = bin_dir() / folder / name
     if not path.exists():
