@@ -367,7 +367,7 @@ def test_strictly_increasing_weights_need_uniqueness_too() -> None:
         ("ModelDeployment", "spec.rollout.analysis.provider.type", "prometheus"),
         ("ModelDeployment", "spec.rollout.analysis.metricPreset", "modelserve"),
         ("ModelDeployment", "spec.rollout.analysis.gates[].statistical", True),
-        ("ModelDeployment", "spec.rollout.analysis.gates[].passConfidence", 0.995),
+        ("ModelDeployment", "spec.rollout.analysis.gates[].passConfidence", 0.996),
         ("ModelDeployment", "spec.rollout.paused", False),
         ("ModelDeployment", "spec.rollout.abort", False),
         ("ModelDeployment", "spec.rollout.scaleDownDelay", "30s"),

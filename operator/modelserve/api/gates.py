@@ -56,7 +56,7 @@ ON_PAUSE = "pause"
 #: level. All measured in benchmarks/canary_judge.py (docs/benchmarks.md).
 DEFAULT_FAIL_CONFIDENCE = 0.9825
 DEFAULT_RELATIVE_FAIL_CONFIDENCE = 0.99
-DEFAULT_PASS_CONFIDENCE = 0.995
+DEFAULT_PASS_CONFIDENCE = 0.996
 DEFAULT_METRIC_PRESET = "modelserve"
 
 # --- custom query templates ---------------------------------------------------------------------------
