@@ -35,6 +35,16 @@ _FIELD_BY_MODULE = (
 )
 
 
+def object_field(body: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any]:
+    """``body[key]`` when it is an object, ``{}`` when unset; SpecError naming ``path.key`` otherwise."""
+    value = body.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise SpecError(f"{path}.{key}", "must be an object")
+    return value
+
+
 def failing_field(exc: BaseException) -> str | None:
     """The spec field path an exception came from: its own `field_path` (SpecError), else the field
     of the innermost operator module on its traceback; None when nothing points at the spec."""

@@ -15,7 +15,7 @@ from typing import Any
 
 from modelserve.api.constants import STRATEGY_BLUE_GREEN, STRATEGY_CANARY, STRATEGY_SHADOW
 from modelserve.api.durations import parse_duration
-from modelserve.api.errors import SpecError
+from modelserve.api.errors import SpecError, object_field
 from modelserve.api.gates import AnalysisSpec
 
 ROLLOUT_PATH = "spec.rollout"
@@ -138,15 +138,6 @@ def _seconds(body: Mapping[str, Any], key: str, default: str, path: str) -> floa
     return parse_duration(str(body.get(key) or default), field=f"{path}.{key}")
 
 
-def _object(body: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any]:
-    value = body.get(key)
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise SpecError(f"{path}.{key}", "must be an object")
-    return value
-
-
 def parse_rollout(rollout: Mapping[str, Any] | None) -> Rollout:
     """``spec.rollout`` (a dict, or None) -> ``Rollout`` with defaults. Raises SpecError naming the field."""
     rollout = rollout or {}
@@ -159,9 +150,9 @@ def parse_rollout(rollout: Mapping[str, Any] | None) -> Rollout:
     promote = str(rollout.get("promote") or "") or None
     if promote not in (None, PROMOTE_STEP, PROMOTE_FULL):
         raise SpecError(f"{path}.promote", f"{promote!r} must be 'step' or 'full'")
-    canary = _object(rollout, "canary", path)
-    shadow = _object(rollout, "shadow", path)
-    blue_green = _object(rollout, "blueGreen", path)
+    canary = object_field(rollout, "canary", path)
+    shadow = object_field(rollout, "shadow", path)
+    blue_green = object_field(rollout, "blueGreen", path)
     then = str(shadow.get("then") or "promote")
     if then not in SHADOW_THEN:
         raise SpecError(f"{path}.shadow.then", f"{then!r} must be promote or canary")
@@ -178,7 +169,7 @@ def parse_rollout(rollout: Mapping[str, Any] | None) -> Rollout:
             scale_down_delay_seconds=_seconds(blue_green, "scaleDownDelay", "10m", f"{path}.blueGreen"),
             auto_promote=bool(blue_green.get("autoPromote", True)),
         ),
-        analysis=AnalysisSpec.from_mapping(_object(rollout, "analysis", path)),
+        analysis=AnalysisSpec.from_mapping(object_field(rollout, "analysis", path)),
         scale_down_delay_seconds=_seconds(rollout, "scaleDownDelay", "30s", path),
         progress_deadline_seconds=_seconds(rollout, "progressDeadline", "30m", path),
         paused=bool(rollout.get("paused")),

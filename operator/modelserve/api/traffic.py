@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelserve.api.constants import DEFAULT_ROUTER
-from modelserve.api.errors import SpecError
+from modelserve.api.errors import SpecError, object_field
 
 TRAFFIC_PATH = "spec.traffic"
 
@@ -48,15 +48,6 @@ class Traffic:
     istio: IstioTraffic = IstioTraffic()
 
 
-def _object(body: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any]:
-    value = body.get(key)
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise SpecError(f"{path}.{key}", "must be an object")
-    return value
-
-
 def _strings(body: Mapping[str, Any], key: str, path: str) -> tuple[str, ...]:
     value = body.get(key) or ()
     if isinstance(value, str | bytes) or not all(isinstance(v, str) for v in value):
@@ -72,8 +63,8 @@ def parse_traffic(traffic: Mapping[str, Any] | None) -> Traffic:
     path = TRAFFIC_PATH
     if not isinstance(traffic, Mapping):
         raise SpecError(path, "must be an object")
-    gateway = _object(traffic, "gatewayAPI", path)
-    istio = _object(traffic, "istio", path)
+    gateway = object_field(traffic, "gatewayAPI", path)
+    istio = object_field(traffic, "istio", path)
     parent_refs = gateway.get("parentRefs") or ()
     if not all(isinstance(ref, Mapping) for ref in parent_refs):
         raise SpecError(f"{path}.gatewayAPI.parentRefs", "must be a list of objects")
