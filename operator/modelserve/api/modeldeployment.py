@@ -239,7 +239,8 @@ REVISION_FIRST_ALPHABET = "bcdfghjklmnpqrstvwxz"
 REVISION_HASH_LENGTH = 10
 
 
-def _revision_digest(spec: ModelDeploymentSpec) -> bytes:
+def revision_defining_fields(spec: ModelDeploymentSpec) -> dict[str, dict[str, Any]]:
+    """What defines a revision, as JSON-ready data: the input of its hash (``revision_hash``)."""
     defining: dict[str, dict[str, Any]] = {
         "model": {"version": spec.model.version, "uri": spec.model.uri, "format": spec.model.format},
         "runtime": {
@@ -258,6 +259,11 @@ def _revision_digest(spec: ModelDeploymentSpec) -> bytes:
         defining["model"]["sha256"] = spec.model.sha256
     if spec.model.storage != ModelStorage():
         defining["model"]["storage"] = storage_fields(spec.model.storage)
+    return defining
+
+
+def _revision_digest(spec: ModelDeploymentSpec) -> bytes:
+    defining = revision_defining_fields(spec)
     return hashlib.sha256(json.dumps(defining, sort_keys=True, separators=(",", ":")).encode()).digest()
 
 

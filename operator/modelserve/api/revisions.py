@@ -19,35 +19,17 @@ from modelserve.api.modeldeployment import (
     ModelRef,
     ModelStorage,
     legacy_revision_hash,
+    revision_defining_fields,
     revision_hash,
-    storage_fields,
 )
 
 
 def revision_fields(spec: ModelDeploymentSpec) -> dict:
     """The fields revision_hash covers, as JSON-ready data."""
-    fields: dict = {
-        "model": {
-            "name": spec.model.name,
-            "version": spec.model.version,
-            "uri": spec.model.uri,
-            "format": spec.model.format,
-        },
-        "runtime": {
-            "image": spec.runtime.image,
-            "command": list(spec.runtime.command),
-            "args": list(spec.runtime.args),
-            "env": list(spec.runtime.env),
-            "resources": spec.runtime.resources,
-        },
-    }
-    # Written only when set, like in revision_hash: older revisions' annotations stay as they were.
-    if spec.runtime.name:
-        fields["runtime"]["name"] = spec.runtime.name
-    if spec.model.sha256:
-        fields["model"]["sha256"] = spec.model.sha256
-    if spec.model.storage != ModelStorage():
-        fields["model"]["storage"] = storage_fields(spec.model.storage)
+    fields = revision_defining_fields(spec)
+    # The model's name too (not hashed: renaming a model is not a new revision), so an older revision's
+    # spec can be rebuilt from its annotation.
+    fields["model"] = {"name": spec.model.name, **fields["model"]}
     return fields
 
 
