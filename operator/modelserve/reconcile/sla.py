@@ -38,6 +38,7 @@ from modelserve.k8s.client import KubeClient, NotFound
 from modelserve.k8s.compare import is_subset
 from modelserve.metrics_source import MetricsUnavailable, PrometheusQuery, UnexpectedResult
 from modelserve.observability import metrics
+from modelserve.runtimes import RuntimeEntry, builtin_catalogue
 from modelserve.slo import (
     ModelSLAStatus,
     SLAPolicySpec,
@@ -67,6 +68,7 @@ from modelserve.slo.policy_status import (
     transition_events,
 )
 from modelserve.slo.rules import desired_prometheus_rule
+from modelserve.slo.sources import check_native_slis, native_runtimes
 from modelserve.slo.view import SLAView, sla_view_from
 
 log = logging.getLogger(__name__)
@@ -123,9 +125,11 @@ def measure(
     now: datetime,
     *,
     query_client: Any = None,
+    runtimes: Mapping[str, RuntimeEntry] | None = None,
 ) -> MetricsOutcome:
-    """Run the status queries of every governed model (`models`: name -> ModelDeployment body) and
-    compute their statuses. The first MetricsUnavailable stops querying: the outcome then says why."""
+    """Run the status queries of every governed model (`models`: name -> ModelDeployment body; their SLIs
+    read the metrics of their `runtimes`, the contract when absent) and compute their statuses. The
+    first MetricsUnavailable stops querying: the outcome then says why."""
     if not models:
         return MetricsOutcome(True, REASON_QUERIED, "no model to measure")
     if query_client is None:
@@ -145,7 +149,11 @@ def measure(
         elapsed = window_elapsed_seconds(spec.window_seconds, now, policy_created, created)
         results: dict[str, float | None] = {}
         for key, promql in queries_for_status(
-            spec, policy_meta["namespace"], model, elapsed_seconds=elapsed
+            spec,
+            policy_meta["namespace"],
+            model,
+            elapsed_seconds=elapsed,
+            runtime=(runtimes or {}).get(model),
         ).items():
             try:
                 # One evaluation instant for every query: good and total over the same range.
@@ -175,7 +183,11 @@ def measure(
 
 
 def sync_prometheus_rule(
-    ctx: Any, policy_body: Mapping[str, Any], spec: SLAPolicySpec, models: Sequence[str]
+    ctx: Any,
+    policy_body: Mapping[str, Any],
+    spec: SLAPolicySpec,
+    models: Sequence[str],
+    runtimes: Mapping[str, RuntimeEntry] | None = None,
 ) -> RulesOutcome:
     """Apply the owned PrometheusRule when it differs from the live one (delete it when no model is
     governed). Without the prometheus-operator CRD: not ready, reason PrometheusRuleCRDMissing."""
@@ -187,7 +199,7 @@ def sync_prometheus_rule(
             "the PrometheusRule CRD (monitoring.coreos.com/v1) is not installed; render the"
             " rules with `modelserve render -f` and load them into Prometheus yourself",
         )
-    rule = desired_prometheus_rule(policy_body, spec, models)
+    rule = desired_prometheus_rule(policy_body, spec, models, runtimes)
     desired = stamp_intent(rule) if rule is not None else None  # one no-change test for every owned object
     rule_name = render_prometheus_rule(meta["name"], meta["namespace"], spec, [])["metadata"]["name"]
     try:
@@ -256,6 +268,23 @@ def _post(ctx: Any, body: Mapping[str, Any], events: Sequence[EventSpec]) -> Non
         ctx.kube.post_event(body, ev.type, ev.reason, ev.message)
 
 
+def _report_invalid(
+    ctx: Any,
+    body: Mapping[str, Any],
+    generation: Any,
+    old_status: Mapping[str, Any],
+    error: SpecError,
+    now: datetime,
+) -> None:
+    """Ready=False/InvalidSpec naming the field, and its Event; the spec's next change queues it again."""
+    new_status = invalid_spec_status(generation, dict(old_status), error, now)
+    patch = status_patch(dict(old_status), new_status)
+    if patch:
+        ctx.kube.patch_status(KIND, body["metadata"]["namespace"], body["metadata"]["name"], patch)
+    _post(ctx, body, condition_events(dict(old_status), new_status))
+    metrics.RECONCILES.labels(KIND, "invalid").inc()
+
+
 def reconcile_sla_policy(ctx: Any, namespace: str, name: str) -> float | None:
     """One level-based reconcile of an SLAPolicy (see the module docstring). Returns seconds until the
     next one (the status comes from Prometheus, so it is recomputed periodically), None when gone or
@@ -275,12 +304,7 @@ def reconcile_sla_policy(ctx: Any, namespace: str, name: str) -> float | None:
         try:
             spec = parse_sla_policy(body)
         except SpecError as exc:
-            new_status = invalid_spec_status(generation, old_status, exc, now)
-            patch = status_patch(old_status, new_status)
-            if patch:
-                ctx.kube.patch_status(KIND, namespace, name, patch)
-            _post(ctx, body, condition_events(old_status, new_status))
-            metrics.RECONCILES.labels(KIND, "invalid").inc()
+            _report_invalid(ctx, body, generation, old_status, exc, now)
             return None
 
         model_bodies = ctx.kube.list("ModelDeployment", namespace)
@@ -288,9 +312,19 @@ def reconcile_sla_policy(ctx: Any, namespace: str, name: str) -> float | None:
         for b in (*model_bodies, *policy_bodies):
             b.setdefault("metadata", {}).setdefault("namespace", namespace)
         governance = governance_for(namespace, name, model_bodies, policy_bodies)
-        rules = sync_prometheus_rule(ctx, body, spec, governance.models)
         by_name = {b["metadata"]["name"]: b for b in model_bodies}
-        outcome = measure(ctx, body, spec, {m: by_name[m] for m in governance.models}, now)
+        governed = {m: by_name[m] for m in governance.models}
+        # Each model's SLIs read its runtime's own metrics; an objective one of them cannot measure (a
+        # latency threshold off its histogram's buckets) makes the policy invalid, naming the field.
+        catalogue = ctx.runtimes.current() if getattr(ctx, "runtimes", None) else builtin_catalogue()
+        runtimes = native_runtimes(catalogue, governed.values())
+        try:
+            check_native_slis(spec, runtimes)
+        except SpecError as exc:
+            _report_invalid(ctx, body, generation, old_status, exc, now)
+            return sla_interval_seconds()  # the governed models may change runtime: look again
+        rules = sync_prometheus_rule(ctx, body, spec, governance.models, runtimes)
+        outcome = measure(ctx, body, spec, governed, now, runtimes=runtimes)
 
         new_status = assemble_status(generation, old_status, governance, rules, outcome, now)
         patch = status_patch(old_status, new_status)

@@ -51,11 +51,13 @@ class Series:
 
 @dataclass(frozen=True)
 class Histogram:
-    """A histogram family (``<metric>_bucket``), its extra matchers and the unit of its ``le``."""
+    """A histogram family (``<metric>_bucket``), its extra matchers, the unit of its ``le`` and its bucket
+    boundaries (in that unit; empty: not declared). SLO latency thresholds must be one of the boundaries."""
 
     metric: str
     matchers: str = ""
     unit_seconds: float = 1.0
+    buckets: tuple[float, ...] = ()
 
     @property
     def bucket(self) -> str:
@@ -73,6 +75,9 @@ class MetricMapping:
 
     requests: Series
     errors: Series
+    #: The errors when 4xx responses count as bad too (SLAPolicy countClientErrorsAsBad); None: the
+    #: runtime's metrics cannot tell them apart.
+    client_and_server_errors: Series | None = None
     latency: Histogram | None = None
     ttft: Histogram | None = None  # time to first token (LLM)
     tpot: Histogram | None = None  # time per output token (LLM)
@@ -83,6 +88,8 @@ class MetricMapping:
     def metric_names(self) -> list[str]:
         """Every metric name the mapping uses (for checking them against the runtime's sources)."""
         names = [*self.requests.metrics, *self.errors.metrics]
+        if self.client_and_server_errors is not None:
+            names += self.client_and_server_errors.metrics
         for h in (self.latency, self.ttft, self.tpot):
             if h is not None:
                 names.append(h.metric)
@@ -211,7 +218,16 @@ def _histogram(value: Any, path: str) -> Histogram | None:
         raise CatalogueError(f"{path}.unitSeconds: must be a number") from None
     if unit <= 0:
         raise CatalogueError(f"{path}.unitSeconds: must be > 0")
-    return Histogram(str(value["metric"]), str(value.get("matchers") or ""), unit)
+    buckets = value.get("buckets") or []
+    if not isinstance(buckets, list) or not all(
+        isinstance(b, (int, float)) and not isinstance(b, bool) and b > 0 for b in buckets
+    ):
+        raise CatalogueError(
+            f"{path}.buckets: must be a list of positive numbers (the histogram's le values)"
+        )
+    return Histogram(
+        str(value["metric"]), str(value.get("matchers") or ""), unit, tuple(sorted(float(b) for b in buckets))
+    )
 
 
 def _gauge(value: Any, path: str) -> str | None:
@@ -230,6 +246,11 @@ def _metrics(value: Any, path: str) -> MetricMapping | None:
     return MetricMapping(
         requests=_series(value.get("requests"), f"{path}.requests"),
         errors=_series(value.get("errors"), f"{path}.errors"),
+        client_and_server_errors=(
+            _series(value["clientAndServerErrors"], f"{path}.clientAndServerErrors")
+            if value.get("clientAndServerErrors") is not None
+            else None
+        ),
         latency=_histogram(value.get("latency"), f"{path}.latency"),
         ttft=_histogram(value.get("ttft"), f"{path}.ttft"),
         tpot=_histogram(value.get("tpot"), f"{path}.tpot"),

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from modelserve.api.errors import SpecError
+from modelserve.runtimes import RuntimeEntry
 from modelserve.slo.model import AVAILABILITY, LATENCY, PAGE, QUALITY, Objective, SLAPolicySpec
 from modelserve.slo.queries import (
     DEFAULT_LATENCY_BUCKETS_SECONDS,
@@ -21,6 +23,7 @@ from modelserve.slo.queries import (
     gauge_metric_name,
     le_matcher,
 )
+from modelserve.slo.sources import native_latency_le, native_runtime
 
 # Contract gauge -> the judge's builtin that reads it.
 _QUALITY_BUILTINS = {
@@ -43,8 +46,12 @@ def gate_name(objective: Objective) -> str:
     return (GATE_NAME_PREFIX + objective.name)[:63].rstrip("-")
 
 
-def rollout_gate_from_policy(spec: SLAPolicySpec) -> list[dict[str, Any]]:
-    """Gate dicts (``name``, ``builtin`` or ``query``, ``max``/``min``) for the policy's objectives.
+def rollout_gate_from_policy(
+    spec: SLAPolicySpec, runtime: RuntimeEntry | None = None
+) -> list[dict[str, Any]]:
+    """Gate dicts (``name``, ``builtin`` or ``query``, ``max``/``min``) for the policy's objectives, on
+    the metrics of the model's `runtime` (None or custom: the metric contract; the builtin errorRate
+    reads the runtime's metrics itself).
 
     * availability: max error ratio ``(1 - target) * F``; the judge's ``errorRate`` builtin when 5xx and
       timeouts are the bad codes, a query when ``countClientErrorsAsBad`` adds 4xx;
@@ -53,12 +60,21 @@ def rollout_gate_from_policy(spec: SLAPolicySpec) -> list[dict[str, Any]]:
     * custom objectives and quality objectives with their own query are skipped: they are not
       guaranteed to be able to single out one revision.
 
-    Without page tiers F is 1 (the candidate must not burn faster than the budget allows).
+    Without page tiers F is 1 (the candidate must not burn faster than the budget allows). An objective
+    the runtime cannot measure is left out (the SLAPolicy's status names it: InvalidSpec).
     """
     factor = fastest_page_factor(spec) or 1.0
     gates: list[dict[str, Any]] = []
+    native = native_runtime(runtime)
     for objective in spec.objectives:
         bound = round(objective.error_budget_ratio * factor, 12)
+        if native is not None and objective.type in (AVAILABILITY, LATENCY):
+            query = _native_gate_query(objective, native)
+            if objective.type == AVAILABILITY and not objective.count_client_errors_as_bad:
+                gates.append({"name": gate_name(objective), "builtin": "errorRate", "max": bound})
+            elif query is not None:
+                gates.append({"name": gate_name(objective), "query": query, "max": bound})
+            continue
         if objective.type == AVAILABILITY:
             if not objective.count_client_errors_as_bad:
                 gates.append({"name": gate_name(objective), "builtin": "errorRate", "max": bound})
@@ -97,3 +113,28 @@ def rollout_gate_from_policy(spec: SLAPolicySpec) -> list[dict[str, Any]]:
                 gate["max"] = quality.max
             gates.append(gate)
     return gates
+
+
+def _native_gate_query(objective: Objective, runtime: RuntimeEntry) -> str | None:
+    """The candidate's bad fraction from the runtime's own metrics (errors incl. 4xx, or slower than
+    the latency threshold); None when the runtime cannot measure it."""
+    mapping = runtime.metrics
+    assert mapping is not None
+    window = "[{{interval}}]"
+    if objective.type == AVAILABILITY:
+        errors = mapping.client_and_server_errors
+        if errors is None:
+            return None
+        requests = mapping.requests.promql(_REVISION_SELECTOR)
+        return (
+            f"sum(increase({errors.promql(_REVISION_SELECTOR)}{window})) / sum(increase({requests}{window}))"
+        )
+    hist = mapping.latency
+    try:
+        le = native_latency_le(objective, runtime)
+    except SpecError:
+        return None
+    assert hist is not None
+    below = hist.promql(f"{_REVISION_SELECTOR}, {le_matcher(le)}")
+    every = hist.promql(f'{_REVISION_SELECTOR}, le="+Inf"')
+    return f"1 - sum(increase({below}{window})) / sum(increase({every}{window}))"

@@ -1,4 +1,5 @@
-"""PromQL for the SLIs of an SLAPolicy, per the modelserve metric contract.
+"""PromQL for the SLIs of an SLAPolicy: from each model's runtime's own metrics (the catalogue's metric
+mapping, see slo/sources.py), or from the modelserve metric contract for the custom runtime.
 
 Metric contract (shared with the canary judge):
   * ``modelserve_requests_total{namespace, model, revision, region, code}`` — code is the HTTP status or
@@ -20,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from modelserve.api.durations import parse_duration
+from modelserve.runtimes import RuntimeEntry
 from modelserve.slo.model import (
     AVAILABILITY,
     CUSTOM,
@@ -29,6 +31,7 @@ from modelserve.slo.model import (
     SLAPolicySpec,
     format_duration,
 )
+from modelserve.slo.sources import native_latency_le, native_runtime
 
 REQUESTS_TOTAL = "modelserve_requests_total"
 DURATION_BUCKET = "modelserve_request_duration_seconds_bucket"
@@ -200,10 +203,15 @@ def event_queries(
     func: str = "rate",
     grouping: Sequence[str] = ("namespace", "model"),
     latency_buckets: Sequence[float] | None = DEFAULT_LATENCY_BUCKETS_SECONDS,
+    runtime: RuntimeEntry | None = None,
 ) -> EventQueries:
     """Good/total for an availability or latency objective. `func` is ``rate`` (rules: ratios) or
-    ``increase`` (status: event counts); `grouping` is the ``sum by`` label list."""
+    ``increase`` (status: event counts); `grouping` is the ``sum by`` label list. `runtime`: read its own
+    metrics (its mapping); None or the custom runtime: the metric contract."""
     by = _by(grouping)
+    native = native_runtime(runtime)
+    if native is not None:
+        return _native_event_queries(objective, native, selector, window, func, by)
     if objective.type == AVAILABILITY:
         codes = bad_codes_regex(objective)
         total = f"sum{by} ({func}({REQUESTS_TOTAL}{{{selector}}}[{window}]))"
@@ -219,21 +227,95 @@ def event_queries(
     raise ValueError(f"event_queries does not handle {objective.type} objectives")
 
 
+def _native_event_queries(
+    objective: Objective, runtime: RuntimeEntry, selector: str, window: str, func: str, by: str
+) -> EventQueries:
+    """Good/total from the runtime's own series (its metric mapping), selected by the scrape's target
+    labels. The checks of slo/sources.check_native_slis apply (raised here too, naming the field)."""
+    mapping = runtime.metrics
+    assert mapping is not None
+    if objective.type == AVAILABILITY:
+        bad, total = _native_bad_and_total(objective, runtime, selector, window, func, by)
+        return EventQueries(good=f"{total} - {bad}", total=total)
+    if objective.type == LATENCY:
+        hist = mapping.latency
+        assert hist is not None
+        below = hist.promql(f"{selector}, {le_matcher(native_latency_le(objective, runtime))}")
+        every = hist.promql(f'{selector}, le="+Inf"')
+        return EventQueries(
+            good=f"sum{by} ({func}({below}[{window}]))", total=f"sum{by} ({func}({every}[{window}]))"
+        )
+    raise ValueError(f"event_queries does not handle {objective.type} objectives")
+
+
+def _native_bad_and_total(
+    objective: Objective, runtime: RuntimeEntry, selector: str, window: str, func: str, by: str
+) -> tuple[str, str]:
+    """Bad (``(bad or 0 * total)``: never empty while there is traffic) and total requests of an
+    availability SLI from the runtime's own counters."""
+    mapping = runtime.metrics
+    assert mapping is not None
+    errors = mapping.client_and_server_errors if objective.count_client_errors_as_bad else mapping.errors
+    if errors is None:
+        raise ValueError(f"runtime {runtime.name} cannot tell client errors apart (countClientErrorsAsBad)")
+    total = f"sum{by} ({func}({mapping.requests.promql(selector)}[{window}]))"
+    bad = f"sum{by} ({func}({errors.promql(selector)}[{window}]))"
+    return f"({bad} or 0 * {total})", total
+
+
 def error_ratio_expr(
     objective: Objective,
     selector: str,
     window: str,
     *,
     latency_buckets: Sequence[float] | None = DEFAULT_LATENCY_BUCKETS_SECONDS,
+    runtime: RuntimeEntry | None = None,
 ) -> str:
-    """Bad/total ratio over `window` for availability or latency, aggregated by (namespace, model)."""
+    """Bad/total ratio over `window` for availability or latency, aggregated by (namespace, model), from
+    `runtime`'s own metrics (None or custom: the metric contract)."""
     if objective.type == AVAILABILITY:
+        bad, total = _bad_and_total(objective, selector, window, runtime)
+        return f"{bad}\n/\n{total}"
+    q = event_queries(objective, selector, window, latency_buckets=latency_buckets, runtime=runtime)
+    return f"1 - (\n{q.good}\n/\n{q.total}\n)"
+
+
+def _bad_and_total(
+    objective: Objective, selector: str, window: str, runtime: RuntimeEntry | None
+) -> tuple[str, str]:
+    """An availability SLI's bad (never empty while there is traffic) and total request rates."""
+    if native_runtime(runtime) is None:
         codes = bad_codes_regex(objective)
         total = f"sum by (namespace, model) (rate({REQUESTS_TOTAL}{{{selector}}}[{window}]))"
         bad = f'sum by (namespace, model) (rate({REQUESTS_TOTAL}{{{selector}, code=~"{codes}"}}[{window}]))'
-        return f"({bad} or 0 * {total})\n/\n{total}"
-    q = event_queries(objective, selector, window, latency_buckets=latency_buckets)
-    return f"1 - (\n{q.good}\n/\n{q.total}\n)"
+        return f"({bad} or 0 * {total})", total
+    native = native_runtime(runtime)
+    assert native is not None
+    return _native_bad_and_total(objective, native, selector, window, "rate", " by (namespace, model)")
+
+
+def union_error_ratio_expr(
+    objective: Objective,
+    terms: Sequence[tuple[RuntimeEntry | None, str]],
+    window: str,
+    *,
+    latency_buckets: Sequence[float] | None = DEFAULT_LATENCY_BUCKETS_SECONDS,
+) -> str:
+    """:func:`error_ratio_expr` over models of several runtimes: `terms` are (runtime, selector of its
+    models) pairs. Each term yields series for its own models only, so ``or`` is their union by
+    (namespace, model); a single term is :func:`error_ratio_expr` itself."""
+    if len(terms) == 1:
+        runtime, selector = terms[0]
+        return error_ratio_expr(objective, selector, window, latency_buckets=latency_buckets, runtime=runtime)
+    if objective.type == AVAILABILITY:
+        parts = [_bad_and_total(objective, selector, window, runtime) for runtime, selector in terms]
+        bad = "\nor\n".join(b for b, _ in parts)
+        total = "\nor\n".join(t for _, t in parts)
+        return f"(\n{bad}\n)\n/\n(\n{total}\n)"
+    qs = [event_queries(objective, s, window, latency_buckets=latency_buckets, runtime=r) for r, s in terms]
+    good = "\nor\n".join(q.good for q in qs)
+    total = "\nor\n".join(q.total for q in qs)
+    return f"1 - (\n(\n{good}\n)\n/\n(\n{total}\n)\n)"
 
 
 def quality_good_expr(
@@ -313,8 +395,10 @@ def queries_for_status(
     elapsed_seconds: float | None = None,
     latency_buckets: Sequence[float] | None = DEFAULT_LATENCY_BUCKETS_SECONDS,
     evaluation_interval: str = DEFAULT_EVALUATION_INTERVAL,
+    runtime: RuntimeEntry | None = None,
 ) -> dict[str, str]:
-    """Instant PromQL queries the operator runs to compute one model's SLA status.
+    """Instant PromQL queries the operator runs to compute one model's SLA status (availability and
+    latency from `runtime`'s own metrics; None or custom: the metric contract).
 
     Keys are :func:`status_query_key` strings: for every objective, ``good`` and ``total`` over the SLO
     window (``<objective>/slo/...``; shortened to `elapsed_seconds` when the policy or the model is
@@ -330,7 +414,7 @@ def queries_for_status(
     for objective in spec.objectives:
         for key, window in windows.items():
             q = _status_event_queries(
-                objective, namespace, model, selector, window, latency_buckets, evaluation_interval
+                objective, namespace, model, selector, window, latency_buckets, evaluation_interval, runtime
             )
             queries[status_query_key(objective.name, key, "good")] = q.good
             queries[status_query_key(objective.name, key, "total")] = q.total
@@ -355,10 +439,17 @@ def _status_event_queries(
     window: str,
     latency_buckets: Sequence[float] | None,
     evaluation_interval: str,
+    runtime: RuntimeEntry | None,
 ) -> EventQueries:
     if objective.type in (AVAILABILITY, LATENCY):
         return event_queries(
-            objective, selector, window, func="increase", grouping=(), latency_buckets=latency_buckets
+            objective,
+            selector,
+            window,
+            func="increase",
+            grouping=(),
+            latency_buckets=latency_buckets,
+            runtime=runtime,
         )
     if objective.type == QUALITY:
         good = quality_good_expr(objective, namespace, model=model, grouping=())

@@ -16,6 +16,7 @@ import yaml
 
 from modelserve import GROUP, VERSION
 from modelserve.api import constants as c
+from modelserve.runtimes import RuntimeEntry
 from modelserve.slo.math import format_time_remaining
 from modelserve.slo.model import (
     AVAILABILITY,
@@ -32,12 +33,13 @@ from modelserve.slo.queries import (
     DEFAULT_EVALUATION_INTERVAL,
     DEFAULT_LATENCY_BUCKETS_SECONDS,
     custom_event_queries,
-    error_ratio_expr,
     model_selector,
     objective_needs_per_model_rules,
     promql_number,
     quality_good_expr,
+    union_error_ratio_expr,
 )
+from modelserve.slo.sources import models_by_source
 
 # Recording rule names (level:metric:operations, as the Prometheus naming guide suggests).
 ERROR_RATIO_RECORD = "modelserve:sli_error_ratio:rate{window}"  # bad/total over the window
@@ -76,9 +78,13 @@ def render_rule_groups(
     *,
     latency_buckets: Sequence[float] | None = DEFAULT_LATENCY_BUCKETS_SECONDS,
     evaluation_interval: str = DEFAULT_EVALUATION_INTERVAL,
+    runtimes: Mapping[str, RuntimeEntry] | None = None,
 ) -> list[dict[str, Any]]:
     """Plain Prometheus rule groups for `spec`, for the ModelDeployments named in `models` (None: every
-    model of the namespace; an empty list: no groups at all, nothing to watch).
+    model of the namespace; an empty list: no groups at all, nothing to watch). `runtimes` (model ->
+    catalogue runtime, slo.sources.native_runtimes) makes availability and latency SLIs read each
+    model's runtime's own metrics, one term per runtime; models not in it (and every model when
+    `models` is None) read the modelserve metric contract.
 
     The first group records, for every objective and every window (alert-tier windows and the SLO
     window), ``modelserve:sli_error_ratio:rate<window>`` plus SLO-window attainment, target and budget
@@ -93,7 +99,9 @@ def render_rule_groups(
     alerting: list[dict[str, Any]] = []
     for objective in spec.objectives:
         recording.extend(
-            _objective_recording_rules(policy_name, namespace, spec, objective, models, latency_buckets)
+            _objective_recording_rules(
+                policy_name, namespace, spec, objective, models, latency_buckets, runtimes
+            )
         )
         for tier in spec.alerting.burn_rates:
             alerting.append(_burn_rate_alert(policy_name, namespace, spec, objective, tier))
@@ -112,6 +120,7 @@ def render_prometheus_rule(
     labels: Mapping[str, str] | None = None,
     latency_buckets: Sequence[float] | None = DEFAULT_LATENCY_BUCKETS_SECONDS,
     evaluation_interval: str = DEFAULT_EVALUATION_INTERVAL,
+    runtimes: Mapping[str, RuntimeEntry] | None = None,
 ) -> dict[str, Any]:
     """A ``monitoring.coreos.com/v1`` PrometheusRule named ``modelserve-sla-<policy>`` holding
     :func:`render_rule_groups`. `labels` are added to its metadata (e.g. the ``release`` label a
@@ -134,6 +143,7 @@ def render_prometheus_rule(
                 models,
                 latency_buckets=latency_buckets,
                 evaluation_interval=evaluation_interval,
+                runtimes=runtimes,
             )
         },
     }
@@ -153,14 +163,18 @@ def owner_reference(policy_body: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def desired_prometheus_rule(
-    policy_body: Mapping[str, Any], spec: SLAPolicySpec, models: Sequence[str]
+    policy_body: Mapping[str, Any],
+    spec: SLAPolicySpec,
+    models: Sequence[str],
+    runtimes: Mapping[str, RuntimeEntry] | None = None,
 ) -> dict[str, Any] | None:
-    """The PrometheusRule the policy owns for its governed `models`; None when it governs none (no
-    rule then: there is nothing to record or alert on)."""
+    """The PrometheusRule the policy owns for its governed `models` (their SLIs read the metrics of
+    their `runtimes`, see render_rule_groups); None when it governs none (no rule then: there is
+    nothing to record or alert on)."""
     if not models:
         return None
     meta = policy_body["metadata"]
-    rule = render_prometheus_rule(meta["name"], meta["namespace"], spec, list(models))
+    rule = render_prometheus_rule(meta["name"], meta["namespace"], spec, list(models), runtimes=runtimes)
     rule["metadata"]["ownerReferences"] = [owner_reference(policy_body)]
     return rule
 
@@ -187,6 +201,7 @@ def _objective_recording_rules(
     objective: Objective,
     models: Sequence[str] | None,
     latency_buckets: Sequence[float] | None,
+    runtimes: Mapping[str, RuntimeEntry] | None,
 ) -> list[dict[str, Any]]:
     """One objective's recording rules: its SLI's inputs (quality), its error ratio over every window,
     then attainment, target and remaining budget over the SLO window."""
@@ -194,9 +209,9 @@ def _objective_recording_rules(
     rules: list[dict[str, Any]] = []
     renderings: list[_Rendering] = []
     if objective.type in (AVAILABILITY, LATENCY):
-        selector = model_selector(namespace, models=models)
+        terms = _sli_terms(namespace, models, runtimes)
         renderings.append(
-            (lambda w: error_ratio_expr(objective, selector, w, latency_buckets=latency_buckets), {})
+            (lambda w: union_error_ratio_expr(objective, terms, w, latency_buckets=latency_buckets), {})
         )
     elif objective.type == QUALITY:
         rules.extend(_quality_good_rules(namespace, objective, models, labels))
@@ -216,6 +231,18 @@ def _objective_recording_rules(
             )
     rules.extend(_budget_rules(policy_name, namespace, spec, objective, labels))
     return rules
+
+
+def _sli_terms(
+    namespace: str, models: Sequence[str] | None, runtimes: Mapping[str, RuntimeEntry] | None
+) -> list[tuple[RuntimeEntry | None, str]]:
+    """(runtime, selector of its models) per runtime among `models`; the contract for all when None."""
+    if models is None:
+        return [(None, model_selector(namespace))]
+    return [
+        (runtime, model_selector(namespace, models=group))
+        for runtime, group in models_by_source(models, runtimes)
+    ]
 
 
 def _quality_good_rules(

@@ -14,10 +14,12 @@ from typing import Any, Protocol
 
 from modelserve.api.constants import ANNOTATION_OVERRIDE_FREEZE
 from modelserve.api.errors import SpecError
+from modelserve.runtimes import Catalogue, builtin_catalogue
 from modelserve.slo.gates import rollout_gate_from_policy
 from modelserve.slo.governance import policy_candidates
 from modelserve.slo.model import SLAPolicySpec, parse_sla_policy
 from modelserve.slo.selection import model_ref_from_body, select_policy
+from modelserve.slo.sources import model_runtime
 from modelserve.slo.status import ModelSLAStatus, rollout_frozen
 
 
@@ -61,8 +63,11 @@ def _status_from_entry(policy: str, spec: SLAPolicySpec, entry: Mapping[str, Any
     )
 
 
-def sla_view_from(md_body: Mapping[str, Any], policy_bodies: Sequence[Mapping[str, Any]]) -> SLAView | None:
-    """The SLA view of one ModelDeployment given the SLAPolicies of its namespace (pure).
+def sla_view_from(
+    md_body: Mapping[str, Any], policy_bodies: Sequence[Mapping[str, Any]], catalogue: Catalogue | None = None
+) -> SLAView | None:
+    """The SLA view of one ModelDeployment given the SLAPolicies of its namespace (pure); its gates read
+    the metrics of the model's runtime in `catalogue` (None: the built-in catalogue).
 
     None when no policy governs it (including a slaPolicyRef to a missing policy: the planner reports
     that itself). Otherwise the policy name, whether a new rollout must wait, why, the objectives as
@@ -117,7 +122,7 @@ def sla_view_from(md_body: Mapping[str, Any], policy_bodies: Sequence[Mapping[st
         policy=selection.policy,
         frozen=frozen,
         freeze_reason=reason,
-        gates=tuple(rollout_gate_from_policy(spec)),
+        gates=tuple(rollout_gate_from_policy(spec, model_runtime(catalogue or builtin_catalogue(), md_body))),
         status=status,
         selection_message=selection.message,
     )
