@@ -32,6 +32,7 @@ from tests.dataplane.traffic import InferenceTraffic, infer, infer_request
 from tests.e2e.harness import Kube, OperatorProcess, condition, wait_until
 from tests.e2e.test_foundation import ready
 from tests.e2e.test_rollouts import StatusRecorder, breach, start_rollout, wait_status
+from tests.e2e.test_sla import measured_entry, sla_policy
 from tests.simulator.cluster import KubeSnapshotReader
 
 
@@ -56,6 +57,8 @@ GATES = [
     {"name": "error-rate", "builtin": "errorRate", "max": 0.05},
     {"name": "latency-p95", "builtin": "latencyP95", "maxMilliseconds": 500},
 ]
+#: The gate that catches a slower version: its p95 against 1.25x stable's, on MLServer's own histogram.
+SLOWER_THAN_STABLE = {"name": "latency-vs-stable", "builtin": "latencyP95", "maxRelativeToStable": 1.25}
 PROMOTE_TIMEOUT = 150
 ROLLBACK_TIMEOUT = 120
 
@@ -77,14 +80,15 @@ class ModelStore:
 
 @pytest.fixture(scope="module")
 def s3(workdir: Path) -> Iterator[ModelStore]:
-    """The local S3 server with bucket ``models`` holding three trained versions of the iris model:
-    ``iris/v1/`` and ``iris/v2/`` good, ``iris/v3/`` broken."""
+    """The local S3 server with bucket ``models`` holding four trained versions of the iris model:
+    ``iris/v1/`` and ``iris/v2/`` good, ``iris/v3/`` broken (predict raises), ``iris/v4/`` 3x slower
+    than ``v2`` (tests/dataplane/models.py)."""
     server = LocalS3(workdir / "s3")
     server.start()
     try:
         server.create_bucket(BUCKET)
         trained = workdir / "trained"
-        for version, kind in (("v1", "good"), ("v2", "good-v2"), ("v3", "broken")):
+        for version, kind in (("v1", "good"), ("v2", "good-v2"), ("v3", "broken"), ("v4", "slow")):
             directory = train(trained / version, kind)
             for path in sorted(directory.iterdir()):
                 if path.is_file():
@@ -118,7 +122,13 @@ def storage_secret(s3: ModelStore, namespace: str) -> dict:
     }
 
 
-def sklearn_md(s3: ModelStore, version: str, uri: str | None = None, sha256: str | None = None) -> dict:
+def sklearn_md(
+    s3: ModelStore,
+    version: str,
+    uri: str | None = None,
+    sha256: str | None = None,
+    gates: list[dict] | None = None,
+) -> dict:
     """The iris model as a user writes it: format, URI and storage; no image, no probes, no metrics."""
     model: dict[str, Any] = {
         "name": NAME,
@@ -140,7 +150,7 @@ def sklearn_md(s3: ModelStore, version: str, uri: str | None = None, sha256: str
             "rollout": {
                 "strategy": "canary",
                 "canary": {"steps": [{"setWeight": 50}, {"analysis": {"duration": "20s"}}]},
-                "analysis": {"interval": f"{INTERVAL}s", "minSampleSize": 50, "gates": GATES},
+                "analysis": {"interval": f"{INTERVAL}s", "minSampleSize": 50, "gates": gates or GATES},
                 "scaleDownDelay": "5s",
             },
         },
@@ -177,10 +187,20 @@ def scraped(prometheus: LocalPrometheus, namespace: str, revision: str) -> float
     return float(result[0]["value"][1]) if result else 0.0
 
 
+def mean_latency(prometheus: LocalPrometheus, namespace: str, revision: str) -> float:
+    """Mean inference latency of ``revision`` (seconds) from MLServer's own histogram."""
+    selector = f'namespace="{namespace}",model="{NAME}",revision="{revision}",path=~".*/infer"'
+    result = prometheus.query(
+        f"sum(rest_server_request_duration_seconds_sum{{{selector}}})"
+        f" / sum(rest_server_request_duration_seconds_count{{{selector}}})"
+    )
+    return float(result[0]["value"][1]) if result else float("nan")
+
+
 # --- tests ---------------------------------------------------------------------------------------------
 
 
-def test_good_version_is_promoted_and_a_broken_one_rolled_back(
+def test_good_version_is_promoted_and_broken_or_slow_ones_rolled_back(
     kube: Kube,
     cluster: Any,
     prometheus: LocalPrometheus,
@@ -248,6 +268,30 @@ def test_good_version_is_promoted_and_a_broken_one_rolled_back(
         )
         assert load.totals()[good].ok == load.totals()[good].sent
 
+        # A version 3x slower than stable (45 ms per predict against 15 ms) answers correctly but is
+        # rolled back by a latency gate reading MLServer's own request-duration histogram.
+        slow, _ = start_rollout(
+            kube, namespace, sklearn_md(s3, "4", gates=[*GATES, SLOWER_THAN_STABLE]), good
+        )
+        md = wait_status(
+            kube,
+            NAME,
+            namespace,
+            lambda s: s.get("phase") == "RolledBack" and s.get("rollout", {}).get("failedRevision") == slow,
+            ROLLBACK_TIMEOUT,
+            f"{slow} rolled back",
+            operator,
+            unexpected=("Paused",),
+        )
+        assert md["status"]["stableRevision"] == good
+        degraded = condition(md, "Degraded")
+        assert degraded and breach(degraded["message"], "latency-vs-stable"), degraded
+        assert not breach(degraded["message"], "error-rate"), degraded
+        counts = load.totals()
+        assert counts[slow].ok > 0 and counts[slow].ok == counts[slow].sent, counts[slow]
+        ratio = mean_latency(prometheus, namespace, slow) / mean_latency(prometheus, namespace, good)
+        assert ratio > 2, f"the slow version's mean request latency is only {ratio:.2f}x stable's"
+
 
 # Nothing listens on the discard port: the download cannot connect.
 UNREACHABLE = "https://127.0.0.1:9/iris/model.joblib"
@@ -262,8 +306,10 @@ def test_a_model_that_cannot_be_fetched_blocks_the_rollout(
     dataplane: PodRunner,
 ) -> None:
     """A wrong sha256, then (a new version of the spec) an unreachable URI: each shows ModelFetchFailed
-    naming the URI and the error; the candidate never serves and the stable version answers every request."""
+    naming the URI and the error; the candidate never serves and the stable version answers every request.
+    An SLAPolicy over the model measures its availability from MLServer's own request counter."""
     stable = start_stable(kube, s3, namespace, dataplane)
+    kube.apply(sla_policy("iris-slo", target=99.0, selector={}), namespace)
     with traffic(cluster, dataplane, namespace) as load:
         cases = [
             ("2", f"s3://{BUCKET}/iris/v2/{MODEL_FILE}", "0" * 64, "checksum mismatch"),
@@ -292,3 +338,8 @@ def test_a_model_that_cannot_be_fetched_blocks_the_rollout(
             )
         totals = load.totals()
         assert set(totals) == {stable} and totals[stable].ok == totals[stable].sent, totals
+        # Every inference answered (and health checks do not count): 100% availability, read from
+        # rest_server_requests_total{path=~".../infer"} by the policy's status queries.
+        entry = measured_entry(kube, "iris-slo", NAME, namespace, timeout=90)
+        assert entry["attainment"][0]["percent"] == 100.0, entry
+        assert entry["errorBudgetRemainingPercent"] == 100.0, entry
