@@ -9,6 +9,8 @@ downloads it, alternating, `--reps` times each way in one run:
 
 * storage-init: `python -m modelserve storage-init --uri s3://... --dest DIR`, as the init container runs it;
   and once more per repetition with `--sha256` (the extra streaming pass that verifies the digest);
+* storage-init over https: the same object through a presigned GET URL of the same server
+  (`--uri http://.../key?X-Amz-...`), i.e. the https fetcher's parallel ranged GETs;
 * boto3: a `python -c` child that builds a client and calls `download_file` with boto3's defaults.
 
 Both are child processes timed from spawn to exit (interpreter start and imports included), with their
@@ -111,12 +113,22 @@ def bench_size(s3: LocalS3, work: Path, size: int, reps: int) -> dict:
         "--dest",
         str(dest),
     ]
-    runs: dict[str, list[Sample]] = {"storage-init": [], "storage-init --sha256": [], "boto3": []}
+    presigned = s3.client().generate_presigned_url(
+        "get_object", Params={"Bucket": BUCKET, "Key": key}, ExpiresIn=3600
+    )
+    https = [*init[:4], "--uri", presigned, "--dest", str(dest)]
+    runs: dict[str, list[Sample]] = {
+        "storage-init": [],
+        "storage-init --sha256": [],
+        "storage-init https": [],
+        "boto3": [],
+    }
     for _ in range(reps):
         for tool, argv in (
             ("storage-init", init),
             ("boto3", [sys.executable, "-c", BOTO3_SCRIPT, BUCKET, key, str(dest / key)]),
             ("storage-init --sha256", [*init, "--sha256", sha]),
+            ("storage-init https", https),
         ):
             shutil.rmtree(dest, ignore_errors=True)
             dest.mkdir(parents=True)
@@ -141,6 +153,7 @@ def bench_size(s3: LocalS3, work: Path, size: int, reps: int) -> dict:
         "tools": summary,
         "ratio": summary["storage-init"]["median_mbps"] / boto3_mbps,
         "ratio_with_sha256": summary["storage-init --sha256"]["median_mbps"] / boto3_mbps,
+        "ratio_https": summary["storage-init https"]["median_mbps"] / boto3_mbps,
     }
 
 
@@ -162,10 +175,11 @@ def report(results: list[dict], command: str) -> str:
     lines.append("")
     for r in results:
         rss = r["tools"]["storage-init"]["peak_rss_mb"]
+        https_rss = r["tools"]["storage-init https"]["peak_rss_mb"]
         lines.append(
             f"{r['size']}: storage-init / boto3 throughput {r['ratio']:.2f}x (target >= 0.9x; "
-            f"{r['ratio_with_sha256']:.2f}x with --sha256), "
-            f"storage-init peak RSS {rss:.0f} MB (target < 200 MB)"
+            f"{r['ratio_with_sha256']:.2f}x with --sha256, {r['ratio_https']:.2f}x over https ranges), "
+            f"storage-init peak RSS {rss:.0f} MB, over https {https_rss:.0f} MB (target < 200 MB)"
         )
     return "\n".join(lines)
 

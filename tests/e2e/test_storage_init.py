@@ -192,3 +192,104 @@ def test_http_file_is_streamed_and_checked(http_root: tuple[Path, str], tmp_path
     assert "token=abc" not in run.out
     run = storage_init(tmp_path, f"{url}/missing.onnx", clean_env())
     assert run.rc != 0 and run.termination.startswith(f"ModelFetchFailed: {url}/missing.onnx: not found")
+
+
+class RangeServer(http.server.ThreadingHTTPServer):
+    """A loopback HTTP server for one file that serves byte ranges (``Range``, ``If-Range`` on its
+    ETag) as object stores and CDNs do, and records the ranges asked and the peak concurrency."""
+
+    def __init__(self, data: bytes, etag: str = '"v1"'):
+        self.data, self.etag = data, etag
+        self.ranges: list[str] = []
+        self.active = self.peak = 0
+        self.lock = threading.Lock()
+        super().__init__(("127.0.0.1", 0), RangeHandler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/model.safetensors"
+
+
+class RangeHandler(http.server.BaseHTTPRequestHandler):
+    server: RangeServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:  # quiet
+        pass
+
+    def do_GET(self) -> None:
+        srv = self.server
+        with srv.lock:
+            srv.active += 1
+            srv.peak = max(srv.peak, srv.active)
+        try:
+            self._answer(srv)
+        finally:
+            with srv.lock:
+                srv.active -= 1
+
+    def _answer(self, srv: RangeServer) -> None:
+        data, wanted = srv.data, self.headers.get("Range")
+        if_range = self.headers.get("If-Range")
+        if wanted and (if_range is None or if_range == srv.etag):
+            first, last = (int(x) for x in wanted.removeprefix("bytes=").split("-"))
+            with srv.lock:
+                srv.ranges.append(wanted)
+            body = data[first : last + 1]
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {first}-{last}/{len(data)}")
+        else:
+            body = data
+            self.send_response(200)
+        self.send_header("ETag", srv.etag)
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        view = memoryview(body)
+        for i in range(0, len(view), 1 << 20):  # in 1 MiB writes, so parts overlap in time
+            self.wfile.write(view[i : i + (1 << 20)])
+
+
+@pytest.fixture
+def range_server() -> Iterator[RangeServer]:
+    server = RangeServer(os.urandom(40 * 2**20 + 12345))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_large_http_file_downloads_in_parallel_ranges(range_server: RangeServer, tmp_path: Path) -> None:
+    """40 MiB from a server with ranges: a 1-byte probe, then 8 MiB parts fetched concurrently into one
+    file at their offsets; the digest matches and nothing but the final file is left."""
+    data = range_server.data
+    run = storage_init(tmp_path, range_server.url, clean_env(), sha256=hashlib.sha256(data).hexdigest())
+    assert run.rc == 0, run.err
+    assert (tmp_path / "dest" / "model.safetensors").read_bytes() == data
+    assert listing(tmp_path / "dest") == ["model.safetensors"]
+    part = 8 * 2**20
+    expected = ["bytes=0-0"] + [
+        f"bytes={s}-{min(s + part, len(data)) - 1}" for s in range(0, len(data), part)
+    ]
+    assert sorted(range_server.ranges) == sorted(expected)
+    assert range_server.peak > 1, "parts were fetched one after the other"
+
+
+def test_a_file_replaced_during_the_download_fails(range_server: RangeServer, tmp_path: Path) -> None:
+    """The parts carry If-Range with the probe's ETag: once the file changes the server answers 200
+    (the new whole file), and the fetch fails instead of mixing two versions."""
+    original = range_server.finish_request
+
+    def replace_after_probe(request: object, client_address: object) -> None:
+        if range_server.ranges:  # the probe was served: the file is "replaced"
+            range_server.etag = '"v2"'
+        original(request, client_address)  # type: ignore[arg-type]
+
+    range_server.finish_request = replace_after_probe  # type: ignore[method-assign]
+    run = storage_init(tmp_path, range_server.url, clean_env())
+    assert run.rc != 0
+    assert "the file changed during the download" in run.termination, run.termination
+    assert listing(tmp_path / "dest") == []

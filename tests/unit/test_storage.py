@@ -5,6 +5,7 @@ Transfers against a real S3 server are in tests/e2e/test_storage_init.py."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import string
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from modelserve.storage import checksum, errors, files
 from modelserve.storage.fetch import Fetched, fetch_and_verify
 from modelserve.storage.gcs import gcs_error
 from modelserve.storage.hf import HfFetcher, hf_error, snapshot_arguments
-from modelserve.storage.https import http_error, status_error
+from modelserve.storage.https import http_error, plan_parts, status_error, total_size
 from modelserve.storage.s3 import endpoint_url, s3_error
 from modelserve.storage.uri import (
     BucketSource,
@@ -347,3 +348,27 @@ def test_print_sha256_gives_the_value_to_put_in_the_spec(
     assert capsys.readouterr().out.strip() == checksum.manifest_sha256(
         {"m.bin": hashlib.sha256(b"abc").hexdigest()}
     )
+
+
+# --- https:// in parallel parts (storage/https.py) --------------------------------------------------------
+@given(size=st.integers(min_value=0, max_value=10**10), part_size=st.integers(min_value=1, max_value=2**30))
+def test_parts_cover_the_file_in_order_without_overlap(size: int, part_size: int) -> None:
+    if size // part_size > 20_000:  # keep the property cheap; the arithmetic is the same
+        part_size = size // 20_000 + 1
+    parts = plan_parts(size, part_size)
+    assert sum(last - first + 1 for first, last in parts) == size
+    assert all(0 < last - first + 1 <= part_size for first, last in parts)
+    assert all(b[0] == a[1] + 1 for a, b in itertools.pairwise(parts))
+    if parts:
+        assert parts[0][0] == 0 and parts[-1][1] == size - 1
+        assert all(last - first + 1 == part_size for first, last in parts[:-1])
+
+
+def test_part_plan_examples_and_content_range() -> None:
+    assert plan_parts(0) == []
+    assert plan_parts(10, 4) == [(0, 3), (4, 7), (8, 9)]
+    assert plan_parts(8, 4) == [(0, 3), (4, 7)]
+    with pytest.raises(ValueError):
+        plan_parts(10, 0)
+    assert total_size("bytes 0-0/2147483648") == 2**31
+    assert total_size("bytes 0-0/*") is None and total_size(None) is None
