@@ -7,10 +7,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import http.server
+import json
 import os
+import re
 import subprocess
 import sys
 import threading
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -293,3 +296,150 @@ def test_a_file_replaced_during_the_download_fails(range_server: RangeServer, tm
     assert run.rc != 0
     assert "the file changed during the download" in run.termination, run.termination
     assert listing(tmp_path / "dest") == []
+
+
+# --- hf:// against a local Hugging Face Hub -------------------------------------------------------------
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+HUB_TOKEN = "hf_test_token_not_a_secret_elsewhere"
+
+
+class HubServer(http.server.ThreadingHTTPServer):
+    """The Hugging Face Hub endpoints huggingface_hub's `snapshot_download` calls, for repositories
+    held in memory (read from huggingface_hub's sources: `HfApi.model_info`, `list_repo_tree`,
+    `get_hf_file_metadata`, `hf_raise_for_status`):
+
+    * ``GET /api/models/{repo}/revision/{rev}`` -> ``{"id", "sha"}``; an unknown repo is 404 with
+      ``X-Error-Code: RepoNotFound``, an unknown revision 404 with ``RevisionNotFound``;
+    * ``GET /api/models/{repo}/tree/{commit}`` -> ``[{"type": "file", "path", "size", "oid"}]``;
+    * ``HEAD``/``GET /{repo}/resolve/{rev}/{path}`` -> the bytes with ``X-Repo-Commit`` and ``ETag``;
+    * a gated repo answers 403 ``X-Error-Code: GatedRepo`` without ``Authorization: Bearer <token>``.
+    """
+
+    def __init__(self, repos: dict[str, dict[str, bytes]], gated: set[str]):
+        self.repos, self.gated = repos, gated
+        self.requests: list[str] = []
+        super().__init__(("127.0.0.1", 0), HubHandler)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class HubHandler(http.server.BaseHTTPRequestHandler):
+    server: HubServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_HEAD(self) -> None:
+        self._route(body=False)
+
+    def do_GET(self) -> None:
+        self._route(body=True)
+
+    def _send(self, status: int, payload: bytes, headers: dict[str, str], body: bool) -> None:
+        self.send_response(status)
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if body:
+            self.wfile.write(payload)
+
+    def _error(self, status: int, code: str, body: bool) -> None:
+        self._send(status, b'{"error": "' + code.encode() + b'"}', {"X-Error-Code": code}, body)
+
+    def _route(self, body: bool) -> None:
+        path = urllib.parse.urlsplit(self.path).path
+        self.server.requests.append(f"{self.command} {path}")
+        api = re.fullmatch(r"/api/models/([^/]+/[^/]+)/(revision|tree)/([^/]+)(/.*)?", path)
+        resolve = re.fullmatch(r"/([^/]+/[^/]+)/resolve/([^/]+)/(.+)", path)
+        repo = api.group(1) if api else resolve.group(1) if resolve else None
+        if repo is None or repo not in self.server.repos:
+            return self._error(404, "RepoNotFound", body)
+        if repo in self.server.gated and self.headers.get("Authorization") != f"Bearer {HUB_TOKEN}":
+            return self._error(403, "GatedRepo", body)
+        revision = urllib.parse.unquote((api or resolve).group(3 if api else 2))  # type: ignore[union-attr]
+        if revision not in ("main", COMMIT):
+            return self._error(404, "RevisionNotFound", body)
+        files = self.server.repos[repo]
+        if api and api.group(2) == "revision":
+            return self._send(200, json.dumps({"id": repo, "sha": COMMIT}).encode(), {}, body)
+        if api:
+            tree = [
+                {"type": "file", "path": p, "size": len(d), "oid": hashlib.sha1(d).hexdigest()}
+                for p, d in sorted(files.items())
+            ]
+            return self._send(200, json.dumps(tree).encode(), {"Content-Type": "application/json"}, body)
+        name = urllib.parse.unquote(resolve.group(3))  # type: ignore[union-attr]
+        if name not in files:
+            return self._error(404, "EntryNotFound", body)
+        data = files[name]
+        headers = {"X-Repo-Commit": COMMIT, "ETag": f'"{hashlib.sha1(data).hexdigest()}"'}
+        return self._send(200, data, headers, body)
+
+
+HUB_FILES = {
+    "config.json": b'{"model_type": "tiny"}',
+    "model.safetensors": os.urandom(3 * 2**20),
+    "tokenizer/vocab.txt": b"a\nb\nc\n",
+}
+
+
+@pytest.fixture
+def hub() -> Iterator[HubServer]:
+    server = HubServer({"acme/tiny": HUB_FILES, "acme/gated": HUB_FILES}, gated={"acme/gated"})
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def hub_env(hub: HubServer, tmp_path: Path, **extra: str) -> dict[str, str]:
+    return clean_env(HF_ENDPOINT=hub.endpoint, HF_HOME=str(tmp_path / "hf-home"), **extra)
+
+
+def test_hf_repository_downloads_at_a_revision(hub: HubServer, tmp_path: Path) -> None:
+    expected = manifest_sha256({p: hashlib.sha256(d).hexdigest() for p, d in HUB_FILES.items()})
+    run = storage_init(tmp_path, "hf://acme/tiny@main", hub_env(hub, tmp_path), sha256=expected)
+    assert run.rc == 0, run.err
+    dest = tmp_path / "dest"
+    assert listing(dest) == sorted(HUB_FILES)
+    assert all((dest / p).read_bytes() == d for p, d in HUB_FILES.items())
+    assert "GET /api/models/acme/tiny/revision/main" in hub.requests
+    # One file of the repository, at the commit: it lands under its own name.
+    one = tmp_path / "one"
+    one.mkdir()
+    run = storage_init(one, f"hf://acme/tiny@{COMMIT}/model.safetensors", hub_env(hub, one))
+    assert run.rc == 0, run.err
+    assert listing(one / "dest") == ["model.safetensors"]
+
+
+def test_hf_wrong_revision_is_not_found(hub: HubServer, tmp_path: Path) -> None:
+    run = storage_init(tmp_path, "hf://acme/tiny@no-such-branch", hub_env(hub, tmp_path))
+    assert run.rc != 0
+    assert run.termination.startswith("ModelFetchFailed: hf://acme/tiny@no-such-branch: not found"), (
+        run.termination
+    )
+    assert "revision" in run.termination
+    run = storage_init(tmp_path, "hf://acme/nothing", hub_env(hub, tmp_path))
+    assert run.termination.startswith("ModelFetchFailed: hf://acme/nothing: not found"), run.termination
+
+
+def test_hf_token_required_is_access_denied_and_never_printed(hub: HubServer, tmp_path: Path) -> None:
+    run = storage_init(tmp_path, "hf://acme/gated", hub_env(hub, tmp_path))
+    assert run.rc != 0
+    assert run.termination.startswith("ModelFetchFailed: hf://acme/gated: access denied"), run.termination
+    wrong = storage_init(tmp_path, "hf://acme/gated", hub_env(hub, tmp_path, HF_TOKEN="hf_wrong_token_1234"))
+    assert wrong.termination.startswith("ModelFetchFailed: hf://acme/gated: access denied"), wrong.termination
+    assert "hf_wrong_token_1234" not in wrong.everything
+    ok = tmp_path / "ok"
+    ok.mkdir()
+    run = storage_init(ok, "hf://acme/gated", hub_env(hub, ok, HF_TOKEN=HUB_TOKEN))
+    assert run.rc == 0, run.err
+    assert listing(ok / "dest") == sorted(HUB_FILES)
+    assert HUB_TOKEN not in run.everything
