@@ -17,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from modelserve.api.errors import SpecError
 from modelserve.api.gates import GateSpec
+from modelserve.reconcile import sla
 from modelserve.runtimes import builtin_catalogue
 from modelserve.slo import parse_sla_policy, queries_for_status, render_rule_groups
 from modelserve.slo.gates import rollout_gate_from_policy
@@ -28,6 +29,9 @@ from modelserve.slo.sources import (
     native_latency_le,
     native_runtimes,
 )
+
+from tests.unit.test_sla_controller import FakeKube, FakeQuery, _ctx, model
+from tests.unit.test_sla_controller import policy as sla_body
 
 CATALOGUE = builtin_catalogue()
 MLSERVER, TRITON, VLLM, CUSTOM = (CATALOGUE.runtimes[n] for n in ("mlserver", "triton", "vllm", "custom"))
@@ -323,3 +327,35 @@ def test_policy_gates_read_the_runtime_of_the_model() -> None:
     assert 'status_code=~"[45].."' in with_4xx
     assert rollout_gate_from_policy(policy(threshold_ms=300), MLSERVER)[1:] == []  # InvalidSpec on the policy
     assert rollout_gate_from_policy(policy(), CUSTOM) == rollout_gate_from_policy(policy())
+
+
+def test_reconcile_reads_mlserver_metrics_and_reports_an_invalid_threshold(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The shell: the PrometheusRule and the status queries of an MLServer model read MLServer's
+    series; a latency threshold off its buckets makes the policy InvalidSpec naming the field."""
+    iris = model("iris")
+    iris["spec"]["model"]["format"] = "sklearn"
+    fake = FakeQuery({})
+    seen: list[str] = []
+    monkeypatch.setattr(fake, "instant", lambda promql, time=None: seen.append(promql))
+    monkeypatch.setitem(sla._QUERY_CLIENTS, "http://prom", fake)
+    kube = FakeKube([sla_body(selector={}), iris])
+    sla.reconcile_sla_policy(_ctx(kube), "prod", "gold")
+    rule = kube.objects[("PrometheusRule", "modelserve-sla-gold")]
+    assert "rest_server_requests_total" in exprs(rule["spec"]["groups"])
+    assert seen and all("rest_server_requests_total" in q for q in seen)
+
+    body = sla_body(selector={})
+    body["spec"]["objectives"].append(
+        {"name": "fast", "type": "latency", "target": 99, "latency": {"thresholdMilliseconds": 300}}
+    )
+    kube = FakeKube([body, iris])
+    assert sla.reconcile_sla_policy(_ctx(kube), "prod", "gold") == sla.DEFAULT_INTERVAL_SECONDS
+    ready = next(
+        c for c in kube.objects[("SLAPolicy", "gold")]["status"]["conditions"] if c["type"] == "Ready"
+    )
+    assert ready["status"] == "False" and ready["reason"] == "InvalidSpec"
+    assert ready["message"].startswith(
+        "spec.objectives[1].latency.thresholdMilliseconds: 300ms is not a bucket"
+    )
