@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the Kubernetes control-plane binaries, etcd, kwok, helm and the SeaweedFS S3-compatible
-# object store from their Go modules
+# Builds the Kubernetes control-plane binaries, etcd, kwok, helm, the SeaweedFS S3-compatible
+# object store and the fake-gcs-server GCS emulator from their Go modules
 # (through the Go module proxy) and caches them by version under $MODELSERVE_CACHE/bin.
 # Idempotent: a binary already in the cache is not rebuilt.
 set -euo pipefail
@@ -132,12 +132,14 @@ case "$what" in
   kwok) go_install kwok sigs.k8s.io/kwok/cmd/kwok "$KWOK_VERSION" ;;
   helm) install_helm ;;
   seaweedfs) build_seaweedfs ;;
+  fake-gcs-server) go_install fake-gcs-server github.com/fsouza/fake-gcs-server "$FAKE_GCS_SERVER_VERSION" ;;
   all)
     build_etcd
     go_install kwok sigs.k8s.io/kwok/cmd/kwok "$KWOK_VERSION"
     build_kubernetes
     install_helm
     build_seaweedfs
+    go_install fake-gcs-server github.com/fsouza/fake-gcs-server "$FAKE_GCS_SERVER_VERSION"
     ;;
-  *) echo "usage: $0 [all|kubernetes|etcd|kwok|helm|seaweedfs]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|kubernetes|etcd|kwok|helm|seaweedfs|fake-gcs-server]" >&2; exit 2 ;;
 esac

@@ -13,7 +13,9 @@ import re
 import subprocess
 import sys
 import threading
+import time
 import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,7 @@ from pathlib import Path
 import pytest
 from modelserve.localcluster.processes import free_port
 from modelserve.localcluster.s3 import LocalS3
+from modelserve.localcluster.versions import bin_dir, versions
 from modelserve.storage.checksum import manifest_sha256
 
 BUCKET = "models"
@@ -443,3 +446,98 @@ def test_hf_token_required_is_access_denied_and_never_printed(hub: HubServer, tm
     assert run.rc == 0, run.err
     assert listing(ok / "dest") == sorted(HUB_FILES)
     assert HUB_TOKEN not in run.everything
+
+
+# --- gs:// against fake-gcs-server ------------------------------------------------------------------------
+def fake_gcs_binary() -> Path | None:
+    """fake-gcs-server as `make binaries` caches it (hack/build-binaries.sh fake-gcs-server)."""
+    path = bin_dir() / f"fake-gcs-server-{versions()['FAKE_GCS_SERVER_VERSION']}" / "fake-gcs-server"
+    return path if path.exists() else None
+
+
+GCS_BUCKET = "gcs-models"
+GCS_BIG = os.urandom(40 * 2**20 + 4321)  # above the 32 MiB chunk: downloaded in concurrent chunks
+GCS_OBJECTS = {
+    "iris/model.joblib": b"joblib bytes",
+    "llm/config.json": b"{}",
+    "llm/weights/model.safetensors": GCS_BIG,
+}
+
+
+@pytest.fixture(scope="module")
+def gcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """fake-gcs-server on a free loopback port, in memory, preloaded with GCS_OBJECTS; yields the
+    STORAGE_EMULATOR_HOST value."""
+    binary = fake_gcs_binary()
+    if binary is None:
+        pytest.skip(
+            "fake-gcs-server is not built: run `make binaries` (hack/build-binaries.sh fake-gcs-server)"
+        )
+    data = tmp_path_factory.mktemp("gcs-data")
+    for name, body in GCS_OBJECTS.items():
+        path = data / GCS_BUCKET / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(body)
+    port = free_port()
+    host = f"http://127.0.0.1:{port}"
+    log = open(data.parent / "fake-gcs-server.log", "wb")  # noqa: SIM115
+    argv = [str(binary), "-scheme", "http", "-host", "127.0.0.1", "-port", str(port), "-backend", "memory"]
+    argv += ["-data", str(data), "-external-url", host, "-log-level", "warn"]
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{host}/storage/v1/b/{GCS_BUCKET}", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(
+                    "fake-gcs-server did not start: " + (data.parent / "fake-gcs-server.log").read_text()
+                )
+            time.sleep(0.2)
+        yield host
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
+
+
+def gcs_env(host: str) -> dict[str, str]:
+    return clean_env(STORAGE_EMULATOR_HOST=host, GOOGLE_CLOUD_PROJECT="test")
+
+
+def test_gcs_object_and_prefix_download(gcs: str, tmp_path: Path) -> None:
+    body = GCS_OBJECTS["iris/model.joblib"]
+    run = storage_init(
+        tmp_path,
+        f"gs://{GCS_BUCKET}/iris/model.joblib",
+        gcs_env(gcs),
+        sha256=hashlib.sha256(body).hexdigest(),
+    )
+    assert run.rc == 0, run.err
+    assert (tmp_path / "dest" / "model.joblib").read_bytes() == body
+    prefix = tmp_path / "prefix"
+    prefix.mkdir()
+    files = {
+        k.removeprefix("llm/"): hashlib.sha256(v).hexdigest()
+        for k, v in GCS_OBJECTS.items()
+        if k.startswith("llm/")
+    }
+    run = storage_init(prefix, f"gs://{GCS_BUCKET}/llm", gcs_env(gcs), sha256=manifest_sha256(files))
+    assert run.rc == 0, run.err
+    assert listing(prefix / "dest") == sorted(files)
+    assert (prefix / "dest" / "weights" / "model.safetensors").read_bytes() == GCS_BIG
+
+
+def test_gcs_missing_object_and_bucket_are_not_found(gcs: str, tmp_path: Path) -> None:
+    run = storage_init(tmp_path, f"gs://{GCS_BUCKET}/nothing/here.bin", gcs_env(gcs))
+    assert run.termination.startswith(f"ModelFetchFailed: gs://{GCS_BUCKET}/nothing/here.bin: not found"), (
+        run.termination
+    )
+    run = storage_init(tmp_path, "gs://no-such-bucket/m.bin", gcs_env(gcs))
+    assert run.termination.startswith("ModelFetchFailed: gs://no-such-bucket/m.bin: not found"), (
+        run.termination
+    )
