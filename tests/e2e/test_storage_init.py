@@ -241,6 +241,12 @@ class RangeHandler(http.server.BaseHTTPRequestHandler):
             first, last = (int(x) for x in wanted.removeprefix("bytes=").split("-"))
             with srv.lock:
                 srv.ranges.append(wanted)
+            if first >= len(data):  # RFC 9110: no byte of the range exists
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{len(data)}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             body = data[first : last + 1]
             self.send_response(206)
             self.send_header("Content-Range", f"bytes {first}-{last}/{len(data)}")
@@ -282,6 +288,21 @@ def test_large_http_file_downloads_in_parallel_ranges(range_server: RangeServer,
     ]
     assert sorted(range_server.ranges) == sorted(expected)
     assert range_server.peak > 1, "parts were fetched one after the other"
+
+
+def test_an_empty_file_is_fetched_whole(tmp_path: Path) -> None:
+    """A server with ranges answers 416 to the probe of an empty file: it is fetched with a plain GET."""
+    server = RangeServer(b"")
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        run = storage_init(tmp_path, server.url, clean_env(), sha256=hashlib.sha256(b"").hexdigest())
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert run.rc == 0, run.err
+    assert (tmp_path / "dest" / "model.safetensors").read_bytes() == b""
+    assert server.ranges == ["bytes=0-0"]
 
 
 def test_a_file_replaced_during_the_download_fails(range_server: RangeServer, tmp_path: Path) -> None:

@@ -4,7 +4,8 @@ at their offsets into one temp file; one stream when the server cannot serve ran
 One probe decides: ``GET`` with ``Range: bytes=0-0``. ``206`` with a ``Content-Range: bytes 0-0/<size>``
 means ranges work and tells the size; then the parts (`plan_parts`) are fetched by a small thread pool,
 each streamed in 1 MiB chunks to its offset (``os.pwrite``), so memory stays at about workers x 1 MiB
-whatever the file size. Any other answer (``200``: no ranges, or no total size) is streamed whole. Each
+whatever the file size. Any other answer (``200``: no ranges, or no total size) is streamed whole, and
+a ``416`` (an empty file has no byte 0) is fetched whole with a plain GET. Each
 part is sent ``If-Range`` with the probe's ETag (or Last-Modified): a file replaced during the download
 makes the server answer ``200`` instead of ``206``, which fails the fetch instead of mixing two files.
 The file appears under its final name only when complete (files.atomic_path).
@@ -93,6 +94,8 @@ class HttpFetcher:
             with self.session.get(
                 self.source.url, headers={"Range": "bytes=0-0"}, stream=True, timeout=self.timeout
             ) as probe:
+                if probe.status_code == 416:  # an empty file has no byte 0: fetch it whole
+                    return self._fetch_whole(final, name)
                 probe.raise_for_status()
                 size = total_size(probe.headers.get("Content-Range")) if probe.status_code == 206 else None
                 validator = probe.headers.get("ETag") or probe.headers.get("Last-Modified")
@@ -102,6 +105,11 @@ class HttpFetcher:
         except Exception as exc:
             raise http_error(exc) from None
         return Fetched([name], single=True, bytes=size)
+
+    def _fetch_whole(self, final: Path, name: str) -> Fetched:
+        with self.session.get(self.source.url, stream=True, timeout=self.timeout) as resp:
+            resp.raise_for_status()
+            return Fetched([name], single=True, bytes=self._stream(resp, final))
 
     def _stream(self, resp: requests.Response, final: Path) -> int:
         size = 0
