@@ -90,3 +90,34 @@ def fetch_events(old_conditions: Iterable[Mapping] | None, new: Condition) -> li
     if before is not None and before.get("status") == "True" and before.get("message") == new.message:
         return []
     return [EventSpec(c.EVENT_WARNING, c.REASON_MODEL_FETCH_FAILED, new.message)]
+
+
+def deployment_settled(deployment: Mapping) -> bool:
+    """Every replica of the Deployment's current spec is updated and available, as its controller has
+    observed it (a new or rolling Deployment, or one with a pod failing to start, is not settled)."""
+    meta, spec, status = (deployment.get(k) or {} for k in ("metadata", "spec", "status"))
+    replicas = int(spec.get("replicas", 1) or 0)
+    if int(status.get("observedGeneration") or 0) < int(meta.get("generation") or 0):
+        return False
+    if int(status.get("unavailableReplicas") or 0) > 0:
+        return False
+    counts = (
+        status.get(k) or 0 for k in ("replicas", "updatedReplicas", "readyReplicas", "availableReplicas")
+    )
+    return all(int(n) == replicas for n in counts)
+
+
+def pods_needed(deployments: Mapping[str, Mapping], placement: bool, status: Mapping) -> bool:
+    """Whether a reconcile must list the model's pods: only when they can tell it something. They are
+    read for placement (where each pod runs), and for the model fetch while a Deployment is not settled
+    (a failing init container keeps its pod unavailable) or a ModelFetchFailed is recorded (to clear it).
+    A settled model without placement skips the list: most reconciles, and a large pod list, cost nothing.
+    """
+    if placement:
+        return True
+    if any(
+        cond.get("type") == c.COND_MODEL_FETCH_FAILED and cond.get("status") == "True"
+        for cond in status.get("conditions") or ()
+    ):
+        return True
+    return not all(deployment_settled(d) for d in deployments.values())

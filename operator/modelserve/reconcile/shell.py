@@ -18,6 +18,7 @@ from modelserve.k8s.apply import stamp_intent, status_patch
 from modelserve.k8s.compare import is_subset
 from modelserve.observability import metrics
 from modelserve.placement import find_violations, parse_region_placement, plan_enforcement
+from modelserve.planner.model_fetch import pods_needed
 from modelserve.planner.modeldeployment import (
     OWNED_KINDS,
     EventSpec,
@@ -62,8 +63,10 @@ def observe(ctx: Context, body: dict) -> tuple[Observed, dict[str, dict[str, dic
         observed.placement_missing = observed.placement is None
         if observed.placement is not None:
             observed.nodes = ctx.kube.list("Node")
-    # The pods: where they run (placement) and whether their model download failed (ModelFetchFailed).
-    observed.pods = ctx.kube.list("Pod", ns, label_selector=f"{c.LABEL_INSTANCE}={name}")
+    # The pods: where they run (placement) and whether their model download failed (ModelFetchFailed);
+    # listed only when they can tell something (planner/model_fetch.pods_needed).
+    if pods_needed(observed.deployments, bool(ref), body.get("status") or {}):
+        observed.pods = ctx.kube.list("Pod", ns, label_selector=f"{c.LABEL_INSTANCE}={name}")
     if ctx.runtimes is not None:
         observed.runtimes = ctx.runtimes.current()
         observed.pod_monitor_supported = ctx.runtimes.pod_monitor_supported
