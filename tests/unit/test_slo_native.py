@@ -18,7 +18,9 @@ from hypothesis import strategies as st
 from modelserve.api.errors import SpecError
 from modelserve.api.gates import GateSpec
 from modelserve.reconcile import sla
+from modelserve.reconcile.sla import SLAViews
 from modelserve.runtimes import builtin_catalogue
+from modelserve.runtimes.catalogue import load_catalogue
 from modelserve.slo import parse_sla_policy, queries_for_status, render_rule_groups
 from modelserve.slo.gates import rollout_gate_from_policy
 from modelserve.slo.rules import PAGE_ALERT, dump_rule_file
@@ -359,3 +361,35 @@ def test_reconcile_reads_mlserver_metrics_and_reports_an_invalid_threshold(
     assert ready["message"].startswith(
         "spec.objectives[1].latency.thresholdMilliseconds: 300ms is not a bucket"
     )
+
+
+def test_model_reconcile_gates_read_the_clusters_catalogue_not_the_builtin() -> None:
+    """SLAViews (the ModelDeployment reconcile's SLA source) takes the live catalogue: a cluster whose
+    ConfigMap gives MLServer other latency buckets gets gates on those buckets."""
+    cluster = load_catalogue(
+        "runtimes:\n  mlserver:\n    metrics:\n      latency:\n        buckets: [0.1, 0.3, 1.0]\n"
+    )
+    assert not cluster.errors
+    body = {
+        "metadata": {"name": POLICY, "namespace": NS},
+        "spec": {
+            "objectives": [
+                {"name": "fast", "type": "latency", "target": 99, "latency": {"thresholdMilliseconds": 300}}
+            ]
+        },
+    }
+
+    class Kube:
+        def list(self, kind: str, namespace: str | None) -> list[dict]:
+            return [dict(body)]
+
+    model = md(
+        "iris",
+        slaPolicyRef={"name": POLICY},
+        model={"name": "iris", "format": "sklearn", "uri": "s3://m/iris"},
+    )
+    builtin_view = SLAViews(Kube()).view_for(model)  # type: ignore[arg-type]
+    cluster_view = SLAViews(Kube(), lambda: cluster.catalogue).view_for(model)  # type: ignore[arg-type]
+    assert builtin_view is not None and cluster_view is not None
+    assert builtin_view.gates == ()  # 300 ms is no bucket of the built-in MLServer histogram
+    assert len(cluster_view.gates) == 1 and 'le="0.3"' in cluster_view.gates[0]["query"]

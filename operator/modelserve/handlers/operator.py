@@ -102,7 +102,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         kube=kube,
         prometheus_url=OPTIONS.prometheus_url,
         floors=predictive,
-        sla_views=SLAViews(kube),
+        sla_views=SLAViews(kube, runtimes.current),
         runtimes=runtimes,
     )
     queue.start()

@@ -26,7 +26,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -38,7 +38,7 @@ from modelserve.k8s.client import KubeClient, NotFound
 from modelserve.k8s.compare import is_subset
 from modelserve.metrics_source import MetricsUnavailable, PrometheusQuery, UnexpectedResult
 from modelserve.observability import metrics
-from modelserve.runtimes import RuntimeEntry, builtin_catalogue
+from modelserve.runtimes import Catalogue, RuntimeEntry, builtin_catalogue
 from modelserve.slo import (
     ModelSLAStatus,
     SLAPolicySpec,
@@ -97,15 +97,16 @@ class SLAViews:
     """The :class:`~modelserve.slo.view.SLAViewSource` of the ModelDeployment reconcile: one list of
     the SLAPolicies of the model's namespace per view."""
 
-    def __init__(self, kube: KubeClient):
+    def __init__(self, kube: KubeClient, catalogue: Callable[[], Catalogue] | None = None):
         self.kube = kube
+        self.catalogue = catalogue  # the live runtime catalogue (the cluster's ConfigMap); None: built-in
 
     def view_for(self, md_body: Mapping[str, Any]) -> SLAView | None:
         namespace = (md_body.get("metadata") or {}).get("namespace")
         policies = self.kube.list(KIND, namespace)
         for p in policies:
             p.setdefault("metadata", {}).setdefault("namespace", namespace)
-        return sla_view_from(md_body, policies)
+        return sla_view_from(md_body, policies, self.catalogue() if self.catalogue else None)
 
 
 _QUERY_CLIENTS: dict[str, Any] = {}
