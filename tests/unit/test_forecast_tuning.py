@@ -28,6 +28,7 @@ from modelserve.forecasting.tuning import (
     TuningResult,
     choose_knobs,
     minute_demand,
+    pool_scores,
     tune,
 )
 
@@ -42,9 +43,10 @@ scores_strategy = st.lists(
             st.sampled_from([0.0, 5.0, 10.0]),
             st.sampled_from([120.0, 300.0]),
         ),
-        under_percent=st.floats(0, 10, allow_nan=False),
-        extra_cost_percent=st.floats(-20, 60, allow_nan=False),
-        replica_hours=st.floats(1, 500, allow_nan=False),
+        under_minutes=st.floats(0, 100, allow_nan=False),
+        minutes=st.just(1440.0),
+        replica_hours=st.floats(80, 160, allow_nan=False),
+        reactive_hours=st.just(100.0),
     ),
     min_size=1,
     max_size=30,
@@ -131,6 +133,25 @@ def test_tune_chooses_the_cheapest_setting_meeting_the_objective(
         assert not result.met and not meeting
         assert result.under_percent == min(s.under_percent for s in result.scores)
         assert result.reason.startswith("not met")
+
+
+def test_a_choice_pools_the_days_before(tuned: TuningResult) -> None:
+    """The same day replayed twice pools to the same percentages, over twice the minutes."""
+    again = tune(
+        _trace(4),
+        MIDNIGHT,
+        SETUP,
+        Objective(MAX_UNDER_PROVISIONED_PERCENT, 100.0),
+        grid=GRID,
+        earlier=[tuned.scores],
+    )
+    assert isinstance(again, TuningResult) and again.passes == 2
+    assert again.scores == tuned.scores  # this pass alone, for the next one to pool
+    assert again.replayed_from == MIDNIGHT + 2 * 86400
+    pooled = pool_scores([tuned.scores, again.scores])
+    assert [s.minutes for s in pooled] == [2 * s.minutes for s in tuned.scores]
+    assert [s.under_percent for s in pooled] == pytest.approx([s.under_percent for s in tuned.scores])
+    assert again.knobs == tuned.knobs
 
 
 def test_explicit_knobs_are_kept() -> None:

@@ -12,7 +12,9 @@ One replay serves the operator (which tunes each model daily on the history it a
 - :func:`simulate_hpa` replays the demand through the simulated Kubernetes HPA (`hpa_sim`, 15 s
   syncs) with those floors as minReplicas and scores it.
 - :func:`tune` runs both over a grid of knobs on the last day of a history, scores every setting
-  against the reactive HPA alone, and :func:`choose_knobs` picks one for the objective.
+  against the reactive HPA alone, pools the scores with those of the passes of the days before
+  (TUNING_MEMORY days in all: one day holds few under-provisioned minutes), and
+  :func:`choose_knobs` picks one for the objective.
 
 **The figures** (also in docs/autoscaling.md). Over the replayed minutes:
 
@@ -60,6 +62,8 @@ REPLAY_TARGET_UTILIZATION = 0.7
 REPLAY_SECONDS = DAY
 # The HPA is replayed from this long before the scored day, so its state at the start is settled.
 WARMUP_MINUTES = 30
+# A choice pools the figures of this many daily passes (this one and the ones before it).
+TUNING_MEMORY = 3
 # How often the operator tunes a model (a pass costs seconds of CPU: docs/benchmarks.md).
 TUNING_INTERVAL_SECONDS = DAY
 
@@ -344,12 +348,47 @@ DEFAULT_GRID = TuningGrid()
 
 @dataclass(frozen=True)
 class Score:
-    """One grid point's replay: the figures the objective is about (see the module doc)."""
+    """One grid point's replay (or several pooled): the figures the objective is about (module doc)."""
 
     knobs: Knobs
-    under_percent: float
-    extra_cost_percent: float
+    under_minutes: float
+    minutes: float
     replica_hours: float
+    reactive_hours: float
+    reactive_under_minutes: float = 0.0
+
+    @property
+    def under_percent(self) -> float:
+        return 100.0 * self.under_minutes / self.minutes if self.minutes else 0.0
+
+    @property
+    def extra_cost_percent(self) -> float:
+        return 100.0 * (self.replica_hours / self.reactive_hours - 1) if self.reactive_hours else 0.0
+
+    @property
+    def reactive_under_percent(self) -> float:
+        return 100.0 * self.reactive_under_minutes / self.minutes if self.minutes else 0.0
+
+
+def pool_scores(passes: Sequence[Sequence[Score]]) -> list[Score]:
+    """The last pass's grid points, each with its minutes and hours summed over every pass that has
+    it: one day of replay holds few under-provisioned minutes, so a choice on it alone is noisy."""
+    if not passes:
+        return []
+    pooled = []
+    for score in passes[-1]:
+        same = [s for scores in passes for s in scores if s.knobs == score.knobs]
+        pooled.append(
+            Score(
+                score.knobs,
+                sum(s.under_minutes for s in same),
+                sum(s.minutes for s in same),
+                sum(s.replica_hours for s in same),
+                sum(s.reactive_hours for s in same),
+                sum(s.reactive_under_minutes for s in same),
+            )
+        )
+    return pooled
 
 
 def _meets(score: Score, objective: Objective) -> bool:
@@ -387,16 +426,18 @@ class TuningResult:
     replayed_from: float
     replayed_to: float
     reason: str
-    scores: tuple[Score, ...] = ()
+    scores: tuple[Score, ...] = ()  # this pass's replay alone (the next passes pool it)
     cpu_seconds: float = 0.0
+    passes: int = 1  # how many daily replays the choice pooled
 
 
-def _reason(chosen: Score, met: bool, objective: Objective, reactive_under: float, points: int) -> str:
+def _reason(chosen: Score, met: bool, objective: Objective, points: int, passes: int) -> str:
     k = chosen.knobs
     setting = f"quantile {k.quantile:g}, headroom {k.headroom_percent:g}%, hold {k.hold_seconds:g}s"
     figures = (
-        f"{chosen.under_percent:.3g}% of the time under-provisioned (reactive HPA: {reactive_under:.3g}%), "
-        f"{chosen.extra_cost_percent:+.3g}% replica-hours vs reactive"
+        f"{chosen.under_percent:.3g}% of the time under-provisioned "
+        f"(reactive HPA: {chosen.reactive_under_percent:.3g}%), "
+        f"{chosen.extra_cost_percent:+.3g}% replica-hours vs reactive over {passes} replayed day(s)"
     )
     if met and objective.field == MAX_UNDER_PROVISIONED_PERCENT:
         return f"cheapest of {points} settings with {objective.describe()}: {setting}: {figures}"
@@ -415,10 +456,6 @@ def _floors_of(floors: np.ndarray) -> Callable[[int, float], int | None]:
     return lambda i, now: int(floors[i]) or None
 
 
-def _extra_cost_percent(hours: float, reactive_hours: float) -> float:
-    return 100.0 * (hours / reactive_hours - 1) if reactive_hours else 0.0
-
-
 def tune(
     demand: np.ndarray,
     start: float,
@@ -428,11 +465,13 @@ def tune(
     fixed: FixedKnobs = FixedKnobs(),
     grid: TuningGrid = DEFAULT_GRID,
     replay_seconds: int = REPLAY_SECONDS,
+    earlier: Sequence[Sequence[Score]] = (),
 ) -> TuningResult | InsufficientHistory:
     """Replay the last `replay_seconds` of `demand` (req/s per minute from `start`, the past only)
     with every grid point (one forecasting pass per quantile, fitted on what came before) and the
-    reactive HPA alone, and choose (see :func:`choose_knobs`). An InsufficientHistory when there is
-    less than `setup.min_history_seconds` before the replayed period."""
+    reactive HPA alone, pool the figures with the `earlier` passes' (:func:`pool_scores`; the last
+    TUNING_MEMORY - 1 are kept) and choose (see :func:`choose_knobs`). An InsufficientHistory when
+    there is less than `setup.min_history_seconds` before the replayed period."""
     cpu = time.process_time()
     n = int(demand.shape[0])
     replay_minutes = replay_seconds // 60
@@ -468,23 +507,31 @@ def tune(
                 evaluate_from=replay_start - first,
                 floor_for_minute=_floors_of(floors),
             )
-            extra = (
-                100.0 * (run.replica_hours / reactive.replica_hours - 1) if reactive.replica_hours else 0.0
+            scores.append(
+                Score(
+                    knobs,
+                    float(run.under_minutes),
+                    float(run.minutes),
+                    float(run.replica_hours),
+                    float(reactive.replica_hours),
+                    float(reactive.under_minutes),
+                )
             )
-            scores.append(Score(knobs, float(run.under_percent), extra, float(run.replica_hours)))
-    chosen, met = choose_knobs(scores, objective)
+    passes = [*list(earlier)[-(TUNING_MEMORY - 1) :], scores] if TUNING_MEMORY > 1 else [scores]
+    chosen, met = choose_knobs(pool_scores(passes), objective)
     return TuningResult(
         knobs=chosen.knobs,
         objective=objective,
         met=met,
         under_percent=chosen.under_percent,
         extra_cost_percent=chosen.extra_cost_percent,
-        reactive_under_percent=reactive.under_percent,
-        replayed_from=start + replay_start * 60.0,
+        reactive_under_percent=chosen.reactive_under_percent,
+        replayed_from=start + n * 60.0 - len(passes) * replay_seconds,
         replayed_to=start + n * 60.0,
-        reason=_reason(chosen, met, objective, reactive.under_percent, len(scores)),
+        reason=_reason(chosen, met, objective, len(scores), len(passes)),
         scores=tuple(scores),
         cpu_seconds=time.process_time() - cpu,
+        passes=len(passes),
     )
 
 
