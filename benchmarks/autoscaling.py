@@ -19,6 +19,9 @@ Replica-hours: all pods, Ready or starting. Also reported: the reactive HPA give
 
     python benchmarks/autoscaling.py --trace ../shared/traces/nasa_http_1995jul_1min.csv --plot x.png
     python benchmarks/autoscaling.py --cost          # CPU seconds of one cycle for 1,000 series
+    python benchmarks/autoscaling.py --trace ../shared/traces/nasa_http_1995jul_5min.csv \
+        --objective maxExtraCostPercent=10 --no-baselines   # self-tuned daily on the trace's past
+    python benchmarks/autoscaling.py --tuning-cost   # CPU seconds of a tuning pass, amortised
 """
 
 from __future__ import annotations

@@ -13,9 +13,12 @@ ModelDeployment reconcile as its :class:`~modelserve.forecasting.cycle.FloorSour
 3. refit (``fit_forecaster``, the CPU-heavy model selection) every ``refitInterval`` per series, in a
    one-worker process pool so statsmodels never stalls the operator; between refits the cheap
    ``forecast`` folds the new bins into the kept ``ForecastState``;
+   With ``predictive.objective``, a tuning pass (modelserve.forecasting.tuning, daily per series) runs
+   in the same pool just before a refit and chooses the knobs the spec left unset;
 4. ``plan_floor`` turns the forecast into the floor; the floor and ``status.autoscaling`` are handed
    to the planner (which writes HPA minReplicas and status) and the ModelDeployment is queued when
    they changed; the ``modelserve_forecast_demand`` / ``modelserve_predictive_floor`` gauges are set.
+   In ``mode: observe`` the floor goes to status and the gauges only: the planner gets none.
 
 The decisions (settings from spec, when to refit, the floor for a series, status) are pure, in
 modelserve.forecasting.cycle; this module does the I/O and keeps the state.
