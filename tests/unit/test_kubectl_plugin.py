@@ -565,6 +565,18 @@ def test_forecast_plot_is_drawn(tmp_path: Path) -> None:
     assert pf.floor_capacity(MD, 6) == 300.0
 
 
+def test_forecast_plot_uses_the_quantile_in_force() -> None:
+    """The spec's quantile when set; else the one the self-tuning chose (status); else 0.75."""
+    md = copy.deepcopy(MD)
+    predictive = md["spec"]["autoscaling"]["predictive"]
+    predictive.pop("quantile", None)
+    assert pf.forecast_settings(md).quantile == 0.75
+    md["status"]["autoscaling"]["tuning"] = {"objective": "maxExtraCostPercent=10", "quantile": 0.5}
+    assert pf.forecast_settings(md).quantile == 0.5
+    predictive["quantile"] = 0.9
+    assert pf.forecast_settings(md).quantile == 0.9
+
+
 def test_short_history_still_plots_the_history(tmp_path: Path) -> None:
     times = [1_740_000_000 + i * 300 for i in range(24)]
     picture = pf.fit_picture(times, [10.0] * 24, pf.forecast_settings(MD), now=times[-1])
