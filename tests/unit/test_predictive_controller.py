@@ -907,6 +907,9 @@ def test_an_objective_tunes_the_unset_knobs_and_status_shows_the_choice() -> Non
     assert tuning["headroomPercent"] in (0, 5, 10) and tuning["holdAfterRaiseSeconds"] in (120, 300, 600)
     assert tuning["replayedTo"] == cycle._iso(NOW) and tuning["replayedFrom"] == cycle._iso(NOW - DAY)
     assert tuning["met"] == (tuning["extraCostPercent"] <= 10)
+    labels = {"namespace": "ml", "modeldeployment": "iris", "region": ""}
+    extra = REGISTRY.get_sample_value("modelserve_predictive_tuning_extra_cost_percent", labels)
+    assert extra == pytest.approx(tuning["extraCostPercent"], rel=1e-3, abs=1e-3)
     # Two days of minutes for the tuning (it replays the last, fits on the one before); one tuning
     # for both steps (the next is due in a day).
     assert backend.fine_ranges[0] == ("iris", NOW - 2 * DAY + 60, NOW, "60s")

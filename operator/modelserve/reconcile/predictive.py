@@ -102,7 +102,12 @@ from modelserve.forecasting.tuning import (
 )
 from modelserve.k8s.client import KubeClient
 from modelserve.metrics_source import MetricsError, PrometheusQuery
-from modelserve.observability.metrics import FORECAST_DEMAND, PREDICTIVE_FLOOR
+from modelserve.observability.metrics import (
+    FORECAST_DEMAND,
+    PREDICTIVE_FLOOR,
+    TUNING_EXTRA_COST,
+    TUNING_UNDER_PROVISIONED,
+)
 from modelserve.reconcile.queue import WorkQueue
 
 log = logging.getLogger(__name__)
@@ -114,6 +119,8 @@ MAX_CONCURRENT_MODELS = 4
 # With an objective the burst query spans two days: the tuning replays the last one and fits on what
 # came before, the 1-minute noise included (the fit itself measures the dispersion on the last day).
 TUNING_FINE_SECONDS = 2 * BURST_HISTORY_SECONDS
+
+SERIES_GAUGES = (FORECAST_DEMAND, PREDICTIVE_FLOOR, TUNING_UNDER_PROVISIONED, TUNING_EXTRA_COST)
 
 Points = dict[str | None, list[tuple[float, float]]]  # samples per region (None: the whole model)
 
@@ -322,7 +329,7 @@ class PredictiveController:
         self._published_at.pop((ns, name), None)
         for key in [k for k in self._tracks if k[:2] == (ns, name)]:
             del self._tracks[key]
-        for gauge in (FORECAST_DEMAND, PREDICTIVE_FLOOR):
+        for gauge in SERIES_GAUGES:
             for region in had or {}:
                 with contextlib.suppress(KeyError):
                     gauge.remove(ns, name, region or "")
@@ -392,7 +399,7 @@ class PredictiveController:
         publish."""
         now = self.clock()
         tracks = await self._tracks_of(ns, name, config)
-        tuning = self._tuning_due(config, tracks, now)
+        tuning = self._tuning_due(ns, name, config, tracks, now)
         due = self._due(ns, name, config, tracks, now) | tuning
         start = fetch_start(
             now,
@@ -418,12 +425,16 @@ class PredictiveController:
         self.publish(ns, name, floors)
 
     def _tuning_due(
-        self, config: PredictiveConfig, tracks: dict[str | None, SeriesTrack], now: float
+        self, ns: str, name: str, config: PredictiveConfig, tracks: dict[str | None, SeriesTrack], now: float
     ) -> set[str | None]:
-        """The regions whose tuning runs this step (none without an objective: stale tunings are
-        dropped)."""
+        """The regions whose tuning runs this step (none without an objective: stale tunings and
+        their gauges are dropped)."""
         if config.objective is None:
-            for track in tracks.values():
+            for region, track in tracks.items():
+                if track.tuning_status is not None:
+                    for gauge in (TUNING_UNDER_PROVISIONED, TUNING_EXTRA_COST):
+                        with contextlib.suppress(KeyError):
+                            gauge.remove(ns, name, region or "")
                 track.untune()
             return set()
         return {
@@ -471,6 +482,9 @@ class PredictiveController:
             track.tuning_status = untuned_status(config.objective, message)
             return
         track.tuning, track.tuning_status = result, tuning_status(result, now)
+        labels = (ns, name, region or "")
+        TUNING_UNDER_PROVISIONED.labels(*labels).set(result.under_percent)
+        TUNING_EXTRA_COST.labels(*labels).set(result.extra_cost_percent)
         track.tuning_passes = [*track.tuning_passes, result.scores][-(TUNING_MEMORY - 1) :]
         track.next_tuning = next_tuning_time(now, True, config.refit_interval_seconds)
         log.info(
@@ -490,7 +504,7 @@ class PredictiveController:
         from its HPA again instead of an old floor."""
         for gone in [k for k in self._tracks if k[:2] == (ns, name) and k[2] not in config.floors]:
             del self._tracks[gone]
-            for gauge in (FORECAST_DEMAND, PREDICTIVE_FLOOR):
+            for gauge in SERIES_GAUGES:
                 with contextlib.suppress(KeyError):
                     gauge.remove(ns, name, gone[2] or "")
         tracks = {r: self._tracks.setdefault((ns, name, r), SeriesTrack()) for r in config.regions}
