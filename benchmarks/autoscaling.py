@@ -19,6 +19,9 @@ Replica-hours: all pods, Ready or starting. Also reported: the reactive HPA give
 
     python benchmarks/autoscaling.py --trace ../shared/traces/nasa_http_1995jul_1min.csv --plot x.png
     python benchmarks/autoscaling.py --cost          # CPU seconds of one cycle for 1,000 series
+    python benchmarks/autoscaling.py --trace ../shared/traces/nasa_http_1995jul_5min.csv \
+        --objective maxExtraCostPercent=10 --no-baselines   # self-tuned daily on the trace's past
+    python benchmarks/autoscaling.py --tuning-cost   # CPU seconds of a tuning pass, amortised
 """
 
 from __future__ import annotations
@@ -30,21 +33,31 @@ import json
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
+from modelserve.api.modeldeployment import MAX_EXTRA_COST_PERCENT, OBJECTIVE_FIELDS, Objective
 from modelserve.forecasting import (
-    HPA_SYNC_SECONDS,
     FloorParams,
-    Forecast,
     ForecastState,
-    HpaSimulator,
-    InsufficientHistory,
     clean_series,
     fit_forecaster,
     forecast,
     plan_floor,
+)
+from modelserve.forecasting.tuning import (
+    DEFAULT_GRID,
+    TUNING_INTERVAL_SECONDS,
+    FixedKnobs,
+    ReplayedCycle,
+    ReplayRun,
+    ReplaySetup,
+    TuningResult,
+    replay_floor_params,
+    replay_floors,
+    simulate_hpa,
+    tune,
 )
 
 DAY = 86400
@@ -82,214 +95,7 @@ def nice_capacity(peak: float, replicas: int = 30) -> float:
     return min(candidates, key=lambda c: abs(peak / c - replicas))
 
 
-# --- simulation -----------------------------------------------------------------------------------
-
-
-@dataclass
-class Setup:
-    capacity_per_replica: float
-    target_utilization: float = 0.7
-    startup_seconds: float = 60
-    metric_delay_seconds: float = 60
-    max_replicas: int = 1000
-    planning_interval_seconds: int = 60
-    refit_interval_seconds: int = 3600
-    history_seconds: int = 7 * DAY
-    min_history_seconds: int = 2 * DAY
-    step_seconds: int = 300
-    quantile: float = 0.75
-    headroom_percent: float = 5
-    scale_down_percent_per_step: float = 10
-    hold_seconds: float = 300
-    model: str = "auto"
-    seasonality: str = "auto"
-    burst: bool = True  # measure the dispersion of minute demand and plan a burst allowance
-    burst_history_seconds: int = DAY
-
-    @property
-    def target_per_replica(self) -> float:
-        return self.capacity_per_replica * self.target_utilization
-
-
-@dataclass
-class Run:
-    name: str
-    under_minutes: float
-    replica_hours: float
-    minutes: int
-    ready: np.ndarray = field(repr=False)  # Ready pods at the start of each minute
-    alive: np.ndarray = field(repr=False)  # all pods at the start of each minute
-    notes: dict = field(default_factory=dict)
-
-    @property
-    def under_percent(self) -> float:
-        return 100.0 * self.under_minutes / self.minutes
-
-
-def simulate(
-    name: str,
-    demand: np.ndarray,
-    setup: Setup,
-    start: float,
-    *,
-    floor_for_minute=None,
-    target_utilization: float | None = None,
-    evaluate_from: int = 0,
-) -> Run:
-    """Replay `demand` (req/s per minute) through the HPA; `floor_for_minute(i, now)` gives minReplicas."""
-    utilization = setup.target_utilization if target_utilization is None else target_utilization
-    capacity = setup.capacity_per_replica
-    hpa = HpaSimulator(
-        min_replicas=1,
-        max_replicas=setup.max_replicas,
-        target_per_pod=capacity * utilization,
-        startup_seconds=setup.startup_seconds,
-        initial_replicas=max(1, math.ceil(demand[0] / (capacity * utilization))),
-    )
-    ticks = int(60 // HPA_SYNC_SECONDS)
-    delay = setup.metric_delay_seconds
-    n = demand.shape[0]
-    ready_log = np.zeros(n, dtype=np.int32)
-    alive_log = np.zeros(n, dtype=np.int32)
-    under_ticks = 0
-    alive_ticks = 0
-    floor = None
-    for i in range(n):
-        if floor_for_minute is not None:
-            floor = floor_for_minute(i, start + i * 60.0)
-        d = demand[i]
-        for k in range(ticks):
-            t = i * 60.0 + k * HPA_SYNC_SECONDS
-            seen = demand[max(0, int((t - delay) // 60))]
-            hpa.sync(t, seen, min_replicas=floor)
-            ready = hpa.ready(t)
-            if k == 0:
-                ready_log[i], alive_log[i] = ready, hpa.replicas
-            if i >= evaluate_from:
-                under_ticks += d > ready * capacity
-                alive_ticks += hpa.replicas
-    minutes = n - evaluate_from
-    hours = alive_ticks * HPA_SYNC_SECONDS / 3600
-    return Run(name, under_ticks / ticks, hours, minutes, ready_log, alive_log)
-
-
-def floor_params(setup: Setup) -> FloorParams:
-    return FloorParams(
-        min_replicas=1,
-        max_replicas=setup.max_replicas,
-        target_per_replica=setup.target_per_replica,
-        headroom_percent=setup.headroom_percent,
-        startup_seconds=setup.startup_seconds,
-        scale_down_percent_per_step=setup.scale_down_percent_per_step,
-        hold_seconds=setup.hold_seconds,
-        planning_interval_seconds=setup.planning_interval_seconds,
-    )
-
-
-def replay_floors(recorded: list, minutes: int, params: FloorParams, *, burst: bool = True) -> np.ndarray:
-    """The floors (0 = none yet) that plan_floor with `params` sets, minute by minute, on forecasts
-    recorded by PredictiveFloor(record=True): the forecasting does not depend on the planner's
-    headroom or hold, so one forecasting pass serves every such setting. `burst=False` replays
-    without the burst allowance (the forecasts are the same; only the allowance is dropped)."""
-    floors = np.zeros(minutes, dtype=np.int32)
-    floor: int | None = None
-    raised: float | None = None
-    previous = 0
-    for i, now, basis, live in recorded:
-        if not burst and isinstance(basis, Forecast):
-            basis = replace(basis, burst=None)
-        floors[previous:i] = floor or 0
-        decision = plan_floor(basis, floor, live, params, now, last_raised_at=raised)
-        floor, raised, previous = decision.floor, decision.last_raised_at, i
-    floors[previous:] = floor or 0
-    return floors
-
-
-class PredictiveFloor:
-    """The operator's predictive cycle, replayed: data up to the current minute only."""
-
-    def __init__(self, demand: np.ndarray, start: float, setup: Setup, *, record: bool = False):
-        self.demand, self.start, self.setup = demand, start, setup
-        self.params = floor_params(setup)
-        # With record=True, what plan_floor was given at each planning step (minute, now, forecast
-        # without its state, live demand), so other planner settings can be replayed on it.
-        self.recorded: list[tuple[int, float, Forecast | InsufficientHistory, float]] | None = (
-            [] if record else None
-        )
-        self.state: ForecastState | InsufficientHistory | None = None
-        self.floor: int | None = None
-        self.last_raised_at: float | None = None
-        self.fits = 0
-        self.fit_seconds = 0.0
-        self.update_seconds = 0.0
-        self.models: dict[str, int] = {}
-        self.floors = np.zeros(demand.shape[0], dtype=np.int32)
-
-    def _minutes(self, first: int, end: int) -> tuple[np.ndarray, np.ndarray]:
-        idx = np.arange(max(first, 0), end)
-        return self.start + idx * 60.0, self.demand[idx]
-
-    def __call__(self, i: int, now: float) -> int | None:
-        s = self.setup
-        elapsed = i * 60
-        # Minutes whose data has reached Prometheus: they ended at least metric-delay ago.
-        available = int((elapsed - s.metric_delay_seconds) // 60)
-        if available <= 0:
-            return self.floor
-        complete_end = self.start + available * 60.0
-        complete_end -= complete_end % s.step_seconds  # only whole forecasting bins
-        last_complete_minute = int((complete_end - self.start) // 60)
-        if elapsed % s.refit_interval_seconds == 0:
-            t0 = time.process_time()
-            first = last_complete_minute - s.history_seconds // 60
-            times, values = self._minutes(first, last_complete_minute)
-            series = clean_series(times, values, step_seconds=s.step_seconds)
-            fine = None
-            if s.burst:  # the operator's second query: the last day of demand at a 1-minute step
-                fine_times, fine_values = self._minutes(available - s.burst_history_seconds // 60, available)
-                fine = clean_series(fine_times, fine_values, step_seconds=60, outlier_threshold=None)
-            self.state = fit_forecaster(
-                series,
-                model=s.model,
-                seasonality=s.seasonality,
-                min_history_seconds=s.min_history_seconds,
-                quantile=s.quantile,
-                horizon_seconds=self.params.effective_horizon_seconds,
-                now=now,
-                fine=fine,
-            )
-            self.fit_seconds += time.process_time() - t0
-            self.fits += 1
-            if isinstance(self.state, ForecastState):
-                self.models[self.state.model] = self.models.get(self.state.model, 0) + 1
-        if elapsed % s.planning_interval_seconds == 0 and self.state is not None:
-            t0 = time.process_time()
-            live = float(self.demand[available - 1])
-            if isinstance(self.state, InsufficientHistory):
-                decision = plan_floor(
-                    self.state, self.floor, live, self.params, now, last_raised_at=self.last_raised_at
-                )
-                if self.recorded is not None:
-                    self.recorded.append((i, now, self.state, live))
-            else:
-                first = int((self.state.last_time + s.step_seconds - self.start) // 60)
-                times, values = self._minutes(first, last_complete_minute)
-                fc = forecast(
-                    self.state,
-                    clean_series(times, values, step_seconds=s.step_seconds),
-                    now=now,
-                    horizon_seconds=self.params.effective_horizon_seconds,
-                )
-                self.state = fc.state
-                decision = plan_floor(
-                    fc, self.floor, live, self.params, now, last_raised_at=self.last_raised_at
-                )
-                if self.recorded is not None:
-                    self.recorded.append((i, now, replace(fc, state=None), live))  # type: ignore[arg-type]
-            self.floor, self.last_raised_at = decision.floor, decision.last_raised_at
-            self.update_seconds += time.process_time() - t0
-        self.floors[i] = self.floor or 0
-        return self.floor
+# --- baselines ------------------------------------------------------------------------------------
 
 
 class HoltWintersOneSync:
@@ -298,7 +104,7 @@ class HoltWintersOneSync:
 
     ALPHA, BETA, GAMMA = 0.5, 0.1, 0.3
 
-    def __init__(self, demand: np.ndarray, setup: Setup):
+    def __init__(self, demand: np.ndarray, setup: ReplaySetup):
         self.demand, self.setup = demand, setup
         self.season = np.zeros(1440)
         self.level = self.trend = 0.0
@@ -327,7 +133,7 @@ class HoltWintersOneSync:
         return max(1, math.ceil(predicted - 1e-9))
 
 
-def oracle(demand: np.ndarray, setup: Setup, utilization: float, evaluate_from: int) -> Run:
+def oracle(demand: np.ndarray, setup: ReplaySetup, utilization: float, evaluate_from: int) -> ReplayRun:
     """Pods needed at minute j are started exactly startup-seconds earlier and kept no longer."""
     need = np.ceil(demand / (setup.capacity_per_replica * utilization) - 1e-9).astype(int)
     need = np.maximum(need, 1)
@@ -335,26 +141,30 @@ def oracle(demand: np.ndarray, setup: Setup, utilization: float, evaluate_from: 
     padded = np.r_[need, np.full(lead, need[-1])]
     alive = np.lib.stride_tricks.sliding_window_view(padded, lead + 1).max(axis=1)[: need.shape[0]]
     hours = float(alive[evaluate_from:].sum() / 60)
-    return Run("oracle", 0.0, hours, need.shape[0] - evaluate_from, need, alive)
+    return ReplayRun("oracle", 0.0, hours, need.shape[0] - evaluate_from, need, alive)
 
 
 def equal_cost_reactive(
-    demand: np.ndarray, setup: Setup, start: float, cost: float, evaluate_from: int
-) -> tuple[float, Run]:
+    demand: np.ndarray, setup: ReplaySetup, start: float, cost: float, evaluate_from: int
+) -> tuple[float, ReplayRun]:
     """Bisect the reactive HPA's target utilisation until it spends `cost` replica-hours."""
     lo, hi = 0.05, setup.target_utilization
-    best = simulate("reactive", demand, setup, start, target_utilization=hi, evaluate_from=evaluate_from)
+    best = simulate_hpa("reactive", demand, setup, start, target_utilization=hi, evaluate_from=evaluate_from)
     if best.replica_hours >= cost:
         return hi, best
     for _ in range(9):
         mid = (lo + hi) / 2
-        run = simulate("reactive", demand, setup, start, target_utilization=mid, evaluate_from=evaluate_from)
+        run = simulate_hpa(
+            "reactive", demand, setup, start, target_utilization=mid, evaluate_from=evaluate_from
+        )
         if run.replica_hours >= cost:
             lo, best = mid, run
         else:
             hi = mid
     if best.replica_hours < cost:  # never reached: report the most generous tried
-        best = simulate("reactive", demand, setup, start, target_utilization=lo, evaluate_from=evaluate_from)
+        best = simulate_hpa(
+            "reactive", demand, setup, start, target_utilization=lo, evaluate_from=evaluate_from
+        )
     return lo, best
 
 
@@ -367,7 +177,7 @@ class Replay:
     interval: int
     demand: np.ndarray
     smooth_peak: float
-    setup: Setup
+    setup: ReplaySetup
 
 
 def replay_from_args(args: argparse.Namespace) -> Replay:
@@ -378,7 +188,7 @@ def replay_from_args(args: argparse.Namespace) -> Replay:
         raw = raw[: int(args.days * 1440)]
     smooth_peak = float(np.convolve(raw, np.ones(5) / 5, mode="valid").max())
     capacity = args.capacity_per_replica or nice_capacity(smooth_peak)
-    setup = Setup(
+    setup = ReplaySetup(
         capacity_per_replica=capacity,
         target_utilization=args.target_utilization,
         startup_seconds=args.startup_seconds,
@@ -410,33 +220,48 @@ def run_trace(args: argparse.Namespace) -> dict:
     )
 
     wall = time.time()
-    reactive = simulate("reactive", raw, setup, start, evaluate_from=evaluate_from)
-    planner = PredictiveFloor(raw, start, setup)
-    predictive = simulate(
-        "predictive", raw, setup, start, floor_for_minute=planner, evaluate_from=evaluate_from
+    reactive = simulate_hpa("reactive", raw, setup, start, evaluate_from=evaluate_from)
+    objective = parse_objective(args.objective) if args.objective else None
+    tuned = SelfTunedCycle(raw, start, setup, objective) if objective else None
+    planner = tuned.cycle if tuned else ReplayedCycle(raw, start, setup)
+    predictive = simulate_hpa(
+        "self-tuned" if tuned else "predictive",
+        raw,
+        setup,
+        start,
+        floor_for_minute=tuned or planner,
+        evaluate_from=evaluate_from,
     )
     predictive.notes = {
         "fits": planner.fits,
         "fit_cpu_seconds": round(planner.fit_seconds, 1),
         "update_cpu_seconds": round(planner.update_seconds, 1),
         "models": planner.models,
+        **(tuned.summary() if tuned else {}),
     }
-    baseline = simulate(
-        "hw-1-sync",
-        raw,
-        setup,
-        start,
-        floor_for_minute=HoltWintersOneSync(raw, setup),
-        evaluate_from=evaluate_from,
+    baseline = (
+        None
+        if args.no_baselines
+        else simulate_hpa(
+            "hw-1-sync",
+            raw,
+            setup,
+            start,
+            floor_for_minute=HoltWintersOneSync(raw, setup),
+            evaluate_from=evaluate_from,
+        )
     )
     best = oracle(raw, setup, setup.target_utilization, evaluate_from)
     full = oracle(raw, setup, 1.0, evaluate_from)
-    utilization_eq, reactive_eq = equal_cost_reactive(
-        raw, setup, start, predictive.replica_hours, evaluate_from
+    utilization_eq, reactive_eq = (
+        (math.nan, None)
+        if args.no_baselines
+        else equal_cost_reactive(raw, setup, start, predictive.replica_hours, evaluate_from)
     )
-    reactive_eq.name = f"reactive@{utilization_eq:.2f}"
+    if reactive_eq is not None:
+        reactive_eq.name = f"reactive@{utilization_eq:.2f}"
 
-    runs = [reactive, predictive, baseline, reactive_eq, best]
+    runs = [run for run in (reactive, predictive, baseline, reactive_eq, best) if run is not None]
     table = []
     for run in runs:
         table.append(
@@ -455,7 +280,9 @@ def run_trace(args: argparse.Namespace) -> dict:
         ),
         "a_cost_ratio": predictive.replica_hours / reactive.replica_hours,
         "b_equal_cost_under_ratio": (
-            predictive.under_minutes / reactive_eq.under_minutes if reactive_eq.under_minutes else None
+            predictive.under_minutes / reactive_eq.under_minutes
+            if reactive_eq is not None and reactive_eq.under_minutes
+            else None
         ),
         "c_vs_oracle": predictive.replica_hours / best.replica_hours,
     }
@@ -465,7 +292,9 @@ def run_trace(args: argparse.Namespace) -> dict:
         and under_ratio <= 0.2
         and predictive.replica_hours <= 1.10 * reactive.replica_hours
     )
-    checks["b_pass"] = bool(predictive.under_minutes < reactive_eq.under_minutes)
+    checks["b_pass"] = (
+        None if reactive_eq is None else bool(predictive.under_minutes < reactive_eq.under_minutes)
+    )
     checks["c_pass"] = bool(predictive.replica_hours <= 1.25 * best.replica_hours)
     result = {
         "trace": path.name,
@@ -474,7 +303,7 @@ def run_trace(args: argparse.Namespace) -> dict:
         "setup": asdict(setup),
         "scale": args.scale,
         "oracle_full_utilization_replica_hours": round(full.replica_hours, 1),
-        "equal_cost_target_utilization": round(utilization_eq, 3),
+        "equal_cost_target_utilization": None if reactive_eq is None else round(utilization_eq, 3),
         "table": table,
         "checks": {k: (round(v, 3) if isinstance(v, float) else v) for k, v in checks.items()},
         "wall_seconds": round(time.time() - wall, 1),
@@ -484,6 +313,82 @@ def run_trace(args: argparse.Namespace) -> dict:
             args.plot, path.name, start, raw, setup, reactive, predictive, best, planner.floors, evaluate_from
         )
     return result
+
+
+# --- self-tuning (--objective) ----------------------------------------------------------------------
+
+
+def parse_objective(text: str) -> Objective:
+    """`NAME=VALUE` (e.g. maxExtraCostPercent=10) -> Objective; NAME is a spec objective field."""
+    name, _, value = text.partition("=")
+    if name not in OBJECTIVE_FIELDS or not value:
+        raise SystemExit(f"--objective: expected NAME=VALUE with NAME one of {', '.join(OBJECTIVE_FIELDS)}")
+    return Objective(name, float(value))
+
+
+class SelfTunedCycle:
+    """The operator with `objective` set and no explicit knobs: the cycle runs with the defaults until
+    a day of replay plus the minimum history exist, then every TUNING_INTERVAL_SECONDS it is tuned
+    (modelserve.forecasting.tuning.tune, the operator's own code) on the minutes seen so far only."""
+
+    def __init__(self, demand: np.ndarray, start: float, setup: ReplaySetup, objective: Objective):
+        self.demand, self.start, self.base, self.objective = demand, start, setup, objective
+        self.cycle = ReplayedCycle(demand, start, setup)
+        self.tunings: list[TuningResult] = []
+        self.tuning_cpu_seconds = 0.0
+
+    def __call__(self, i: int, now: float) -> int | None:
+        if i and (i * 60) % TUNING_INTERVAL_SECONDS == 0:
+            available = int((i * 60 - self.base.metric_delay_seconds) // 60)
+            earlier = [t.scores for t in self.tunings]
+            result = tune(self.demand[:available], self.start, self.base, self.objective, earlier=earlier)
+            if isinstance(result, TuningResult):
+                self.tunings.append(result)
+                self.tuning_cpu_seconds += result.cpu_seconds
+                k = result.knobs
+                self.cycle.retune(k.quantile, k.headroom_percent, k.hold_seconds)
+        return self.cycle(i, now)
+
+    def summary(self) -> dict:
+        chosen: dict[str, int] = {}
+        for t in self.tunings:
+            key = f"q{t.knobs.quantile:g}/h{t.knobs.headroom_percent:g}/hold{t.knobs.hold_seconds:g}"
+            chosen[key] = chosen.get(key, 0) + 1
+        return {
+            "objective": self.objective.describe(),
+            "tunings": len(self.tunings),
+            "tunings_met": sum(t.met for t in self.tunings),
+            "tuning_cpu_seconds_per_pass": round(self.tuning_cpu_seconds / max(len(self.tunings), 1), 2),
+            "chosen": chosen,
+            "not_met": [t.reason for t in self.tunings if not t.met][:3],
+        }
+
+
+def run_tuning_cost(args: argparse.Namespace) -> dict:
+    """CPU seconds of one tuning pass (8 days of synthetic minute demand: 7 to fit on, the last one
+    replayed over the default grid), and amortised per planning cycle over `--series` models tuned
+    once every TUNING_INTERVAL_SECONDS."""
+    rng = np.random.default_rng(11)
+    start = 1_700_000_000.0 - (1_700_000_000.0 % DAY)
+    passes = []
+    for _ in range(args.tuning_samples):
+        _, demand = synthetic_history(rng, 8, 60, start)
+        setup = ReplaySetup(capacity_per_replica=nice_capacity(float(demand.max())))
+        result = tune(demand, start, setup, Objective(MAX_EXTRA_COST_PERCENT, 10))
+        assert isinstance(result, TuningResult)
+        passes.append(result.cpu_seconds)
+    per_pass = float(np.mean(passes))
+    per_cycle = args.series * per_pass * args.planning_interval / TUNING_INTERVAL_SECONDS
+    return {
+        "series": args.series,
+        "grid_points": len(DEFAULT_GRID.points(FixedKnobs())),
+        "tuning_pass_cpu_seconds": [round(p, 2) for p in passes],
+        "per_pass_cpu_seconds": round(per_pass, 2),
+        "tuning_interval_seconds": TUNING_INTERVAL_SECONDS,
+        "planning_interval_seconds": args.planning_interval,
+        "amortised_cpu_seconds_per_cycle": round(per_cycle, 2),
+        "budget_seconds": 30,
+    }
 
 
 def parse_list(text: str) -> list[float]:
@@ -499,11 +404,11 @@ def run_sweep(args: argparse.Namespace) -> dict:
     capacity = base.capacity_per_replica
     evaluate_from = base.min_history_seconds // 60
     wall = time.time()
-    reactive = simulate("reactive", raw, base, start, evaluate_from=evaluate_from)
+    reactive = simulate_hpa("reactive", raw, base, start, evaluate_from=evaluate_from)
     best = oracle(raw, base, base.target_utilization, evaluate_from)
     curve = []  # (replica-hours, under-provisioned minutes) of the reactive HPA with more headroom
     for utilization in np.arange(base.target_utilization, 0.29, -0.05):
-        run = simulate(
+        run = simulate_hpa(
             "reactive", raw, base, start, target_utilization=float(utilization), evaluate_from=evaluate_from
         )
         curve.append((run.replica_hours, run.under_minutes))
@@ -511,7 +416,7 @@ def run_sweep(args: argparse.Namespace) -> dict:
     rows = []
     for quantile in parse_list(args.sweep_quantiles):
         setup = replace(base, quantile=quantile)
-        planner = PredictiveFloor(raw, start, setup, record=True)
+        planner = ReplayedCycle(raw, start, setup, record=True)
         for i in range(raw.shape[0]):
             planner(i, start + i * 60.0)
         assert planner.recorded is not None
@@ -520,9 +425,9 @@ def run_sweep(args: argparse.Namespace) -> dict:
             parse_list(args.sweep_headroom),
             parse_list(args.sweep_hold),
         ):
-            params = floor_params(replace(setup, headroom_percent=headroom, hold_seconds=hold))
+            params = replay_floor_params(replace(setup, headroom_percent=headroom, hold_seconds=hold))
             floors = replay_floors(planner.recorded, raw.shape[0], params, burst=burst)
-            run = simulate(
+            run = simulate_hpa(
                 "predictive",
                 raw,
                 setup,
@@ -569,10 +474,10 @@ def plot(
     title: str,
     start: float,
     demand: np.ndarray,
-    setup: Setup,
-    reactive: Run,
-    predictive: Run,
-    best: Run,
+    setup: ReplaySetup,
+    reactive: ReplayRun,
+    predictive: ReplayRun,
+    best: ReplayRun,
     floors: np.ndarray,
     evaluate_from: int,
 ) -> None:
@@ -746,8 +651,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plot", help="write a PNG of 3 days (reactive vs predictive vs oracle)")
     parser.add_argument("--cost", action="store_true", help="measure the CPU cost of one cycle instead")
     parser.add_argument("--series", type=int, default=1000, help="--cost: number of ModelDeployments")
+    parser.add_argument(
+        "--objective",
+        help="self-tuning on, e.g. maxExtraCostPercent=10 or maxUnderProvisionedPercent=0.5 "
+        "(spec.autoscaling.predictive.objective): tuned daily on the trace's past",
+    )
+    parser.add_argument(
+        "--tuning-cost",
+        action="store_true",
+        help="measure the CPU cost of a self-tuning pass and amortise it over --series models",
+    )
+    parser.add_argument(
+        "--no-baselines",
+        action="store_true",
+        help="skip hw-1-sync and the equal-cost reactive HPA (target b): a quicker run",
+    )
+    parser.add_argument("--tuning-samples", type=int, default=3, help="--tuning-cost: passes to time")
     args = parser.parse_args(argv)
 
+    if args.tuning_cost:
+        tuning = run_tuning_cost(args)
+        print(json.dumps(tuning, indent=2))
+        return 0
     if args.cost:
         result = run_cost(args)
         if args.json:
@@ -801,6 +726,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{row['replica_hours']:>10.1f} {row['vs_oracle']:>9.3f}"
         )
     print("checks:", json.dumps(result["checks"]))
+    tuned = result["table"][1]
+    if "objective" in tuned:
+        keys = ("objective", "tunings", "tunings_met", "tuning_cpu_seconds_per_pass", "chosen", "not_met")
+        print("self-tuning:", json.dumps({k: tuned[k] for k in keys}))
     print(f"wall {result['wall_seconds']} s")
     return 0
 

@@ -15,6 +15,11 @@ One scenario, four ModelDeployments side by side (timed on the 5-minute bin grid
   ap-southeast-1 it peaks hours away. The eu-central-1 HPA's floor rises ahead of P (its pods Running
   on eu-central-1 nodes before P) while the ap-southeast-1 HPA stays at its minimum throughout;
   status.autoscaling sums the regions' floors and gives each region's reason.
+* `tuned`: the surge's demand with only an objective (`maxExtraCostPercent: 10`): the operator tunes
+  quantile, headroom and hold on the replayed last day and status.autoscaling.tuning shows the choice.
+* `watch`: the ebb's demand in `mode: observe`: its forecast and floor (raised, as the ebb's) are in
+  status, but its HPA is never written after creation (minReplicas stays 1, and no spec field of it
+  changes owner or time in its managedFields).
 
 The history is written as TSDB blocks (promtool) ending a minute before the test starts, under the
 labels of a scrape target that serves the same counters live, so the series simply continue. Every
@@ -24,6 +29,7 @@ series carries a `region` label (eu-central-1 unless a model is split over regio
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import re
 import threading
@@ -209,6 +215,20 @@ def reason_kind(reason: str) -> str:
     return reason.split(":")[0]
 
 
+def spec_writes(kube: Kube, name: str, namespace: str) -> list[tuple[str, str, str]]:
+    """(manager, operation, time) of each managedFields entry of the HPA's spec (not its status):
+    an entry's time moves whenever its manager changes a field it owns, e.g. minReplicas."""
+    out = kube.run(
+        "get", "horizontalpodautoscaler", name, "-n", namespace, "-o", "json", "--show-managed-fields"
+    )
+    fields = json.loads(out.stdout)["metadata"].get("managedFields") or []
+    return sorted(
+        (f.get("manager", ""), f.get("operation", ""), f.get("time", ""))
+        for f in fields
+        if f.get("subresource") != "status"
+    )
+
+
 def running_in_region(kube: Kube, name: str, namespace: str, region: str) -> int:
     """Running pods of `name`'s `region` Deployment on KWOK nodes of that region."""
     nodes = {
@@ -252,6 +272,8 @@ def test_floor_rises_before_the_forecast_peak_and_descends_gradually(
         # so its demand is LOW all through the test (a pooled forecast would raise both regions).
         ("regional", EU): DailyPlateau(start=surge_start, width=3 * 3600, origin=origin),
         ("regional", AP): DailyPlateau(start=surge_start + 8 * 3600, width=3 * 3600, origin=origin),
+        ("tuned", EU): DailyPlateau(start=surge_start, width=3 * 3600, origin=origin),
+        ("watch", EU): DailyPlateau(start=ebb_end - 4 * 3600, width=4 * 3600, origin=origin),
     }
     exporter = DemandExporter(namespace, series)
     job = f"predictive-{namespace}"
@@ -275,6 +297,8 @@ def test_floor_rises_before_the_forecast_peak_and_descends_gradually(
         one_minute = 'sum(rate(modelserve_requests_total{namespace="{{namespace}}",model="{{model}}"}[1m]))'
         kube.apply(predictive_md("ebb", query=one_minute), namespace)
         kube.apply(predictive_md("fresh", min_replicas=2, max_replicas=4), namespace)
+        kube.apply(predictive_md("tuned", objective={"maxExtraCostPercent": 10}), namespace)
+        kube.apply(predictive_md("watch", mode="observe"), namespace)
         # Two regions of weight 1: each regional HPA gets minReplicas max(1, 2 // 2) = 1 and
         # maxReplicas 16 / 2 = 8 (placement/bounds.py `regional_bounds`). minReplicas 2 so that each region's
         # Deployment starts with a pod: an HPA does not scale a Deployment at 0 replicas.
@@ -366,6 +390,10 @@ def test_floor_rises_before_the_forecast_peak_and_descends_gradually(
             eu_raised_at = None
             eu_running_at = None
             ap_floors: set[int | None] = set()
+            watch_floors: set[int | None] = set()
+            watch_writes = spec_writes(kube, "watch", namespace)  # the HPA as created, before any floor
+            assert watch_writes, "watch HPA not created"
+            watch_reported: set[int] = set()  # the floors watch's status.autoscaling reported
             deadline = max(surge_start + 60, ebb_end + 180)
             while time.time() < deadline:
                 assert op.alive(), op.log()[-3000:]
@@ -380,6 +408,8 @@ def test_floor_rises_before_the_forecast_peak_and_descends_gradually(
                 ):
                     surge_running_at = time.time()
                 ap_floors.add(hpa_min(kube, ap_hpa, namespace))
+                watch_floors.add(hpa_min(kube, "watch", namespace))
+                watch_reported.add(int(autoscaling_status(kube, "watch", namespace).get("floor") or 0))
                 if eu_raised_at is None and (hpa_min(kube, eu_hpa, namespace) or 0) >= 4:
                     eu_raised_at = now
                 if (
@@ -450,6 +480,33 @@ def test_floor_rises_before_the_forecast_peak_and_descends_gradually(
             assert reason_kind(reasons[EU]) in ("ForecastPeak", "LiveDemand", "MaxReplicas"), merged
             assert "-> 1 replicas" not in reasons[EU], merged
             assert 4 <= eu_floor <= 8, merged
+
+            # tuned: only an objective in spec; the tuning pass (in the worker, at the first fit)
+            # chose every knob on the replayed last day and says whether the objective was met.
+            tuning = wait_until(
+                lambda: (
+                    (autoscaling_status(kube, "tuned", namespace).get("tuning") or {}).get("quantile")
+                    and autoscaling_status(kube, "tuned", namespace)["tuning"]
+                ),
+                120,
+                what="tuned status.autoscaling.tuning",
+            )
+            assert tuning["objective"] == "maxExtraCostPercent=10" and isinstance(tuning["met"], bool), tuning
+            assert tuning["quantile"] in (0.5, 0.75, 0.9) and tuning["headroomPercent"] in (0, 5, 10), tuning
+            assert tuning["holdAfterRaiseSeconds"] in (120, 300, 600), tuning
+            assert tuning["replayedFrom"] < tuning["replayedTo"] <= iso(time.time()), tuning
+            assert tuning["met"] == (tuning["extraCostPercent"] <= 10), tuning
+            assert autoscaling_status(kube, "tuned", namespace).get("model"), "tuned model not fitted"
+
+            # watch (mode observe): the forecast raised its floor in status, as the ebb's, but its HPA
+            # kept the user's minReplicas and was never written after it was created.
+            watch = autoscaling_status(kube, "watch", namespace)
+            assert watch.get("mode") == "observe" and watch.get("model"), watch
+            assert "mode observe" in watch["reason"], watch
+            watch_floors.add(hpa_min(kube, "watch", namespace))
+            assert watch_floors == {1}, watch_floors
+            assert max(watch_reported) >= 4, watch_reported
+            assert spec_writes(kube, "watch", namespace) == watch_writes, (watch_writes, watch)
     finally:
         for op in ops:
             op.stop()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from modelserve.forecasting import Forecast
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,17 +34,17 @@ def _daily_demand(days: int, seed: int = 3) -> np.ndarray:
 def test_replayed_floors_equal_the_live_runs_and_follow_the_settings(bench) -> None:
     demand = _daily_demand(3)
     start = 1_700_006_400.0  # a midnight
-    setup = bench.Setup(
+    setup = bench.ReplaySetup(
         capacity_per_replica=1.0, model="seasonalNaive", seasonality="daily", refit_interval_seconds=6 * 3600
     )
-    planner = bench.PredictiveFloor(demand, start, setup, record=True)
-    live = bench.simulate(
+    planner = bench.ReplayedCycle(demand, start, setup, record=True)
+    live = bench.simulate_hpa(
         "predictive", demand, setup, start, floor_for_minute=planner, evaluate_from=2 * 1440
     )
     assert planner.recorded and planner.floors[-1] > 0
     replayed = bench.replay_floors(planner.recorded, demand.shape[0], planner.params)
     assert np.array_equal(replayed, planner.floors)
-    again = bench.simulate(
+    again = bench.simulate_hpa(
         "predictive",
         demand,
         setup,
@@ -54,7 +55,7 @@ def test_replayed_floors_equal_the_live_runs_and_follow_the_settings(bench) -> N
     assert again.replica_hours == live.replica_hours and again.under_minutes == live.under_minutes
     # More headroom: never a lower floor once forecasting, a higher one somewhere.
     wider = bench.replay_floors(
-        planner.recorded, demand.shape[0], bench.floor_params(replace(setup, headroom_percent=50))
+        planner.recorded, demand.shape[0], bench.replay_floor_params(replace(setup, headroom_percent=50))
     )
     forecasting = np.arange(demand.shape[0]) >= 2 * 1440 + 10
     assert np.all(wider[forecasting] >= replayed[forecasting])
@@ -62,12 +63,12 @@ def test_replayed_floors_equal_the_live_runs_and_follow_the_settings(bench) -> N
     # The burst allowance: Poisson minutes measure a dispersion of ~1 and add capacity; replaying
     # without it gives lower floors overall (not minute by minute: the hold after a raise makes the
     # floor depend on when it was raised).
-    fitted = [fc for _, _, fc, _ in planner.recorded if isinstance(fc, bench.Forecast)]
+    fitted = [fc for _, _, fc, _ in planner.recorded if isinstance(fc, Forecast)]
     assert fitted and all(fc.burst is not None and np.all(fc.burst > 0) for fc in fitted)
     plain = bench.replay_floors(planner.recorded, demand.shape[0], planner.params, burst=False)
     assert plain[forecasting].sum() < replayed[forecasting].sum()
     assert np.mean(plain[forecasting] <= replayed[forecasting]) > 0.9
     # --no-burst: no dispersion is measured, the floors are the replay without the allowance.
-    off = bench.PredictiveFloor(demand, start, replace(setup, burst=False))
-    bench.simulate("predictive", demand, setup, start, floor_for_minute=off, evaluate_from=2 * 1440)
+    off = bench.ReplayedCycle(demand, start, replace(setup, burst=False))
+    bench.simulate_hpa("predictive", demand, setup, start, floor_for_minute=off, evaluate_from=2 * 1440)
     assert np.array_equal(off.floors, plain)

@@ -345,9 +345,8 @@ def test_strictly_increasing_weights_need_uniqueness_too() -> None:
         ("ModelDeployment", "spec.autoscaling.predictive.history", "7d"),
         ("ModelDeployment", "spec.autoscaling.predictive.seasonality", "auto"),
         ("ModelDeployment", "spec.autoscaling.predictive.model", "auto"),
-        ("ModelDeployment", "spec.autoscaling.predictive.headroomPercent", 5),
         ("ModelDeployment", "spec.autoscaling.predictive.refitInterval", "1h"),
-        ("ModelDeployment", "spec.autoscaling.predictive.quantile", 0.75),
+        ("ModelDeployment", "spec.autoscaling.predictive.mode", "act"),
         ("ModelDeployment", "spec.autoscaling.predictive.scaleDownPercentPerStep", 10),
         ("ModelDeployment", "spec.autoscaling.predictive.minHistory", "2d"),
         ("ModelDeployment", "spec.rollout.strategy", "canary"),
@@ -391,6 +390,13 @@ def test_defaults(kind: str, dotted: str, default: Any) -> None:
     node = at(root_schema(kind), dotted)
     assert "default" in node, f"{kind} {dotted} has no default"
     assert node["default"] == default and type(node["default"]) is type(default)
+
+
+@pytest.mark.parametrize("dotted", ["quantile", "headroomPercent", "holdAfterRaise"])
+def test_tunable_predictive_knobs_have_no_schema_default(dotted: str) -> None:
+    """A default filled in by the API server would look set by the user, and self-tuning only tunes
+    the knobs left unset (the operator applies 0.75 / 5 / its hold itself)."""
+    assert "default" not in at(root_schema("ModelDeployment"), f"spec.autoscaling.predictive.{dotted}")
 
 
 def test_burn_rate_defaults() -> None:

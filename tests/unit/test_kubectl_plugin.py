@@ -461,6 +461,36 @@ def test_forecast_text_from_status() -> None:
     assert "<none>" not in text
 
 
+def test_forecast_text_shows_the_tuning_and_observe_mode() -> None:
+    md = copy.deepcopy(MD)
+    md["status"]["autoscaling"]["mode"] = "observe"
+    md["status"]["autoscaling"]["tuning"] = {
+        "objective": "maxExtraCostPercent=10",
+        "quantile": 0.75,
+        "headroomPercent": 5,
+        "holdAfterRaiseSeconds": 300,
+        "met": True,
+        "underProvisionedPercent": 0.4,
+        "extraCostPercent": 8.2,
+        "reactiveUnderProvisionedPercent": 1.9,
+        "replayedFrom": "2025-03-01T12:00:00Z",
+        "replayedTo": "2025-03-04T12:00:00Z",
+        "reason": "least under-provisioned of 27 settings within maxExtraCostPercent=10",
+    }
+    text = views.format_forecast(views.forecast_view(md))
+    assert "Floor:         6 (mode observe: reported only, the HPA is not changed)" in text
+    assert "Objective:     maxExtraCostPercent=10: met" in text
+    assert "Tuned:         quantile 0.75, headroom 5%, hold 300s" in text
+    assert "Replayed:      0.4% under-provisioned (reactive 1.9%), 8.2% replica-hours vs reactive" in text
+    md["status"]["autoscaling"] = {
+        "reason": "InsufficientHistory: 3 of 48 hours",
+        "tuning": {"objective": "maxUnderProvisionedPercent=1", "met": False, "reason": "not tuned yet"},
+    }
+    text = views.format_forecast(views.forecast_view(md))
+    assert "Objective:     maxUnderProvisionedPercent=1: NOT met" in text
+    assert "Tuning:        not tuned yet" in text
+
+
 def test_forecast_without_prometheus_says_why_instead_of_none_everywhere() -> None:
     # What the predictive controller publishes when the operator has no --prometheus-url.
     md = copy.deepcopy(MD)
@@ -533,6 +563,18 @@ def test_forecast_plot_is_drawn(tmp_path: Path) -> None:
     pf.plot_picture(str(out), picture, title="prod/fraud", floor=6, floor_demand=pf.floor_capacity(MD, 6))
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert pf.floor_capacity(MD, 6) == 300.0
+
+
+def test_forecast_plot_uses_the_quantile_in_force() -> None:
+    """The spec's quantile when set; else the one the self-tuning chose (status); else 0.75."""
+    md = copy.deepcopy(MD)
+    predictive = md["spec"]["autoscaling"]["predictive"]
+    predictive.pop("quantile", None)
+    assert pf.forecast_settings(md).quantile == 0.75
+    md["status"]["autoscaling"]["tuning"] = {"objective": "maxExtraCostPercent=10", "quantile": 0.5}
+    assert pf.forecast_settings(md).quantile == 0.5
+    predictive["quantile"] = 0.9
+    assert pf.forecast_settings(md).quantile == 0.9
 
 
 def test_short_history_still_plots_the_history(tmp_path: Path) -> None:

@@ -458,7 +458,11 @@ def controller(
     async def fit_here(series: Any, settings: cycle.FitSettings, now: float, fine: Any = None) -> Any:
         return p.fit_in_worker(series, settings, now, fine)
 
+    async def tune_here(*args: Any) -> Any:
+        return p.tune_in_worker(*args)
+
     c._fit = fit_here  # type: ignore[method-assign]
+    c._run_tuning = tune_here  # type: ignore[method-assign]
     return c
 
 
@@ -880,3 +884,85 @@ def test_hold_after_raise_is_per_model_with_the_operators_default() -> None:
     assert cycle.DEFAULT_HOLD_SECONDS == 300  # the HPA's own scale-down stabilization window
     with pytest.raises(Exception, match="holdAfterRaise"):
         parse_model_deployment(md_body(predictive={"holdAfterRaise": "soon"})["spec"])
+
+
+def _two_days_of_minutes(end: float) -> list[tuple[float, float]]:
+    return _minute_points(end - DAY, 2.0, seed=3) + _minute_points(end, 2.0)
+
+
+def test_an_objective_tunes_the_unset_knobs_and_status_shows_the_choice() -> None:
+    backend = FakeBackend({"iris": _daily_points(7, NOW)}, fine={"iris": _two_days_of_minutes(NOW)})
+    queue = FakeQueue(key("iris"))
+    clock = [NOW + 10]
+    body = md_body(
+        "iris",
+        predictive={"model": "seasonalNaive", "quantile": 0.9, "objective": {"maxExtraCostPercent": 10}},
+    )
+    c = controller(FakeKube(body), backend, queue, clock)
+    run_steps(c, clock, steps=2)
+    floors = c.floors_for("ml", "iris")[None]
+    tuning = floors.status["tuning"]
+    assert tuning["objective"] == "maxExtraCostPercent=10" and isinstance(tuning["met"], bool)
+    assert tuning["quantile"] == 0.9  # set in spec: kept
+    assert tuning["headroomPercent"] in (0, 5, 10) and tuning["holdAfterRaiseSeconds"] in (120, 300, 600)
+    assert tuning["replayedTo"] == cycle._iso(NOW) and tuning["replayedFrom"] == cycle._iso(NOW - DAY)
+    assert tuning["met"] == (tuning["extraCostPercent"] <= 10)
+    labels = {"namespace": "ml", "modeldeployment": "iris", "region": ""}
+    extra = REGISTRY.get_sample_value("modelserve_predictive_tuning_extra_cost_percent", labels)
+    assert extra == pytest.approx(tuning["extraCostPercent"], rel=1e-3, abs=1e-3)
+    # Two days of minutes for the tuning (it replays the last, fits on the one before); one tuning
+    # for both steps (the next is due in a day).
+    assert backend.fine_ranges[0] == ("iris", NOW - 2 * DAY + 60, NOW, "60s")
+    track = c._tracks[("ml", "iris", None)]
+    assert track.fitted_with is not None and track.fitted_with.quantile == 0.9
+    assert track.next_tuning == pytest.approx(NOW + 10 + DAY)
+    # The floor is planned with the tuned headroom.
+    assert floors.floor == math.ceil(
+        (floors.status["forecastPeak"] + floors.status.get("burstAllowance", 0))
+        * (1 + tuning["headroomPercent"] / 100)
+        / 5
+        - 1e-3
+    ) or floors.status["reason"].startswith(("LiveDemand", "HoldAfterRaise", "GradualDescent"))
+
+
+def test_without_enough_history_the_tuning_waits_and_says_so() -> None:
+    backend = FakeBackend({"iris": _daily_points(2.5, NOW)})
+    queue = FakeQueue(key("iris"))
+    clock = [NOW + 10]
+    body = md_body(
+        "iris", predictive={"model": "seasonalNaive", "objective": {"maxUnderProvisionedPercent": 1}}
+    )
+    c = controller(FakeKube(body), backend, queue, clock)
+    run_steps(c, clock)
+    tuning = c.floors_for("ml", "iris")[None].status["tuning"]
+    assert tuning["met"] is False and tuning["reason"].startswith("not tuned yet: insufficient history")
+    assert c._tracks[("ml", "iris", None)].next_tuning == pytest.approx(NOW + 10 + 3600)
+
+
+def test_observe_mode_reports_the_floor_but_never_hands_it_to_the_planner() -> None:
+    hpa = {
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"namespace": "ml", "name": "iris"},
+        "spec": {"minReplicas": 9},
+    }
+    body = md_body("iris", predictive={"model": "seasonalNaive", "mode": "observe"})
+    queue = FakeQueue(key("iris"))
+    clock = [NOW + 10]
+    c = controller(FakeKube(body, hpa), FakeBackend({"iris": _daily_points(7, NOW)}), queue, clock)
+    run_steps(c, clock, steps=2)
+    floors = c.floors_for("ml", "iris")[None]
+    s = floors.status
+    assert floors.floor is None  # the planner keeps the user's minReplicas
+    assert s["mode"] == "observe" and "mode observe" in s["reason"]
+    # The floor is the forecast's, not one seeded from the HPA's minReplicas (9, the user's here).
+    assert s["floor"] == math.ceil(s["forecastPeak"] * 1.05 / 5 - 1e-9)
+    assert (
+        REGISTRY.get_sample_value(
+            "modelserve_predictive_floor", {"namespace": "ml", "modeldeployment": "iris", "region": ""}
+        )
+        == s["floor"]
+    )
+    plan = plan_model_deployment(body, Observed(predictive=c.floors_for("ml", "iris")), datetime.now(UTC))
+    hpas = [o for o in plan.desired if o["kind"] == "HorizontalPodAutoscaler"]
+    assert hpas and hpas[0]["spec"]["minReplicas"] == 1
+    assert plan.status["autoscaling"]["mode"] == "observe"

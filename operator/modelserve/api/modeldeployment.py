@@ -57,6 +57,27 @@ class AutoscalingTarget:
     average_utilization: int = 70
 
 
+# spec.autoscaling.predictive.objective fields (exactly one is set) and spec.autoscaling.predictive.mode.
+MAX_UNDER_PROVISIONED_PERCENT = "maxUnderProvisionedPercent"
+MAX_EXTRA_COST_PERCENT = "maxExtraCostPercent"
+OBJECTIVE_FIELDS = (MAX_UNDER_PROVISIONED_PERCENT, MAX_EXTRA_COST_PERCENT)
+MODE_ACT = "act"
+MODE_OBSERVE = "observe"
+# The knobs self-tuning may choose; a knob the user sets is kept (spec names).
+TUNABLE_KNOBS = ("quantile", "headroomPercent", "holdAfterRaise")
+
+
+@dataclass(frozen=True)
+class Objective:
+    """spec.autoscaling.predictive.objective: what the self-tuning aims at (docs/autoscaling.md)."""
+
+    field: str  # one of OBJECTIVE_FIELDS
+    value: float
+
+    def describe(self) -> str:
+        return f"{self.field}={self.value:g}"
+
+
 @dataclass(frozen=True)
 class Predictive:
     enabled: bool = False
@@ -73,6 +94,9 @@ class Predictive:
     burst: bool = True
     burst_query: str | None = None
     hold_seconds: float | None = None  # None: the operator's default (MODELSERVE_PREDICTIVE_HOLD_SECONDS)
+    objective: Objective | None = None  # None: no self-tuning
+    mode: str = MODE_ACT  # observe: forecast and report, never write the HPA
+    explicit: frozenset[str] = frozenset()  # the TUNABLE_KNOBS the user set (kept by the tuning)
 
 
 @dataclass(frozen=True)
@@ -176,6 +200,34 @@ def _runtime(r: dict) -> Runtime:
     )
 
 
+def _objective(raw: Any, path: str) -> Objective | None:
+    """Exactly one of OBJECTIVE_FIELDS, in range (as the CRD's schema and CEL rule say)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise SpecError(path, "must be an object")
+    given = [k for k in OBJECTIVE_FIELDS if raw.get(k) is not None]
+    if len(given) != 1:
+        fields = f"{MAX_UNDER_PROVISIONED_PERCENT} or {MAX_EXTRA_COST_PERCENT}"
+        raise SpecError(path, f"set exactly one of {fields}")
+    name = given[0]
+    try:
+        value = float(raw[name])
+    except (TypeError, ValueError):
+        raise SpecError(f"{path}.{name}", f"must be a number, got {raw[name]!r}") from None
+    if value < 0 or (name == MAX_UNDER_PROVISIONED_PERCENT and value > 100):
+        bounds = "between 0 and 100" if name == MAX_UNDER_PROVISIONED_PERCENT else ">= 0"
+        raise SpecError(f"{path}.{name}", f"must be {bounds}, got {value:g}")
+    return Objective(name, value)
+
+
+def _mode(raw: Any, path: str) -> str:
+    mode = MODE_ACT if raw is None else str(raw)
+    if mode not in (MODE_ACT, MODE_OBSERVE):
+        raise SpecError(path, f"must be {MODE_ACT} or {MODE_OBSERVE}, got {mode!r}")
+    return mode
+
+
 def _predictive(p: dict) -> Predictive:
     path = "spec.autoscaling.predictive"
     burst = _get(p, "burst", {})
@@ -199,6 +251,9 @@ def _predictive(p: dict) -> Predictive:
                 if p.get("holdAfterRaise")
                 else None
             ),
+            objective=_objective(p.get("objective"), f"{path}.objective"),
+            mode=_mode(p.get("mode"), f"{path}.mode"),
+            explicit=frozenset(k for k in TUNABLE_KNOBS if p.get(k) is not None),
         )
     except SpecError:
         raise

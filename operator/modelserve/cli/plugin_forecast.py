@@ -94,9 +94,17 @@ def forecast_settings(md: Mapping[str, Any], plot_horizon: str = DEFAULT_PLOT_HO
         ),
         model=str(predictive.get("model") or "auto"),
         seasonality=str(predictive.get("seasonality") or "auto"),
-        quantile=float(predictive.get("quantile") or 0.75),
+        quantile=_quantile(md, predictive),
         horizon_seconds=parse_duration(plot_horizon, field="--horizon"),
     )
+
+
+def _quantile(md: Mapping[str, Any], predictive: Mapping[str, Any]) -> float:
+    """The quantile the operator plans on: the spec's, else the self-tuning's (status), else 0.75."""
+    if predictive.get("quantile") is not None:
+        return float(predictive["quantile"])
+    tuning = (((md.get("status") or {}).get("autoscaling")) or {}).get("tuning") or {}
+    return float(tuning.get("quantile") or 0.75)
 
 
 @dataclass

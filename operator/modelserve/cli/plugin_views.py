@@ -789,6 +789,7 @@ def format_forecast(view: Mapping[str, Any]) -> str:
             lines.append(_field("Floor", f"{status['floor']} (HPA minReplicas)"))
         if status.get("historyPoints") is not None:
             lines.append(_field("History", f"{status['historyPoints']} points"))
+        lines += _tuning_lines(status.get("tuning") or {})
         return "\n".join(lines) + "\n"
     error = status.get("backtestError")
     lines += [
@@ -811,15 +812,50 @@ def format_forecast(view: Mapping[str, Any]) -> str:
             if status.get("dispersion") is not None
             else ("no allowance (dispersion not measured)" if status.get("model") else NONE),
         ),
-        _field("Floor", f"{status['floor']} (HPA minReplicas)" if status.get("floor") is not None else NONE),
+        _field("Floor", _floor_text(status)),
         _field("Reason", status.get("reason") or NONE),
         _field("Last fit", status.get("lastFitTime") or NONE),
         _field(
             "History",
             f"{status['historyPoints']} points" if status.get("historyPoints") is not None else NONE,
         ),
+        *_tuning_lines(status.get("tuning") or {}),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _floor_text(status: Mapping[str, Any]) -> str:
+    if status.get("floor") is None:
+        return NONE
+    if status.get("mode") == "observe":
+        return f"{status['floor']} (mode observe: reported only, the HPA is not changed)"
+    return f"{status['floor']} (HPA minReplicas)"
+
+
+def _tuning_lines(tuning: Mapping[str, Any]) -> list[str]:
+    """status.autoscaling.tuning: the objective, the chosen knobs, the replayed figures, met or why not."""
+    if not tuning:
+        return []
+    lines = [_field("Objective", f"{tuning.get('objective')}: {'met' if tuning.get('met') else 'NOT met'}")]
+    if tuning.get("quantile") is not None:
+        lines.append(
+            _field(
+                "Tuned",
+                f"quantile {number(tuning['quantile'])}, headroom {number(tuning.get('headroomPercent'))}%, "
+                f"hold {number(tuning.get('holdAfterRaiseSeconds'))}s",
+            )
+        )
+        lines.append(
+            _field(
+                "Replayed",
+                f"{number(tuning.get('underProvisionedPercent'))}% under-provisioned "
+                f"(reactive {number(tuning.get('reactiveUnderProvisionedPercent'))}%), "
+                f"{number(tuning.get('extraCostPercent'))}% replica-hours vs reactive, "
+                f"{tuning.get('replayedFrom')} to {tuning.get('replayedTo')}",
+            )
+        )
+    lines.append(_field("Tuning", tuning.get("reason") or NONE))
+    return lines
 
 
 def _why_no_forecast(view: Mapping[str, Any]) -> str:

@@ -18,13 +18,13 @@ import math
 import re
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from modelserve.api.durations import format_duration
 from modelserve.api.errors import SpecError
-from modelserve.api.modeldeployment import Autoscaling, ModelDeploymentSpec
+from modelserve.api.modeldeployment import MODE_OBSERVE, Autoscaling, ModelDeploymentSpec, Objective
 from modelserve.forecasting.demand import STEP_SECONDS, burst_query, demand_query
 from modelserve.forecasting.floor import (
     REASON_INSUFFICIENT_HISTORY,
@@ -34,6 +34,14 @@ from modelserve.forecasting.floor import (
 )
 from modelserve.forecasting.models import ForecastState
 from modelserve.forecasting.selection import InsufficientHistory
+from modelserve.forecasting.tuning import (
+    REPLAY_TARGET_UTILIZATION,
+    TUNING_INTERVAL_SECONDS,
+    FixedKnobs,
+    Knobs,
+    ReplaySetup,
+    TuningResult,
+)
 from modelserve.placement import parse_region_placement
 from modelserve.placement.bounds import regional_bounds
 from modelserve.runtimes import Series as RequestSeries
@@ -112,10 +120,44 @@ class PredictiveConfig:
     fit: FitSettings
     refit_interval_seconds: float
     floors: dict[str | None, FloorParams] = field(default_factory=dict)  # per region (None: whole model)
+    objective: Objective | None = None  # self-tuning on
+    fixed: FixedKnobs = field(default_factory=FixedKnobs)  # the knobs the user set (the tuning keeps them)
+    observe: bool = False  # mode observe: forecast and report, never hand a floor to the planner
 
     @property
     def regions(self) -> tuple[str | None, ...]:
         return tuple(self.floors)
+
+    def tuned(self, region: str | None, knobs: Knobs | None) -> tuple[FitSettings, FloorParams]:
+        """The fit settings and floor parameters of one region with the tuning's knobs in place (the
+        tuning already kept the user's explicit knobs); the spec's own without a tuning."""
+        params = self.floors[region]
+        if knobs is None:
+            return self.fit, params
+        return (
+            replace(self.fit, quantile=knobs.quantile),
+            replace(params, headroom_percent=knobs.headroom_percent, hold_seconds=knobs.hold_seconds),
+        )
+
+    def replay_setup(self, region: str | None) -> ReplaySetup:
+        """What the tuning replays for one region: its HPA (the target taken as
+        REPLAY_TARGET_UTILIZATION of a replica's capacity), forecaster and planner settings."""
+        params = self.floors[region]
+        return ReplaySetup(
+            capacity_per_replica=params.target_per_replica / REPLAY_TARGET_UTILIZATION,
+            startup_seconds=params.startup_seconds,
+            max_replicas=params.max_replicas,
+            planning_interval_seconds=int(params.planning_interval_seconds),
+            history_seconds=int(self.fit.history_seconds),
+            min_history_seconds=int(self.fit.min_history_seconds),
+            quantile=self.fit.quantile,
+            headroom_percent=params.headroom_percent,
+            scale_down_percent_per_step=params.scale_down_percent_per_step,
+            hold_seconds=params.hold_seconds,
+            model=self.fit.model,
+            seasonality=self.fit.seasonality,
+            burst=self.fit.burst_query is not None,
+        )
 
 
 def model_requests(spec: ModelDeploymentSpec) -> RequestSeries:
@@ -180,6 +222,13 @@ def config_from_spec(
         fit=fit,
         refit_interval_seconds=p.refit_interval_seconds,
         floors=floors,
+        objective=p.objective,
+        fixed=FixedKnobs(
+            quantile=p.quantile if "quantile" in p.explicit else None,
+            headroom_percent=float(p.headroom_percent) if "headroomPercent" in p.explicit else None,
+            hold_seconds=p.hold_seconds,
+        ),
+        observe=p.mode == MODE_OBSERVE,
     )
 
 
@@ -290,6 +339,23 @@ def fetch_start(
     return max(oldest, min(known) + 2 * step)
 
 
+def tuning_due(
+    *, now: float, next_tuning: float | None, tuned_for: Any, wanted_for: Any, objective: Objective | None
+) -> bool:
+    """Whether a tuning pass runs this step for one series: with an objective, when it never ran,
+    when what it was tuned for (objective, explicit knobs, the region's settings) changed, and at
+    `next_tuning` (see :func:`next_tuning_time`)."""
+    if objective is None:
+        return False
+    return next_tuning is None or tuned_for != wanted_for or now >= next_tuning
+
+
+def next_tuning_time(now: float, tuned: bool, refit_interval_seconds: float) -> float:
+    """When the next pass is due: TUNING_INTERVAL_SECONDS after a tuning (a pass costs seconds of CPU,
+    docs/benchmarks.md), one refit interval after one that could not run (too little history)."""
+    return now + (TUNING_INTERVAL_SECONDS if tuned else refit_interval_seconds)
+
+
 # =========================================================================================== status
 def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -302,18 +368,52 @@ def _round(value: float, digits: int = 4) -> float:
     return round(value, max(0, digits - 1 - math.floor(math.log10(abs(value)))))
 
 
+def tuning_status(result: TuningResult, tuned_at: float) -> dict:
+    """status.autoscaling.tuning (docs/api.md) of a tuning pass."""
+    k = result.knobs
+    return {
+        "objective": result.objective.describe(),
+        "quantile": k.quantile,
+        "headroomPercent": k.headroom_percent,
+        "holdAfterRaiseSeconds": k.hold_seconds,
+        "met": bool(result.met),
+        "underProvisionedPercent": _round(result.under_percent),
+        "extraCostPercent": _round(result.extra_cost_percent),
+        "reactiveUnderProvisionedPercent": _round(result.reactive_under_percent),
+        "replayedFrom": _iso(result.replayed_from),
+        "replayedTo": _iso(result.replayed_to),
+        "lastTuneTime": _iso(tuned_at),
+        "replayedDays": int(result.passes),
+        "reason": result.reason[:1000],
+    }
+
+
+def untuned_status(objective: Objective, message: str) -> dict:
+    """status.autoscaling.tuning while no tuning could run (e.g. too little history to replay)."""
+    return {"objective": objective.describe(), "met": False, "reason": message[:1000]}
+
+
 def autoscaling_status(
     decision: FloorDecision,
     state: ForecastState | InsufficientHistory | None,
     note: str = "",
     step: int = STEP_SECONDS,
+    *,
+    observe: bool = False,
+    tuning: dict | None = None,
 ) -> dict:
     """status.autoscaling (docs/api.md) for one series: the decision, what the model is and how good
-    it was. `reason` is "<Reason>: <message>" (+ `note`, e.g. that Prometheus is unreachable)."""
+    it was. `reason` is "<Reason>: <message>" (+ `note`, e.g. that Prometheus is unreachable).
+    `observe`: the floor is reported, not written (mode observe); `tuning`: see :func:`tuning_status`."""
     status: dict[str, Any] = {
         "floor": int(decision.floor),
         "reason": f"{decision.reason}: {decision.message}",
     }
+    if observe:
+        status["mode"] = MODE_OBSERVE
+        status["reason"] += "; mode observe: the HPA is not changed"
+    if tuning:
+        status["tuning"] = tuning
     if note:
         status["reason"] += f"; {note}"
     if isinstance(state, ForecastState):

@@ -62,6 +62,19 @@ PREDICTIVE_FLOOR = Gauge(
     ["namespace", "modeldeployment", "region"],
     registry=REGISTRY,
 )
+# The self-tuning's replayed figures of the chosen setting (status.autoscaling.tuning).
+TUNING_UNDER_PROVISIONED = Gauge(
+    "modelserve_predictive_tuning_under_provisioned_percent",
+    "Replayed percent of time under-provisioned with the setting the self-tuning chose",
+    ["namespace", "modeldeployment", "region"],
+    registry=REGISTRY,
+)
+TUNING_EXTRA_COST = Gauge(
+    "modelserve_predictive_tuning_extra_cost_percent",
+    "Replayed replica-hours over the reactive HPA alone, in percent, of the chosen setting",
+    ["namespace", "modeldeployment", "region"],
+    registry=REGISTRY,
+)
 SLO_ATTAINMENT = Gauge(
     "modelserve_slo_attainment_percent",
     "SLO attainment over the policy window",

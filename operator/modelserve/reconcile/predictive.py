@@ -13,9 +13,12 @@ ModelDeployment reconcile as its :class:`~modelserve.forecasting.cycle.FloorSour
 3. refit (``fit_forecaster``, the CPU-heavy model selection) every ``refitInterval`` per series, in a
    one-worker process pool so statsmodels never stalls the operator; between refits the cheap
    ``forecast`` folds the new bins into the kept ``ForecastState``;
+   With ``predictive.objective``, a tuning pass (modelserve.forecasting.tuning, daily per series) runs
+   in the same pool just before a refit and chooses the knobs the spec left unset;
 4. ``plan_floor`` turns the forecast into the floor; the floor and ``status.autoscaling`` are handed
    to the planner (which writes HPA minReplicas and status) and the ModelDeployment is queued when
    they changed; the ``modelserve_forecast_demand`` / ``modelserve_predictive_floor`` gauges are set.
+   In ``mode: observe`` the floor goes to status and the gauges only: the planner gets none.
 
 The decisions (settings from spec, when to refit, the floor for a series, status) are pure, in
 modelserve.forecasting.cycle; this module does the I/O and keeps the state.
@@ -34,13 +37,13 @@ import logging
 import multiprocessing
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from modelserve.api.errors import SpecError
-from modelserve.api.modeldeployment import parse_model_deployment
+from modelserve.api.modeldeployment import Objective, parse_model_deployment
 from modelserve.forecasting import (
     FloorDecision,
     ForecastState,
@@ -69,9 +72,13 @@ from modelserve.forecasting.cycle import (
     floor_for,
     jitter_fraction,
     material_change,
+    next_tuning_time,
     reactive_floor,
     refit_due,
     series_note,
+    tuning_due,
+    tuning_status,
+    untuned_status,
 )
 from modelserve.forecasting.demand import (
     BURST_HISTORY_SECONDS,
@@ -83,9 +90,24 @@ from modelserve.forecasting.demand import (
     series_from_points,
     split_range,
 )
+from modelserve.forecasting.tuning import (
+    TUNING_MEMORY,
+    FixedKnobs,
+    Knobs,
+    ReplaySetup,
+    Score,
+    TuningResult,
+    minute_demand,
+    tune,
+)
 from modelserve.k8s.client import KubeClient
 from modelserve.metrics_source import MetricsError, PrometheusQuery
-from modelserve.observability.metrics import FORECAST_DEMAND, PREDICTIVE_FLOOR
+from modelserve.observability.metrics import (
+    FORECAST_DEMAND,
+    PREDICTIVE_FLOOR,
+    TUNING_EXTRA_COST,
+    TUNING_UNDER_PROVISIONED,
+)
 from modelserve.reconcile.queue import WorkQueue
 
 log = logging.getLogger(__name__)
@@ -94,6 +116,11 @@ MD = "ModelDeployment"
 INTERVAL_ENV = "MODELSERVE_PREDICTIVE_INTERVAL_SECONDS"
 HOLD_ENV = "MODELSERVE_PREDICTIVE_HOLD_SECONDS"
 MAX_CONCURRENT_MODELS = 4
+# With an objective the burst query spans two days: the tuning replays the last one and fits on what
+# came before, the 1-minute noise included (the fit itself measures the dispersion on the last day).
+TUNING_FINE_SECONDS = 2 * BURST_HISTORY_SECONDS
+
+SERIES_GAUGES = (FORECAST_DEMAND, PREDICTIVE_FLOOR, TUNING_UNDER_PROVISIONED, TUNING_EXTRA_COST)
 
 Points = dict[str | None, list[tuple[float, float]]]  # samples per region (None: the whole model)
 
@@ -134,6 +161,21 @@ def fit_in_worker(
     )
 
 
+def tune_in_worker(
+    series: Series,
+    fine: Series | None,
+    setup: ReplaySetup,
+    objective: Objective,
+    fixed: FixedKnobs,
+    earlier: Sequence[Sequence[Score]] = (),
+) -> TuningResult | InsufficientHistory:
+    """A tuning pass (modelserve.forecasting.tuning.tune) on the fetched history, in the process pool:
+    the 5-minute history spread over its minutes, the burst query's minutes where there are some;
+    `earlier`: the scores of the passes before, pooled into the choice."""
+    start, demand = minute_demand(series, fine)
+    return tune(demand, start, setup, objective, fixed=fixed, earlier=earlier)
+
+
 @dataclass
 class SeriesTrack:
     """What the cycle remembers about one (namespace, name, region) between steps."""
@@ -146,6 +188,20 @@ class SeriesTrack:
     floor: int | None = None  # the floor in force (plan_floor's current_floor)
     last_raised_at: float | None = None
     seeded: bool = False
+    tuning: TuningResult | None = None  # the last tuning pass that chose knobs
+    tuning_passes: list[tuple[Score, ...]] = field(default_factory=list)  # scores of the last passes
+    tuning_status: dict | None = None  # status.autoscaling.tuning
+    tuned_for: Any = None  # what that pass was for (objective, explicit knobs, settings)
+    next_tuning: float | None = None
+
+    @property
+    def knobs(self) -> Knobs | None:
+        return self.tuning.knobs if self.tuning is not None else None
+
+    def untune(self) -> None:
+        """The objective is gone: the spec's own knobs apply again."""
+        self.tuning = self.tuning_status = self.tuned_for = self.next_tuning = None
+        self.tuning_passes = []
 
 
 @dataclass
@@ -273,7 +329,7 @@ class PredictiveController:
         self._published_at.pop((ns, name), None)
         for key in [k for k in self._tracks if k[:2] == (ns, name)]:
             del self._tracks[key]
-        for gauge in (FORECAST_DEMAND, PREDICTIVE_FLOOR):
+        for gauge in SERIES_GAUGES:
             for region in had or {}:
                 with contextlib.suppress(KeyError):
                     gauge.remove(ns, name, region or "")
@@ -339,17 +395,20 @@ class PredictiveController:
     async def _plan_series(
         self, ns: str, name: str, config: PredictiveConfig, prometheus: PrometheusQuery
     ) -> None:
-        """One step for every series of a model: fetch, refit what is due, forecast, plan, publish."""
+        """One step for every series of a model: fetch, tune and refit what is due, forecast, plan,
+        publish."""
         now = self.clock()
         tracks = await self._tracks_of(ns, name, config)
-        due = self._due(ns, name, config, tracks, now)
+        tuning = self._tuning_due(ns, name, config, tracks, now)
+        due = self._due(ns, name, config, tracks, now) | tuning
         start = fetch_start(
             now,
             config.fit.history_seconds,
             [t.state.last_time if t.state else None for t in tracks.values()],
             bool(due),
         )
-        fetched = await self._fetch_demand(prometheus, config, ns, name, start, now, bool(due))
+        fine_seconds = TUNING_FINE_SECONDS if tuning else BURST_HISTORY_SECONDS
+        fetched = await self._fetch_demand(prometheus, config, ns, name, start, now, bool(due), fine_seconds)
         floors: dict[str | None, PredictiveFloor] = {}
         for region, track in tracks.items():
             series = series_from_points(fetched.history.get(region, []))
@@ -357,9 +416,85 @@ class PredictiveController:
             if region in due and not fetched.unavailable:
                 fine = fetched.fine.get(region, [])
                 minutes = series_from_points(fine, BURST_STEP_SECONDS, clip_outliers=False)
-                note = await self._refit(ns, name, region, track, series, config, now, minutes) or note
+                if region in tuning:
+                    await self._tune(ns, name, region, track, series, minutes, config, now)
+                fit, _ = config.tuned(region, track.knobs)
+                last_day = minutes.after(now - BURST_HISTORY_SECONDS - BURST_STEP_SECONDS)
+                note = await self._refit(ns, name, region, track, series, fit, now, last_day) or note
             floors[region] = self._plan_region((ns, name, region), track, series, config, fetched, note, now)
         self.publish(ns, name, floors)
+
+    def _tuning_due(
+        self, ns: str, name: str, config: PredictiveConfig, tracks: dict[str | None, SeriesTrack], now: float
+    ) -> set[str | None]:
+        """The regions whose tuning runs this step (none without an objective: stale tunings and
+        their gauges are dropped)."""
+        if config.objective is None:
+            for region, track in tracks.items():
+                if track.tuning_status is not None:
+                    for gauge in (TUNING_UNDER_PROVISIONED, TUNING_EXTRA_COST):
+                        with contextlib.suppress(KeyError):
+                            gauge.remove(ns, name, region or "")
+                track.untune()
+            return set()
+        return {
+            r
+            for r, t in tracks.items()
+            if tuning_due(
+                now=now,
+                next_tuning=t.next_tuning,
+                tuned_for=t.tuned_for,
+                wanted_for=_tuned_for(config, r),
+                objective=config.objective,
+            )
+        }
+
+    async def _tune(
+        self,
+        ns: str,
+        name: str,
+        region: str | None,
+        track: SeriesTrack,
+        series: Series,
+        minutes: Series,
+        config: PredictiveConfig,
+        now: float,
+    ) -> None:
+        """A tuning pass in the process pool; its knobs apply from this step's refit on. A pass that
+        cannot run (too little history) or fails keeps the previous knobs and says so in status."""
+        assert config.objective is not None
+        track.tuned_for = _tuned_for(config, region)
+        setup = config.replay_setup(region)
+        try:
+            result = await self._run_tuning(
+                series, minutes, setup, config.objective, config.fixed, tuple(track.tuning_passes)
+            )
+        except Exception as exc:  # the spec's (or the previous) knobs stay; retried at the refit interval
+            log.warning("predictive tuning of %s/%s (region %s) failed: %s", ns, name, region, exc)
+            track.next_tuning = next_tuning_time(now, False, config.refit_interval_seconds)
+            track.tuning_status = untuned_status(
+                config.objective, f"tuning failed: {type(exc).__name__}: {exc}"
+            )
+            return
+        if isinstance(result, InsufficientHistory):
+            track.next_tuning = next_tuning_time(now, False, config.refit_interval_seconds)
+            message = f"not tuned yet: {result.message} before the replayed day; the spec's knobs apply"
+            track.tuning_status = untuned_status(config.objective, message)
+            return
+        track.tuning, track.tuning_status = result, tuning_status(result, now)
+        labels = (ns, name, region or "")
+        TUNING_UNDER_PROVISIONED.labels(*labels).set(result.under_percent)
+        TUNING_EXTRA_COST.labels(*labels).set(result.extra_cost_percent)
+        track.tuning_passes = [*track.tuning_passes, result.scores][-(TUNING_MEMORY - 1) :]
+        track.next_tuning = next_tuning_time(now, True, config.refit_interval_seconds)
+        log.info(
+            "predictive tuning of %s/%s (region %s): %s (%.1f CPU s)",
+            ns,
+            name,
+            region,
+            result.reason,
+            result.cpu_seconds,
+        )
 
     async def _tracks_of(self, ns: str, name: str, config: PredictiveConfig) -> dict[str | None, SeriesTrack]:
         """The model's series state per region, seeded from the live HPAs after a restart.
@@ -369,12 +504,12 @@ class PredictiveController:
         from its HPA again instead of an old floor."""
         for gone in [k for k in self._tracks if k[:2] == (ns, name) and k[2] not in config.floors]:
             del self._tracks[gone]
-            for gauge in (FORECAST_DEMAND, PREDICTIVE_FLOOR):
+            for gauge in SERIES_GAUGES:
                 with contextlib.suppress(KeyError):
                     gauge.remove(ns, name, gone[2] or "")
         tracks = {r: self._tracks.setdefault((ns, name, r), SeriesTrack()) for r in config.regions}
         for region, track in tracks.items():
-            if not track.seeded:
+            if not track.seeded and not config.observe:  # observing, the HPA's minReplicas is the user's
                 await self._seed_floor(ns, name, region, track)
         return tracks
 
@@ -389,7 +524,7 @@ class PredictiveController:
                 now=now,
                 last_attempt=t.last_attempt,
                 fitted_with=t.fitted_with,
-                settings=config.fit,
+                settings=config.tuned(r, t.knobs)[0],
                 has_state=t.state is not None,
                 refit_interval_seconds=config.refit_interval_seconds,
                 planning_interval_seconds=self.interval,
@@ -406,8 +541,10 @@ class PredictiveController:
         start: float,
         now: float,
         refit: bool,
+        fine_seconds: float = BURST_HISTORY_SECONDS,
     ) -> Fetched:
-        """The demand history from `start`, the live demand and (for a refit) the burst samples."""
+        """The demand history from `start`, the live demand and (for a refit) the burst samples of the
+        last `fine_seconds`."""
         fetched = Fetched({}, {}, {})
         try:
             fetched.history = await self._fetch(prometheus, config, start, now)
@@ -419,7 +556,7 @@ class PredictiveController:
             log.warning("predictive autoscaling of %s/%s: %s", ns, name, fetched.unavailable)
             return fetched
         if refit and config.fit.burst_query:
-            fetched.fine = await self._fetch_fine(prometheus, config, ns, name, now)
+            fetched.fine = await self._fetch_fine(prometheus, config, ns, name, now, fine_seconds)
         return fetched
 
     def _plan_region(
@@ -434,7 +571,7 @@ class PredictiveController:
     ) -> PredictiveFloor:
         """Forecast one series from its state, plan its floor, keep it in `track`, set the gauges."""
         region = key[2]
-        params = config.floors[region]
+        _, params = config.tuned(region, track.knobs)
         fc = None
         if track.state is not None:
             fc = forecast(track.state, series, now=now, horizon_seconds=params.effective_horizon_seconds)
@@ -453,7 +590,16 @@ class PredictiveController:
         PREDICTIVE_FLOOR.labels(*labels).set(decision.floor)
         if decision.peak is not None:
             FORECAST_DEMAND.labels(*labels).set(decision.peak)
-        return PredictiveFloor(floor, autoscaling_status(decision, track.state or track.insufficient, note))
+        status = autoscaling_status(
+            decision,
+            track.state or track.insufficient,
+            note,
+            observe=config.observe,
+            tuning=track.tuning_status,
+        )
+        # Observing, the floor is kept here (it still descends gradually, holds after a raise) and
+        # reported, but never handed to the planner: the HPA's minReplicas stays the user's.
+        return PredictiveFloor(None if config.observe else floor, status)
 
     async def _fetch(
         self, prometheus: PrometheusQuery, config: PredictiveConfig, start: float, now: float
@@ -468,12 +614,18 @@ class PredictiveController:
         return points_by_region(matrix, config.by_region)
 
     async def _fetch_fine(
-        self, prometheus: PrometheusQuery, config: PredictiveConfig, ns: str, name: str, now: float
+        self,
+        prometheus: PrometheusQuery,
+        config: PredictiveConfig,
+        ns: str,
+        name: str,
+        now: float,
+        seconds: float = BURST_HISTORY_SECONDS,
     ) -> dict[str | None, list[tuple[float, float]]]:
-        """The burst query over the last day at a 1-minute step, grouped by region. Advisory: when it
-        fails the fit goes on without a burst allowance (logged)."""
+        """The burst query over the last `seconds` at a 1-minute step, grouped by region. Advisory:
+        when it fails the fit goes on without a burst allowance (logged)."""
         assert config.fit.burst_query is not None
-        span = aligned_range(now - BURST_HISTORY_SECONDS, now, BURST_STEP_SECONDS)
+        span = aligned_range(now - seconds, now, BURST_STEP_SECONDS)
         if span is None:
             return {}
         try:
@@ -497,16 +649,16 @@ class PredictiveController:
         region: str | None,
         track: SeriesTrack,
         series: Series,
-        config: PredictiveConfig,
+        settings: FitSettings,
         now: float,
         fine: Series | None = None,
     ) -> str:
         """Fit in the process pool; returns a note for status when the fit failed (old state kept)."""
         track.last_attempt = now
-        track.fitted_with = config.fit
+        track.fitted_with = settings
         started = time.monotonic()
         try:
-            result = await self._fit(series, config.fit, now, fine)
+            result = await self._fit(series, settings, now, fine)
         except Exception as exc:  # a fit that fails keeps the previous state; retried in RECHECK_STEPS
             track.fit_error = f"{type(exc).__name__}: {str(exc)[:200]}"
             log.warning("predictive fit of %s/%s (region %s) failed: %s", ns, name, region, track.fit_error)
@@ -533,16 +685,40 @@ class PredictiveController:
         self, series: Series, settings: FitSettings, now: float, fine: Series | None = None
     ) -> ForecastState | InsufficientHistory:
         loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(
+                self._process_pool(), fit_in_worker, series, settings, now, fine
+            )
+        except BrokenProcessPool:
+            self._pool = None  # a worker died (e.g. OOM-killed): a new pool next time
+            raise
+
+    async def _run_tuning(
+        self,
+        series: Series,
+        minutes: Series,
+        setup: ReplaySetup,
+        objective: Objective,
+        fixed: FixedKnobs,
+        earlier: Sequence[Sequence[Score]] = (),
+    ) -> TuningResult | InsufficientHistory:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(
+                self._process_pool(), tune_in_worker, series, minutes, setup, objective, fixed, earlier
+            )
+        except BrokenProcessPool:
+            self._pool = None  # a worker died (e.g. OOM-killed): a new pool next time
+            raise
+
+    def _process_pool(self) -> concurrent.futures.ProcessPoolExecutor:
+        """The one-worker pool that fits and tunes (CPU-heavy: statsmodels, the replays)."""
         if self._pool is None:
             # spawn, not fork: forking a process with kopf's threads can copy held locks into the child.
             self._pool = concurrent.futures.ProcessPoolExecutor(
                 max_workers=1, mp_context=multiprocessing.get_context("spawn")
             )
-        try:
-            return await loop.run_in_executor(self._pool, fit_in_worker, series, settings, now, fine)
-        except BrokenProcessPool:
-            self._pool = None  # a worker died (e.g. OOM-killed): a new pool next time
-            raise
+        return self._pool
 
     async def _seed_floor(self, ns: str, name: str, region: str | None, track: SeriesTrack) -> None:
         """After a restart, continue from the floor the HPA holds, so it can only descend gradually."""
@@ -556,3 +732,8 @@ class PredictiveController:
         low = ((hpa or {}).get("spec") or {}).get("minReplicas")
         if isinstance(low, int) and track.floor is None:
             track.floor = low
+
+
+def _tuned_for(config: PredictiveConfig, region: str | None) -> tuple:
+    """What a tuning pass depends on besides the demand: a change of any of these retunes at once."""
+    return (config.objective, config.fixed, config.floors[region], config.fit)
