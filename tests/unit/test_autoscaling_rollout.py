@@ -4,17 +4,28 @@ from __future__ import annotations
 
 import copy
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import numpy as np
+import yaml
 from hypothesis import given
 from hypothesis import strategies as st
+from modelserve.builders.workloads import METRIC_FOR_TARGET
 from modelserve.k8s.apply import HANDOVER_FIELD_MANAGER, owns_field, replicas_handover
 from modelserve.placement.bounds import regional_bounds
 from modelserve.placement.model import RegionShare
 from modelserve.planner.modeldeployment import Observed, plan_model_deployment
 from modelserve.rollout.scaling import model_replicas, split_bounds
 from modelserve.routers.replicas import candidate_share
+from modelserve.runtimes import builtin_catalogue
+from modelserve.runtimes.adapter_rules import REQUESTS_PER_SECOND, adapter_rules
+from modelserve.runtimes.scrape import pod_monitor_relabelings
+
+from tests.simulator.behaviour import Outcomes
+from tests.simulator.metrics import SimulatorMetrics
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+REPO = Path(__file__).resolve().parents[2]
 
 
 @st.composite
@@ -268,3 +279,43 @@ def test_handover_keeps_the_live_count_while_the_operator_still_owns_replicas() 
     assert replicas_handover({**desired, "spec": {"replicas": 2}}, live, "modelserve") is None
     assert replicas_handover({**desired, "kind": "Service"}, live, "modelserve") is None
     assert replicas_handover(desired, None, "modelserve") is None
+
+
+# -- the metrics path -------------------------------------------------------------------------------
+
+
+def test_the_charts_adapter_rules_are_the_catalogues() -> None:
+    values = yaml.safe_load((REPO / "charts" / "modelserve" / "values.yaml").read_text())
+    assert values["prometheusAdapter"]["rules"]["custom"] == adapter_rules(builtin_catalogue())
+    (rule,) = adapter_rules(builtin_catalogue())
+    assert rule["name"]["as"] == REQUESTS_PER_SECOND == METRIC_FOR_TARGET["requestsPerSecond"]
+    for counter in (
+        "modelserve_requests_total",
+        "nv_inference_request_success",
+        "rest_server_requests_total",
+    ):
+        assert counter in rule["seriesQuery"] and counter in rule["metricsQuery"]
+    # Per pod: the adapter maps the `pod` and `namespace` labels the scrape relabelling gives.
+    assert {r["targetLabel"] for r in pod_monitor_relabelings()} >= {"namespace", "pod"}
+
+
+def test_the_simulator_counts_requests_per_ready_pod() -> None:
+    metrics = SimulatorMetrics(per_pod=True)
+    metrics.record(
+        "ns", "m", "r1", "local", Outcomes(n=10, errors=1, latencies_seconds=np.zeros(10)), ["a", "b", "c"]
+    )
+    counts = {
+        (s.labels["pod"], s.labels["code"]): s.value
+        for fam in metrics.registry.collect()
+        if fam.name == "modelserve_requests"
+        for s in fam.samples
+        if s.name.endswith("_total")
+    }
+    assert counts == {
+        ("a", "200"): 3,
+        ("b", "200"): 3,
+        ("c", "200"): 3,
+        ("a", "500"): 1,
+        ("b", "500"): 0,
+        ("c", "500"): 0,
+    }
