@@ -746,7 +746,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plot", help="write a PNG of 3 days (reactive vs predictive vs oracle)")
     parser.add_argument("--cost", action="store_true", help="measure the CPU cost of one cycle instead")
     parser.add_argument("--series", type=int, default=1000, help="--cost: number of ModelDeployments")
+    # A canary at each day's peak, per-revision HPAs vs none (benchmarks/rollout_autoscaling.py; imported
+    # here because it builds on this module).
+    import rollout_autoscaling
+
+    parser.add_argument("--rollout", action="store_true", help="a rollout in the middle of each peak")
+    rollout_autoscaling.add_arguments(parser)
     args = parser.parse_args(argv)
+    if args.rollout:
+        if not args.trace:
+            parser.error("--rollout needs --trace")
+        result = rollout_autoscaling.run_rollout_benchmark(args)
+        print(json.dumps(result, indent=2)) if args.json else rollout_autoscaling.print_result(result)
+        return 0
 
     if args.cost:
         result = run_cost(args)

@@ -319,3 +319,26 @@ def test_the_simulator_counts_requests_per_ready_pod() -> None:
         ("b", "500"): 0,
         ("c", "500"): 0,
     }
+
+
+def test_benchmark_a_canary_during_a_ramp_keeps_up_and_promotes() -> None:
+    import importlib.util
+    import sys
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    spec = importlib.util.spec_from_file_location(
+        "bench_rollout", REPO / "benchmarks" / "rollout_autoscaling.py"
+    )
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules["bench_rollout"] = bench  # dataclasses look their module up
+    spec.loader.exec_module(bench)
+    setup = bench.Setup(capacity_per_replica=1.0, startup_seconds=60)
+    demand = np.concatenate([np.full(30, 5.0), np.linspace(5, 40, 30), np.full(90, 40.0)])  # req/s a minute
+    steps = bench.default_steps(5)
+    base, _ = bench.replay(demand, setup, None, steps, 100)
+    rolled, promoted = bench.replay(demand, setup, 20, steps, 100)
+    frozen, _ = bench.replay(demand, setup, 20, steps, 100, frozen=True)
+    assert promoted is not None and 15 <= promoted <= 60
+    assert rolled.sum() <= base.sum() * 1.1 + 0.5  # the HPAs keep following the ramp through the rollout
+    assert frozen.sum() > rolled.sum()  # frozen replicas (before) do not
