@@ -11,6 +11,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 from modelserve.builders.workloads import METRIC_FOR_TARGET
+from modelserve.forecasting.cycle import PredictiveFloor
 from modelserve.k8s.apply import HANDOVER_FIELD_MANAGER, owns_field, replicas_handover
 from modelserve.placement.bounds import regional_bounds
 from modelserve.placement.model import RegionShare
@@ -342,3 +343,60 @@ def test_benchmark_a_canary_during_a_ramp_keeps_up_and_promotes() -> None:
     assert promoted is not None and 15 <= promoted <= 60
     assert rolled.sum() <= base.sum() * 1.1 + 0.5  # the HPAs keep following the ramp through the rollout
     assert frozen.sum() > rolled.sum()  # frozen replicas (before) do not
+
+
+# -- KEDA ------------------------------------------------------------------------------------------
+
+
+def test_keda_engine_writes_a_scaled_object_per_revision_with_the_floor_as_minimum() -> None:
+    body = md()
+    body["spec"]["autoscaling"]["minReplicas"] = 2
+    body["spec"]["autoscaling"]["target"]["metric"] = "requestsPerSecond"
+    observed = Observed(
+        scaled_object_supported=True,
+        prometheus_url="http://prometheus.monitoring.svc:9090",
+        predictive={None: PredictiveFloor(4, {"floor": 4})},
+    )
+    plan = plan_model_deployment(body, observed, NOW)  # engine: auto, and KEDA is installed
+    assert "HorizontalPodAutoscaler" not in {o["kind"] for o in plan.desired}
+    (so,) = kinds(plan, "ScaledObject").values()
+    dep = next(iter(kinds(plan, "Deployment")))
+    assert so["metadata"]["name"] == "iris" and so["spec"]["scaleTargetRef"]["name"] == dep
+    assert (so["spec"]["minReplicaCount"], so["spec"]["maxReplicaCount"]) == (4, 10)  # the predictive floor
+    (trigger,) = so["spec"]["triggers"]
+    rev = plan.status["stableRevision"]
+    assert trigger == {
+        "type": "prometheus",
+        "metricType": "AverageValue",
+        "metadata": {
+            "serverAddress": "http://prometheus.monitoring.svc:9090",
+            "query": (
+                f'sum(rate(modelserve_requests_total{{namespace="ml",model="iris",revision="{rev}"}}[1m]))'
+            ),
+            "threshold": "5",
+        },
+    }
+    # During a canary each revision gets its own ScaledObject, split like the HPAs.
+    live = {dep: running(kinds(plan, "Deployment")[dep], 8)}
+    nxt = md("2")
+    nxt["status"] = plan.status
+    start = plan_model_deployment(
+        nxt, Observed(deployments=live, scaled_object_supported=True, prometheus_url="http://p"), NOW
+    )
+    assert len(kinds(start, "ScaledObject")) == 2
+    # engine: hpa keeps the HPA even with KEDA installed.
+    body["spec"]["autoscaling"]["engine"] = "hpa"
+    assert "HorizontalPodAutoscaler" in {
+        o["kind"] for o in plan_model_deployment(body, observed, NOW).desired
+    }
+
+
+def test_keda_engine_without_keda_names_the_field() -> None:
+    body = md()
+    body["spec"]["autoscaling"]["engine"] = "keda"
+    plan = plan_model_deployment(body, Observed(prometheus_url="http://p"), NOW)
+    assert plan.status["phase"] == "Degraded" and "spec.autoscaling.engine" in plan.status["message"]
+    assert plan.desired == []  # nothing owned is touched until the spec or the cluster is fixed
+    body["spec"]["autoscaling"]["engine"] = "kubeless"
+    bad = plan_model_deployment(body, Observed(), NOW)
+    assert "spec.autoscaling.engine" in bad.status["message"]

@@ -34,7 +34,14 @@ from modelserve.api.modeldeployment import (
 from modelserve.api.revisions import spec_revision, specs_by_revision
 from modelserve.builders.common import Owner, base_labels, deployment_name
 from modelserve.builders.monitoring import build_pod_monitor
-from modelserve.builders.workloads import RevisionWorkload, build_deployment, build_hpa, build_pdb
+from modelserve.builders.workloads import (
+    RevisionWorkload,
+    ScaledObjectTarget,
+    build_deployment,
+    build_hpa,
+    build_pdb,
+    build_scaled_object,
+)
 from modelserve.forecasting.cycle import PredictiveFloor
 from modelserve.placement import (
     PlacementSpec,
@@ -60,7 +67,7 @@ from modelserve.rollout.machine import AnalysisOutcome
 from modelserve.rollout.scaling import ScaleBounds, model_replicas, split_bounds
 from modelserve.rollout.state import RolloutState, state_from_status
 from modelserve.routers import RouteContext, router_for
-from modelserve.runtimes import Catalogue, RuntimeEntry, builtin_catalogue, resolve_runtime
+from modelserve.runtimes import Catalogue, RuntimeEntry, builtin_catalogue, requests_series, resolve_runtime
 from modelserve.slo.view import SLAView
 
 OWNED_KINDS = (
@@ -71,6 +78,7 @@ OWNED_KINDS = (
     "HTTPRoute",
     "VirtualService",
     "PodMonitor",
+    "ScaledObject",
 )
 HISTORY_LIMIT = 20
 # The spec field that names a user-owned route, by the route's kind.
@@ -111,6 +119,8 @@ class Observed:
     analysis: AnalysisRun | None = None
     runtimes: Catalogue = field(default_factory=builtin_catalogue)  # the runtime catalogue in force
     pod_monitor_supported: bool = False  # the monitoring.coreos.com/v1 PodMonitor CRD is installed
+    scaled_object_supported: bool = False  # KEDA's keda.sh/v1alpha1 ScaledObject CRD is installed
+    prometheus_url: str | None = None  # the operator's Prometheus (a KEDA trigger's serverAddress)
 
 
 @dataclass
@@ -216,6 +226,7 @@ def plan_model_deployment(body: dict, observed: Observed, now: datetime) -> Plan
         placement = parse_region_placement(observed.placement) if observed.placement else None
         runtime = runtime_of(spec, observed.runtimes)
         check_gates_for_runtime(spec, runtime)
+        check_autoscaling_engine(spec, observed)
     except (SpecError, ValueError) as exc:
         return _invalid_spec_plan(old_status, exc, generation, now)
     specs = specs_by_revision(spec, observed.deployments)
@@ -293,6 +304,29 @@ def check_gates_for_runtime(spec: ModelDeploymentSpec, runtime: RuntimeEntry) ->
                 f"{builtin} (gate {gate.name!r}) needs metrics that {source} does not export "
                 "(LLM gates need the vllm runtime)",
             )
+
+
+def uses_keda(spec: ModelDeploymentSpec, observed: Observed) -> bool:
+    """`spec.autoscaling.engine`: keda, or auto with KEDA's ScaledObject CRD installed."""
+    a = spec.autoscaling
+    return a is not None and (a.engine == "keda" or (a.engine == "auto" and observed.scaled_object_supported))
+
+
+def check_autoscaling_engine(spec: ModelDeploymentSpec, observed: Observed) -> None:
+    """KEDA must be installed for `engine: keda`, and its Prometheus trigger needs the operator's URL."""
+    a = spec.autoscaling
+    if a is None or not uses_keda(spec, observed):
+        return
+    if not observed.scaled_object_supported:
+        raise SpecError(
+            "spec.autoscaling.engine",
+            "keda needs KEDA's ScaledObject CRD (keda.sh/v1alpha1): install KEDA, or use engine: hpa",
+        )
+    if a.target.metric != "cpuUtilization" and not observed.prometheus_url:
+        raise SpecError(
+            "spec.autoscaling.engine",
+            "keda's Prometheus trigger needs the operator's --prometheus-url; set it, or use engine: hpa",
+        )
 
 
 def _fetch_condition(inputs: _Inputs, rplan: Any) -> Condition | None:
@@ -691,16 +725,17 @@ def _hpas(inputs: _Inputs, rplan: Any, workloads: _Workloads) -> list[dict]:
                 if x.serves  # no pods here (drained, unavailable or weighted out): an HPA needs max >= 1
             }
         for region, (low, high) in regions.items():
-            out.append(
-                build_hpa(
-                    owner,
-                    spec,
-                    deployment_name(owner.name, rev, region),
-                    min_replicas=low,
-                    max_replicas=high,
-                    name=hpa_name(owner.name, rev, stable=stable, region=region),
-                )
+            target = deployment_name(owner.name, rev, region)
+            name = hpa_name(owner.name, rev, stable=stable, region=region)
+            if not uses_keda(spec, inputs.observed):
+                out.append(build_hpa(owner, spec, target, min_replicas=low, max_replicas=high, name=name))
+                continue
+            rev_spec = inputs.specs.get(rev, spec)
+            requests = requests_series(
+                inputs.observed.runtimes, rev_spec.runtime.name, rev_spec.model.format, rev_spec.runtime.image
             )
+            keda = ScaledObjectTarget(target, rev, region, requests, inputs.observed.prometheus_url or "")
+            out.append(build_scaled_object(owner, spec, keda, min_replicas=low, max_replicas=high, name=name))
     return out
 
 

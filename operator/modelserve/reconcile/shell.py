@@ -68,6 +68,8 @@ def observe(ctx: Context, body: dict) -> tuple[Observed, dict[str, dict[str, dic
     if ctx.runtimes is not None:
         observed.runtimes = ctx.runtimes.current()
         observed.pod_monitor_supported = ctx.runtimes.pod_monitor_supported
+        observed.scaled_object_supported = ctx.runtimes.scaled_object_supported
+    observed.prometheus_url = ctx.prometheus_url
     ref = (spec.get("slaPolicyRef") or {}).get("name")
     if ref:
         observed.sla_policy = ctx.kube.get("SLAPolicy", ns, ref)
