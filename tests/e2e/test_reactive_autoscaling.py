@@ -9,12 +9,13 @@ reads the adapter's rates and scales the Deployment the operator created.
 One scenario, one ModelDeployment (target 5 req/s per pod, min 1, max 8):
 
 1. demand 14 req/s on one pod: the HPA scales up to at least 3;
-2. demand falls to 2 req/s: the HPA scales down after its stabilisation window (shortened by the test
-   to 15 s with its own field manager; the operator does not own `spec.behavior`);
-3. a canary at 25 % (replica-ratio router) at 14 req/s, then demand doubles to 28 req/s: both
-   revisions' HPAs scale their Deployments up, no request is routed to a revision without a ready pod,
-   and the operator's writes (the audit log) never set `spec.replicas` of a Deployment an HPA scales
-   (only when creating one, or the handover's restatement of the live count).
+2. a canary at 25 % (replica-ratio router): one HPA per revision;
+3. demand doubles to 28 req/s: both revisions' HPAs scale their Deployments up;
+4. demand falls to 2 req/s: both scale down after their stabilisation window (shortened by the test
+   to 15 s with its own field manager; the operator does not own `spec.behavior`) to one pod each.
+Throughout, no request is routed to a revision without a ready pod, and the operator's writes (the
+audit log) never set `spec.replicas` of a Deployment an HPA scales (only when creating one, or the
+handover's restatement of the live count).
 """
 
 from __future__ import annotations
@@ -135,18 +136,14 @@ def test_hpa_scales_from_the_adapters_metric_and_through_a_canary(
     )
     wait_until(lambda: replicas(kube, namespace, stable) >= 3, 90, what="the HPA scaling up to 3")
 
-    # 2. Down after the (shortened) stabilisation window.
-    sim.set_rps(2.0)
-    wait_until(lambda: replicas(kube, namespace, stable) == 1, 120, what="the HPA scaling back down to 1")
-
-    # 3. A canary at 25 %, then demand doubles.
-    sim.set_rps(14.0)
-    wait_until(lambda: replicas(kube, namespace, stable) >= 3, 90, what="the HPA scaling up again")
+    # 2. A canary at 25 %: an HPA per revision.
     kube.apply(model("2"), namespace)
     wait_until(lambda: status(kube, namespace).get("canaryWeight") == 25, 90, what="the canary at 25 %")
     candidate = status(kube, namespace)["candidateRevision"]
     wait_until(lambda: len(kube.items("hpa", namespace)) == 2, 30, what="an HPA per revision")
     shorten_scale_down(kube, namespace)
+
+    # 3. Demand doubles: both revisions scale up.
     before = {stable: replicas(kube, namespace, stable), candidate: replicas(kube, namespace, candidate)}
     sim.set_rps(28.0)
     wait_until(
@@ -156,6 +153,15 @@ def test_hpa_scales_from_the_adapters_metric_and_through_a_canary(
         ),
         120,
         what=f"both revisions scaling up from {before}",
+    )
+    assert status(kube, namespace).get("canaryWeight") == 25
+
+    # 4. Demand falls: both scale down after the (shortened) stabilisation window, to one pod each.
+    sim.set_rps(2.0)
+    wait_until(
+        lambda: replicas(kube, namespace, stable) == 1 and replicas(kube, namespace, candidate) == 1,
+        120,
+        what="both revisions scaling back down to 1",
     )
     assert status(kube, namespace).get("canaryWeight") == 25
 
