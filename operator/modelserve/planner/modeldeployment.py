@@ -255,7 +255,7 @@ def plan_model_deployment(body: dict, observed: Observed, now: datetime) -> Plan
     rplan, target, events = _rollout(inputs, by_rev)
     workloads = _workloads(inputs, rplan, target)
     desired = workloads.desired
-    desired.extend(_hpas(inputs, rplan, workloads))
+    desired.extend(_autoscalers(inputs, rplan, workloads))
     desired.append(build_pdb(owner, spec))
     if observed.pod_monitor_supported:
         desired.append(build_pod_monitor(owner, spec))
@@ -456,7 +456,7 @@ def _plan_scaling(inputs: _Inputs, rplan: Any, planned: dict[str, int], out: _Wo
     stable's bounds are the user's (its minimum raised to the predictive floor without a placement);
     beside a candidate they are split by the weight (rollout/scaling.py). Under a placement each
     revision's bounds are divided over the regions (placement/bounds.py); each region's predictive
-    floor raises the stable's regional HPA minimum (`_hpas`)."""
+    floor raises the stable's regional HPA minimum (`_regional_hpa_bounds`)."""
     a, placement = inputs.spec.autoscaling, inputs.placement
     if a is None:
         return
@@ -704,39 +704,47 @@ def hpa_name(owner_name: str, revision: str, *, stable: bool, region: str | None
     return deployment_name(owner_name, revision, region)
 
 
-def _hpas(inputs: _Inputs, rplan: Any, workloads: _Workloads) -> list[dict]:
-    """One HPA per revision an HPA scales (`_plan_scaling`), or per revision and region that may serve."""
-    owner, spec = inputs.owner, inputs.spec
+def _autoscalers(inputs: _Inputs, rplan: Any, workloads: _Workloads) -> list[dict]:
+    """For each revision an HPA scales (`_plan_scaling`), per region that may serve: its HPA, or with
+    KEDA (`uses_keda`) a ScaledObject with the same bounds."""
     out = []
-    for rev, b in sorted(workloads.scaling.items(), key=lambda kv: kv[0] != rplan.stable_revision):
+    for rev in sorted(workloads.scaling, key=lambda r: r != rplan.stable_revision):
         stable = rev == rplan.stable_revision
-        if inputs.placement is None:
-            regions: dict[str | None, tuple[int, int]] = {None: (b.min_replicas, b.max_replicas)}
-        else:
-            share = 100 - (rplan.weights.candidate if len(workloads.scaling) > 1 else 0)
-            regions = {
-                r: (
-                    _regional_floor(x, inputs.observed.predictive.get(r), share)
-                    if stable
-                    else x.min_replicas,
-                    x.max_replicas,
-                )
-                for r, x in sorted(workloads.bounds[rev].items())
-                if x.serves  # no pods here (drained, unavailable or weighted out): an HPA needs max >= 1
-            }
-        for region, (low, high) in regions.items():
-            target = deployment_name(owner.name, rev, region)
-            name = hpa_name(owner.name, rev, stable=stable, region=region)
-            if not uses_keda(spec, inputs.observed):
-                out.append(build_hpa(owner, spec, target, min_replicas=low, max_replicas=high, name=name))
-                continue
-            rev_spec = inputs.specs.get(rev, spec)
-            requests = requests_series(
-                inputs.observed.runtimes, rev_spec.runtime.name, rev_spec.model.format, rev_spec.runtime.image
-            )
-            keda = ScaledObjectTarget(target, rev, region, requests, inputs.observed.prometheus_url or "")
-            out.append(build_scaled_object(owner, spec, keda, min_replicas=low, max_replicas=high, name=name))
+        for region, (low, high) in _regional_hpa_bounds(inputs, rplan, workloads, rev, stable).items():
+            out.append(_autoscaler(inputs, rev, region, low, high, stable))
     return out
+
+
+def _regional_hpa_bounds(
+    inputs: _Inputs, rplan: Any, workloads: _Workloads, rev: str, stable: bool
+) -> dict[str | None, tuple[int, int]]:
+    """(min, max) of a revision's HPA by region (None without a placement); under a placement the
+    stable's regional minimum is raised to its share of the region's predictive floor."""
+    if inputs.placement is None:
+        b = workloads.scaling[rev]
+        return {None: (b.min_replicas, b.max_replicas)}
+    share = 100 - (rplan.weights.candidate if len(workloads.scaling) > 1 else 0)
+    out: dict[str | None, tuple[int, int]] = {}
+    for region, x in sorted(workloads.bounds[rev].items()):
+        if not x.serves:  # no pods here (drained, unavailable or weighted out): an HPA needs max >= 1
+            continue
+        floor = inputs.observed.predictive.get(region)
+        out[region] = (_regional_floor(x, floor, share) if stable else x.min_replicas, x.max_replicas)
+    return out
+
+
+def _autoscaler(inputs: _Inputs, rev: str, region: str | None, low: int, high: int, stable: bool) -> dict:
+    owner, spec = inputs.owner, inputs.spec
+    target = deployment_name(owner.name, rev, region)
+    name = hpa_name(owner.name, rev, stable=stable, region=region)
+    if not uses_keda(spec, inputs.observed):
+        return build_hpa(owner, spec, target, min_replicas=low, max_replicas=high, name=name)
+    rev_spec = inputs.specs.get(rev, spec)
+    requests = requests_series(
+        inputs.observed.runtimes, rev_spec.runtime.name, rev_spec.model.format, rev_spec.runtime.image
+    )
+    keda = ScaledObjectTarget(target, rev, region, requests, inputs.observed.prometheus_url or "")
+    return build_scaled_object(owner, spec, keda, min_replicas=low, max_replicas=high, name=name)
 
 
 def _floor(user_min: int, user_max: int, floor: PredictiveFloor | None) -> int:
