@@ -667,7 +667,19 @@ def main(argv: list[str] | None = None) -> int:
         help="skip hw-1-sync and the equal-cost reactive HPA (target b): a quicker run",
     )
     parser.add_argument("--tuning-samples", type=int, default=3, help="--tuning-cost: passes to time")
+    # A canary at each day's peak, per-revision HPAs vs none (benchmarks/rollout_autoscaling.py; imported
+    # here because it builds on this module).
+    import rollout_autoscaling
+
+    parser.add_argument("--rollout", action="store_true", help="a rollout in the middle of each peak")
+    rollout_autoscaling.add_arguments(parser)
     args = parser.parse_args(argv)
+    if args.rollout:
+        if not args.trace:
+            parser.error("--rollout needs --trace")
+        result = rollout_autoscaling.run_rollout_benchmark(args)
+        print(json.dumps(result, indent=2)) if args.json else rollout_autoscaling.print_result(result)
+        return 0
 
     if args.tuning_cost:
         tuning = run_tuning_cost(args)

@@ -109,6 +109,20 @@ build_seaweedfs() {
   mv "$out/weed.tmp" "$out/weed"
 }
 
+build_prometheus_adapter() {
+  # `go install sigs.k8s.io/prometheus-adapter/cmd/adapter@v` fails: the proxy refuses the module's
+  # version list (403), which go install reads for deprecations. A wrapper module builds it.
+  local v="$PROMETHEUS_ADAPTER_VERSION" dir out="$BIN/prometheus-adapter-$PROMETHEUS_ADAPTER_VERSION"
+  [[ -x "$out/prometheus-adapter" ]] && return
+  dir="$WORK/prometheus-adapter-$v"; mkdir -p "$dir" "$out"
+  printf 'module modelserve.local/adapterbuild\n\ngo 1.22.1\n\nrequire sigs.k8s.io/prometheus-adapter %s\n' "$v" > "$dir/go.mod"
+  printf '//go:build tools\n\npackage tools\n\nimport _ "sigs.k8s.io/prometheus-adapter/cmd/adapter"\n' > "$dir/tools.go"
+  log "building prometheus-adapter $v"
+  (cd "$dir" && GOFLAGS="$GOFLAGS -mod=mod" go mod tidy >/dev/null 2>&1 || true)
+  (cd "$dir" && GOFLAGS="$GOFLAGS -mod=mod" go build -trimpath -ldflags "-s -w" -o "$out/prometheus-adapter.tmp" sigs.k8s.io/prometheus-adapter/cmd/adapter)
+  mv "$out/prometheus-adapter.tmp" "$out/prometheus-adapter"
+}
+
 go_install() { # name module version [extra ldflags]
   local name="$1" mod="$2" v="$3" extra="${4:-}" out="$BIN/$1-$3"
   [[ -x "$out/$name" ]] && return
@@ -133,6 +147,7 @@ case "$what" in
   helm) install_helm ;;
   seaweedfs) build_seaweedfs ;;
   fake-gcs-server) go_install fake-gcs-server github.com/fsouza/fake-gcs-server "$FAKE_GCS_SERVER_VERSION" ;;
+  prometheus-adapter) build_prometheus_adapter ;;
   all)
     build_etcd
     go_install kwok sigs.k8s.io/kwok/cmd/kwok "$KWOK_VERSION"
@@ -140,6 +155,7 @@ case "$what" in
     install_helm
     build_seaweedfs
     go_install fake-gcs-server github.com/fsouza/fake-gcs-server "$FAKE_GCS_SERVER_VERSION"
+    build_prometheus_adapter
     ;;
-  *) echo "usage: $0 [all|kubernetes|etcd|kwok|helm|seaweedfs|fake-gcs-server]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|kubernetes|etcd|kwok|helm|seaweedfs|fake-gcs-server|prometheus-adapter]" >&2; exit 2 ;;
 esac

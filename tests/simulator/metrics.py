@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from tests.simulator.behaviour import Outcomes
@@ -17,12 +19,15 @@ class SimulatorMetrics:
     """``modelserve_requests_total``, ``modelserve_request_duration_seconds`` (default buckets) and the
     three quality gauges, plus the simulator's own ``modelserve_simulator_*`` diagnostics."""
 
-    def __init__(self, registry: CollectorRegistry | None = None):
+    def __init__(self, registry: CollectorRegistry | None = None, *, per_pod: bool = False):
         self.registry = registry or CollectorRegistry(auto_describe=True)
+        # per_pod: `modelserve_requests_total` also carries `pod`, as a real server's series do once
+        # Prometheus has scraped each pod (what a metrics adapter maps to the HPA's Pods metric).
+        self.per_pod = per_pod
         self.requests = Counter(
             "modelserve_requests_total",
             "Requests served, by HTTP status code.",
-            REQUEST_LABELS,
+            (*REQUEST_LABELS, "pod") if per_pod else REQUEST_LABELS,
             registry=self.registry,
         )
         self.duration = Histogram(
@@ -60,18 +65,34 @@ class SimulatorMetrics:
             return
         self._known.add(key)
         for code in (CODE_OK, CODE_ERROR):
-            self.requests.labels(namespace, model, revision, region, code)
+            if not self.per_pod:  # per pod, a series starts with the pod's first requests
+                self.requests.labels(namespace, model, revision, region, code)
         self.duration.labels(namespace, model, revision, region)
 
-    def record(self, namespace: str, model: str, revision: str, region: str, outcomes: Outcomes) -> None:
+    def record(
+        self,
+        namespace: str,
+        model: str,
+        revision: str,
+        region: str,
+        outcomes: Outcomes,
+        pods: Sequence[str] = (),
+    ) -> None:
+        """Count a group's requests (spread evenly over its ready `pods` in per-pod mode)."""
         self.ensure_series(namespace, model, revision, region)
         if outcomes.n == 0:
             return
         ok = outcomes.n - outcomes.errors
-        if ok:
-            self.requests.labels(namespace, model, revision, region, CODE_OK).inc(ok)
-        if outcomes.errors:
-            self.requests.labels(namespace, model, revision, region, CODE_ERROR).inc(outcomes.errors)
+        if self.per_pod:
+            labels, k, errors = (namespace, model, revision, region), len(pods), outcomes.errors
+            for i, pod in enumerate(pods):
+                self.requests.labels(*labels, CODE_OK, pod).inc(ok // k + (i < ok % k))
+                self.requests.labels(*labels, CODE_ERROR, pod).inc(errors // k + (i < errors % k))
+        else:
+            if ok:
+                self.requests.labels(namespace, model, revision, region, CODE_OK).inc(ok)
+            if outcomes.errors:
+                self.requests.labels(namespace, model, revision, region, CODE_ERROR).inc(outcomes.errors)
         histogram = self.duration.labels(namespace, model, revision, region)
         for seconds in outcomes.latencies_seconds:
             histogram.observe(float(seconds))

@@ -29,7 +29,14 @@ from tests.simulator.behaviour import (
 from tests.simulator.cluster import KubeSnapshotReader, SnapshotReader
 from tests.simulator.metrics import SimulatorMetrics
 from tests.simulator.snapshot import ModelSnapshot, groups_present, main_split, preview_split
-from tests.simulator.split import EMPTY_SPLIT, Group, TrafficSplit, allocate_requests
+from tests.simulator.split import (
+    EMPTY_SPLIT,
+    Group,
+    TrafficSplit,
+    allocate_requests,
+    node_regions,
+    ready_pod_names,
+)
 
 log = logging.getLogger(__name__)
 HISTORY_MAX = 5000
@@ -108,6 +115,7 @@ class Simulator:
         seed: int = 0,
         host: str = "127.0.0.1",
         port: int = 0,
+        per_pod: bool = False,
     ):
         names = [models] if isinstance(models, str) else list(models)
         if not names:
@@ -119,7 +127,7 @@ class Simulator:
         self.tick_seconds = tick_seconds
         self.host = host
         self.port = port
-        self.metrics = SimulatorMetrics()
+        self.metrics = SimulatorMetrics(per_pod=per_pod)
         seeds = np.random.SeedSequence(seed).spawn(len(names))
         self._models = {
             name: _ModelState(
@@ -299,10 +307,12 @@ class Simulator:
             preview.shares, state.preview_rps * self.tick_seconds, state.preview_carry
         )
         allocations = (("served", counts), ("mirrored", mirror_counts), ("preview", preview_counts))
+        ready = ready_pod_names(snap.pods, node_regions(snap.nodes)) if self.metrics.per_pod else {}
         for kind, allocation in allocations:
             for (revision, region), n in sorted(allocation.items()):
                 outcomes = simulate_requests(state.rng, behaviour(revision), n)
-                self.metrics.record(ns, model, revision, region, outcomes)
+                pods = ready.get((revision, region), []) if kind == "served" else []
+                self.metrics.record(ns, model, revision, region, outcomes, pods)
                 totals = state.totals.setdefault(revision, RevisionTotals())
                 setattr(totals, kind, getattr(totals, kind) + n)
                 totals.errors += outcomes.errors if kind == "served" else 0

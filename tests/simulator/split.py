@@ -133,6 +133,16 @@ def known_groups(pods: Sequence[Mapping[str, Any]], regions: Mapping[str, str]) 
     return out
 
 
+def ready_pod_names(pods: Sequence[Mapping[str, Any]], regions: Mapping[str, str]) -> dict[Group, list[str]]:
+    """The ready pods' names of each (revision, region) group, sorted (per-pod metrics)."""
+    out: dict[Group, list[str]] = {}
+    for pod in pods:
+        revision = ((pod.get("metadata") or {}).get("labels") or {}).get(REVISION_LABEL)
+        if revision and pod_is_ready(pod):
+            out.setdefault((revision, pod_region(pod, regions)), []).append(pod["metadata"]["name"])
+    return {group: sorted(names) for group, names in out.items()}
+
+
 # -- backends -> split --------------------------------------------------------------------------------
 
 

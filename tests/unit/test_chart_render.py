@@ -188,6 +188,7 @@ def test_cluster_wide_rbac_grants_exactly_what_the_operator_needs(
         ("networking.istio.io", "virtualservices"),
         ("monitoring.coreos.com", "prometheusrules"),
         ("monitoring.coreos.com", "podmonitors"),
+        ("keda.sh", "scaledobjects"),
     ):
         expected |= {(group, resource, v) for v in full}
     expected |= {("", "pods", v) for v in ("get", "list", "watch", "delete")}

@@ -116,6 +116,10 @@ No wildcards, no Secrets, no ConfigMaps.
 - apiGroups: ["monitoring.coreos.com"]
   resources: ["podmonitors"]
   verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+# KEDA ScaledObjects instead of HPAs (spec.autoscaling.engine; when KEDA is installed).
+- apiGroups: ["keda.sh"]
+  resources: ["scaledobjects"]
+  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
 # kopf peering (namespaced mode uses one KopfPeering per namespace).
 - apiGroups: ["kopf.dev"]
   resources: ["kopfpeerings"]

@@ -99,12 +99,17 @@ class Predictive:
     explicit: frozenset[str] = frozenset()  # the TUNABLE_KNOBS the user set (kept by the tuning)
 
 
+AUTOSCALING_ENGINES = ("auto", "hpa", "keda")
+
+
 @dataclass(frozen=True)
 class Autoscaling:
     min_replicas: int
     max_replicas: int
     target: AutoscalingTarget
     predictive: Predictive
+    # auto: KEDA when its ScaledObject CRD is installed, else a plain HPA (docs/autoscaling.md)
+    engine: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -272,7 +277,10 @@ def _autoscaling(a: dict) -> Autoscaling:
             average_utilization=int(_get(t, "averageUtilization", 70)),
         ),
         predictive=_predictive(_get(a, "predictive", {})),
+        engine=str(_get(a, "engine", "auto")),
     )
+    if autoscaling.engine not in AUTOSCALING_ENGINES:
+        raise SpecError("spec.autoscaling.engine", f"{autoscaling.engine!r} must be one of auto, hpa, keda")
     if autoscaling.max_replicas < autoscaling.min_replicas:
         raise SpecError("spec.autoscaling.maxReplicas", "must be >= spec.autoscaling.minReplicas")
     target = autoscaling.target

@@ -10,6 +10,7 @@ from modelserve.api.revisions import encode
 from modelserve.builders.common import Owner, base_labels, deployment_name, metadata
 from modelserve.builders.serving import SERVER_CONTAINER, model_variables, runtime_pod
 from modelserve.runtimes import DEFAULT_STORAGE_INIT_IMAGE, RuntimeEntry, scrape_annotations
+from modelserve.runtimes.catalogue import Series
 
 # Non-root, no privilege escalation, read-only root, no capabilities: a model server needs none of them.
 DEFAULT_POD_SECURITY = {
@@ -170,6 +171,71 @@ def build_hpa(
             "minReplicas": max(1, min_replicas),
             "maxReplicas": max_replicas,
             "metrics": [metric],
+        },
+    }
+
+
+@dataclass(frozen=True)
+class ScaledObjectTarget:
+    """What a KEDA ScaledObject scales and on which demand (one revision, in one region)."""
+
+    deployment: str
+    revision: str
+    region: str | None
+    requests: Series  # the revision's runtime's request counter (runtimes.requests_series)
+    prometheus_url: str
+
+
+def demand_query(owner: Owner, target: ScaledObjectTarget, metric: str) -> str:
+    """The PromQL of one revision's demand (requests per second, or requests in flight) for KEDA."""
+    labels = f'namespace="{owner.namespace}",model="{owner.name}",revision="{target.revision}"'
+    if target.region:
+        labels += f',region="{target.region}"'
+    if metric == "concurrency":
+        return f"sum({METRIC_FOR_TARGET['concurrency']}{{{labels}}})"
+    return f"sum(rate({target.requests.promql(labels)}[1m]))"
+
+
+def build_scaled_object(
+    owner: Owner,
+    spec: ModelDeploymentSpec,
+    target: ScaledObjectTarget,
+    *,
+    min_replicas: int,
+    max_replicas: int,
+    name: str,
+) -> dict:
+    """A KEDA keda.sh/v1alpha1 ScaledObject on one Deployment, instead of an HPA (KEDA makes the HPA).
+
+    The Prometheus trigger reads the revision's own demand with an AverageValue target per pod, so
+    it scales exactly like the HPA the operator would write; `min_replicas` may be a predictive floor."""
+    assert spec.autoscaling is not None
+    t = spec.autoscaling.target
+    if t.metric == "cpuUtilization":
+        trigger: dict = {
+            "type": "cpu",
+            "metricType": "Utilization",
+            "metadata": {"value": str(t.average_utilization)},
+        }
+    else:
+        trigger = {
+            "type": "prometheus",
+            "metricType": "AverageValue",
+            "metadata": {
+                "serverAddress": target.prometheus_url,
+                "query": demand_query(owner, target, t.metric),
+                "threshold": _quantity(t.average_value or 1),
+            },
+        }
+    return {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": metadata(owner, name, base_labels(owner.name, spec.model.name)),
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target.deployment},
+            "minReplicaCount": max(1, min_replicas),
+            "maxReplicaCount": max_replicas,
+            "triggers": [trigger],
         },
     }
 

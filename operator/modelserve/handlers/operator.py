@@ -162,13 +162,13 @@ async def _follow_runtimes(queue: WorkQueue, runtimes: RuntimeCatalogueSource) -
     loop = asyncio.get_running_loop()
     while True:
         await asyncio.sleep(REFRESH_SECONDS)
-        monitors = runtimes.pod_monitor_supported
+        monitors = (runtimes.pod_monitor_supported, runtimes.scaled_object_supported)
         try:
             changed = await loop.run_in_executor(None, runtimes.refresh)
         except Exception as exc:  # keep the catalogue in force; try again
             log.warning("runtime catalogue ConfigMap not read: %s", exc)
             continue
-        if changed or monitors != runtimes.pod_monitor_supported:
+        if changed or monitors != (runtimes.pod_monitor_supported, runtimes.scaled_object_supported):
             log.info("runtime catalogue changed: reconciling every ModelDeployment")
             for key in sorted(queue.known):
                 if key[0] == MD:

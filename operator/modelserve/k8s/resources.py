@@ -45,6 +45,7 @@ RESOURCES: dict[str, Resource] = {
     "VirtualService": Resource("networking.istio.io", "v1", "virtualservices"),
     "PrometheusRule": Resource("monitoring.coreos.com", "v1", "prometheusrules"),
     "PodMonitor": Resource("monitoring.coreos.com", "v1", "podmonitors"),
+    "ScaledObject": Resource("keda.sh", "v1alpha1", "scaledobjects"),
     "ConfigMap": Resource("", "v1", "configmaps"),
 }
 

@@ -21,6 +21,7 @@ from modelserve.localcluster.versions import binary, go_module_dir, versions
 
 SERVICE_CIDR = "10.96.0.0/16"
 OPERATOR_USER = "modelserve-operator"
+FRONT_PROXY_USER = "front-proxy-client"
 
 # Write requests only, at Metadata level: enough to count who wrote what (the quiet-minute test).
 AUDIT_POLICY = {
@@ -28,6 +29,12 @@ AUDIT_POLICY = {
     "kind": "Policy",
     "omitStages": ["RequestReceived"],
     "rules": [
+        # Writes to Deployments (and their scale) keep their body: who set spec.replicas to what.
+        {
+            "level": "Request",
+            "verbs": ["create", "update", "patch"],
+            "resources": [{"group": "apps", "resources": ["deployments", "deployments/scale"]}],
+        },
         {"level": "Metadata", "verbs": ["create", "update", "patch", "delete", "deletecollection"]},
         {"level": "None"},
     ],
@@ -160,6 +167,7 @@ class LocalCluster:
 
     def _start_apiserver(self) -> None:
         p = self.pki
+        front_proxy = p.client("front-proxy-client", FRONT_PROXY_USER)
         argv = [
             str(binary("kube-apiserver")),
             f"--etcd-servers=http://127.0.0.1:{self.etcd_port}",
@@ -179,6 +187,17 @@ class LocalCluster:
             "--allow-privileged=true",
             "--enable-priority-and-fairness=false",
             "--v=0",
+            # The aggregation layer, for extension API servers such as prometheus-adapter
+            # (custom.metrics.k8s.io): it proxies to them with this client certificate and passes the
+            # caller in these headers; routing goes to the Service's endpoint, there is no kube-proxy.
+            f"--requestheader-client-ca-file={p.ca_cert}",
+            f"--requestheader-allowed-names={FRONT_PROXY_USER}",
+            "--requestheader-username-headers=X-Remote-User",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            f"--proxy-client-cert-file={front_proxy.cert}",
+            f"--proxy-client-key-file={front_proxy.key}",
+            "--enable-aggregator-routing=true",
         ]
         if self.audit:
             policy = self.workdir / "audit-policy.yaml"

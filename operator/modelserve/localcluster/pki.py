@@ -68,6 +68,14 @@ class LocalPKI:
             self._sign(name, subject, extensions=None, server=False)
         return ClientCert(cert=cert, key=self.dir / f"{name}.key")
 
+    def serving(self, name: str, dns: tuple[str, ...] = (), ips: tuple[str, ...] = ()) -> ClientCert:
+        """A serving certificate for an extension API server (its DNS names and IP addresses)."""
+        cert = self.dir / f"{name}.crt"
+        if not cert.exists():
+            san = "subjectAltName=" + ",".join([f"DNS:{d}" for d in dns] + [f"IP:{i}" for i in ips])
+            self._sign(name, f"/CN={name}", extensions=san, server=True)
+        return ClientCert(cert=cert, key=self.dir / f"{name}.key")
+
     def _sign(self, name: str, subject: str, *, extensions: str | None, server: bool) -> None:
         d = self.dir
         _openssl(

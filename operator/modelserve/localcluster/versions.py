@@ -34,7 +34,8 @@ def bin_dir() -> Path:
 
 def binary(name: str) -> Path:
     """Path of a cached binary: kube-apiserver, kube-controller-manager, kube-scheduler, kubectl,
-    etcd, kwok, helm or weed (SeaweedFS). Raises FileNotFoundError with the command that builds it."""
+    etcd, kwok, helm, weed (SeaweedFS) or prometheus-adapter. Raises FileNotFoundError with the
+    command that builds it."""
     v = versions()
     folder = {
         "kube-apiserver": f"kubernetes-{v['KUBERNETES_VERSION']}",
@@ -45,6 +46,7 @@ def binary(name: str) -> Path:
         "kwok": f"kwok-{v['KWOK_VERSION']}",
         "helm": f"helm-{v['HELM_VERSION']}",
         "weed": f"seaweedfs-{v['SEAWEEDFS_VERSION']}",
+        "prometheus-adapter": f"prometheus-adapter-{v['PROMETHEUS_ADAPTER_VERSION']}",
     }[name]
     path = bin_dir() / folder / name
     if not path.exists():

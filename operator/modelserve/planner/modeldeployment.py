@@ -14,6 +14,7 @@ The pieces it composes, each pure and tested on its own:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -33,7 +34,14 @@ from modelserve.api.modeldeployment import (
 from modelserve.api.revisions import spec_revision, specs_by_revision
 from modelserve.builders.common import Owner, base_labels, deployment_name
 from modelserve.builders.monitoring import build_pod_monitor
-from modelserve.builders.workloads import RevisionWorkload, build_deployment, build_hpa, build_pdb
+from modelserve.builders.workloads import (
+    RevisionWorkload,
+    ScaledObjectTarget,
+    build_deployment,
+    build_hpa,
+    build_pdb,
+    build_scaled_object,
+)
 from modelserve.forecasting.cycle import PredictiveFloor
 from modelserve.placement import (
     PlacementSpec,
@@ -56,9 +64,10 @@ from modelserve.rollout import (
     rollout_spec_from_api,
 )
 from modelserve.rollout.machine import AnalysisOutcome
-from modelserve.rollout.state import state_from_status
+from modelserve.rollout.scaling import ScaleBounds, model_replicas, split_bounds
+from modelserve.rollout.state import RolloutState, state_from_status
 from modelserve.routers import RouteContext, router_for
-from modelserve.runtimes import Catalogue, RuntimeEntry, builtin_catalogue, resolve_runtime
+from modelserve.runtimes import Catalogue, RuntimeEntry, builtin_catalogue, requests_series, resolve_runtime
 from modelserve.slo.view import SLAView
 
 OWNED_KINDS = (
@@ -69,6 +78,7 @@ OWNED_KINDS = (
     "HTTPRoute",
     "VirtualService",
     "PodMonitor",
+    "ScaledObject",
 )
 HISTORY_LIMIT = 20
 # The spec field that names a user-owned route, by the route's kind.
@@ -109,6 +119,8 @@ class Observed:
     analysis: AnalysisRun | None = None
     runtimes: Catalogue = field(default_factory=builtin_catalogue)  # the runtime catalogue in force
     pod_monitor_supported: bool = False  # the monitoring.coreos.com/v1 PodMonitor CRD is installed
+    scaled_object_supported: bool = False  # KEDA's keda.sh/v1alpha1 ScaledObject CRD is installed
+    prometheus_url: str | None = None  # the operator's Prometheus (a KEDA trigger's serverAddress)
 
 
 @dataclass
@@ -191,7 +203,10 @@ class _Workloads:
     desired: list[dict]
     divisions: dict[str, Any]  # by revision, under a placement
     availability: dict
-    bounds: dict[str, RegionBounds]  # regional HPA bounds, under a placement with autoscaling
+    # The revisions an HPA scales, with their HPA bounds (rollout/scaling.py), and under a placement
+    # those bounds divided over the regions (placement/bounds.py), by revision then region.
+    scaling: dict[str, ScaleBounds]
+    bounds: dict[str, dict[str, RegionBounds]]
 
 
 def plan_model_deployment(body: dict, observed: Observed, now: datetime) -> Plan:
@@ -211,6 +226,7 @@ def plan_model_deployment(body: dict, observed: Observed, now: datetime) -> Plan
         placement = parse_region_placement(observed.placement) if observed.placement else None
         runtime = runtime_of(spec, observed.runtimes)
         check_gates_for_runtime(spec, runtime)
+        check_autoscaling_engine(spec, observed)
     except (SpecError, ValueError) as exc:
         return _invalid_spec_plan(old_status, exc, generation, now)
     specs = specs_by_revision(spec, observed.deployments)
@@ -239,8 +255,7 @@ def plan_model_deployment(body: dict, observed: Observed, now: datetime) -> Plan
     rplan, target, events = _rollout(inputs, by_rev)
     workloads = _workloads(inputs, rplan, target)
     desired = workloads.desired
-    if spec.autoscaling is not None and rplan.candidate_revision is None:
-        desired.extend(_hpas(owner, spec, rplan.stable_revision, placement, workloads.bounds, observed))
+    desired.extend(_autoscalers(inputs, rplan, workloads))
     desired.append(build_pdb(owner, spec))
     if observed.pod_monitor_supported:
         desired.append(build_pod_monitor(owner, spec))
@@ -289,6 +304,29 @@ def check_gates_for_runtime(spec: ModelDeploymentSpec, runtime: RuntimeEntry) ->
                 f"{builtin} (gate {gate.name!r}) needs metrics that {source} does not export "
                 "(LLM gates need the vllm runtime)",
             )
+
+
+def uses_keda(spec: ModelDeploymentSpec, observed: Observed) -> bool:
+    """`spec.autoscaling.engine`: keda, or auto with KEDA's ScaledObject CRD installed."""
+    a = spec.autoscaling
+    return a is not None and (a.engine == "keda" or (a.engine == "auto" and observed.scaled_object_supported))
+
+
+def check_autoscaling_engine(spec: ModelDeploymentSpec, observed: Observed) -> None:
+    """KEDA must be installed for `engine: keda`, and its Prometheus trigger needs the operator's URL."""
+    a = spec.autoscaling
+    if a is None or not uses_keda(spec, observed):
+        return
+    if not observed.scaled_object_supported:
+        raise SpecError(
+            "spec.autoscaling.engine",
+            "keda needs KEDA's ScaledObject CRD (keda.sh/v1alpha1): install KEDA, or use engine: hpa",
+        )
+    if a.target.metric != "cpuUtilization" and not observed.prometheus_url:
+        raise SpecError(
+            "spec.autoscaling.engine",
+            "keda's Prometheus trigger needs the operator's --prometheus-url; set it, or use engine: hpa",
+        )
 
 
 def _fetch_condition(inputs: _Inputs, rplan: Any) -> Condition | None:
@@ -344,7 +382,7 @@ def _rollout(inputs: _Inputs, by_rev: dict[str, list[dict]]) -> tuple[Any, int, 
             consecutive_errors=counters["consecutiveErrors"],
             last_analysis_at=now,
         )
-    target = _target_replicas(spec, by_rev.get(state.stable_revision or inputs.revision, []))
+    target = _target_replicas(spec, by_rev, state, inputs.revision)
     failure = inputs.fetch_failures.get(state.candidate_revision or "")
     on_failure = spec.rollout.analysis.on_failure
     revisions_observed = ObservedRevisions(
@@ -382,43 +420,71 @@ def _rollout(inputs: _Inputs, by_rev: dict[str, list[dict]]) -> tuple[Any, int, 
 
 def _workloads(inputs: _Inputs, rplan: Any, target: int) -> _Workloads:
     """One Deployment per revision the machine wants running (and per region under a placement)."""
-    placement, spec = inputs.placement, inputs.spec
-    out = _Workloads(desired=[], divisions={}, availability={}, bounds={})
-    serving_regions = 0
+    placement = inputs.placement
+    out = _Workloads(desired=[], divisions={}, availability={}, scaling={}, bounds={})
+    planned = dict(rplan.replicas)
     if placement is not None:
         names = [r.name for r in placement.regions]
         out.availability = region_availability(inputs.observed.nodes or [], placement.region_label, names)
         live = available_regions(out.availability)
         full = divide_replicas(target, placement.regions, live, placement.on_region_unavailable)
         serving_regions = sum(1 for n in full.replicas.values() if n)
-        if spec.autoscaling is not None:
-            out.bounds = regional_bounds(
-                spec.autoscaling.min_replicas,
-                spec.autoscaling.max_replicas,
-                placement.regions,
-                live,
-                placement.on_region_unavailable,
-            )
-    order = sorted(rplan.replicas.items(), key=lambda kv: (kv[0] != rplan.stable_revision, kv[0]))
+        if rplan.candidate_revision:
+            # A rollout runs in every region together: while two revisions serve, each keeps at least
+            # one pod in every region the model serves from.
+            planned = {rev: max(n, serving_regions) if n > 0 else 0 for rev, n in planned.items()}
+    _plan_scaling(inputs, rplan, planned, out)
+    order = sorted(planned.items(), key=lambda kv: (kv[0] != rplan.stable_revision, kv[0]))
     for rev, replicas in order:
         rev_spec = inputs.specs.get(rev)
         if rev_spec is None:
             continue
         role = "stable" if rev == rplan.stable_revision else "candidate"
-        hpa_managed = (
-            spec.autoscaling is not None and rev == rplan.stable_revision and rplan.candidate_revision is None
-        )
         if placement is None:
-            count = _hpa_aware(replicas, hpa_managed, inputs.observed, inputs.owner, rev, None)
+            count = _hpa_aware(replicas, rev in out.scaling, inputs.observed, inputs.owner, rev, None)
             work = RevisionWorkload(revision=rev, role=role, replicas=count)
             out.desired.append(_deployment(inputs, rev_spec, rev, work))
             continue
-        if rplan.candidate_revision and replicas > 0:
-            # A rollout runs in every region together: while two revisions serve, each keeps at least
-            # one pod in every region the model serves from.
-            replicas = max(replicas, serving_regions)
-        out.divisions[rev] = _regional_deployments(inputs, out, rev_spec, rev, role, replicas, hpa_managed)
+        out.divisions[rev] = _regional_deployments(inputs, out, rev_spec, rev, role, replicas)
     return out
+
+
+def _plan_scaling(inputs: _Inputs, rplan: Any, planned: dict[str, int], out: _Workloads) -> None:
+    """Which revisions an HPA scales, and its bounds (`out.scaling`, and per region `out.bounds`).
+
+    The serving revisions (stable, and the candidate while it runs pods) each get an HPA. Alone, the
+    stable's bounds are the user's (its minimum raised to the predictive floor without a placement);
+    beside a candidate they are split by the weight (rollout/scaling.py). Under a placement each
+    revision's bounds are divided over the regions (placement/bounds.py); each region's predictive
+    floor raises the stable's regional HPA minimum (`_regional_hpa_bounds`)."""
+    a, placement = inputs.spec.autoscaling, inputs.placement
+    if a is None:
+        return
+    low = a.min_replicas
+    if placement is None:
+        low = _floor(a.min_replicas, a.max_replicas, inputs.observed.predictive.get(None))
+    stable, candidate = rplan.stable_revision, rplan.candidate_revision
+    if candidate is not None and planned.get(candidate, 0) > 0:
+        out.scaling[stable], out.scaling[candidate] = split_bounds(
+            low, a.max_replicas, rplan.weights.candidate, planned[candidate]
+        )
+    elif planned.get(stable, 0) > 0:
+        out.scaling[stable] = ScaleBounds(low, a.max_replicas)
+    if placement is None:
+        return
+    live = available_regions(out.availability)
+    for rev, b in out.scaling.items():
+        out.bounds[rev] = regional_bounds(
+            b.min_replicas, b.max_replicas, placement.regions, live, placement.on_region_unavailable
+        )
+
+
+def _regional_floor(bounds: RegionBounds, floor: PredictiveFloor | None, percent: int) -> int:
+    """The stable's HPA minimum in one region: the region's predictive floor, scaled to the stable's
+    share of the traffic during a rollout, inside the region's bounds."""
+    if floor is not None and floor.floor is not None and percent < 100:
+        floor = replace(floor, floor=math.ceil(floor.floor * percent / 100))
+    return _floor(bounds.min_replicas, bounds.max_replicas, floor)
 
 
 def _regional_deployments(
@@ -428,17 +494,17 @@ def _regional_deployments(
     rev: str,
     role: str,
     replicas: int,
-    hpa_managed: bool,
 ) -> Any:
     """A revision's Deployment in each region (appended to `out.desired`); returns its division."""
     placement = inputs.placement
     assert placement is not None
     shares = placement.regions
+    hpa_managed = rev in out.bounds
     if hpa_managed:
         # Each region starts inside its HPA's bounds (placement/bounds.py): an HPA does not scale
         # a Deployment at 0, so a region that may serve starts at one pod at least, and a region
         # with no HPA (drained, or its maximum share is 0) gets none.
-        bounds = out.bounds
+        bounds = out.bounds[rev]
         shares = tuple(
             replace(r, min_replicas=bounds[r.name].min_replicas, max_replicas=bounds[r.name].max_replicas)
             for r in shares
@@ -601,61 +667,84 @@ def _placement_status(
 
 def _hpa_aware(
     replicas: int, hpa_managed: bool, observed: Observed, owner: Owner, rev: str, region: str | None
-) -> int:
-    """With an HPA on this Deployment, restate what the HPA chose (never fight it); start at the plan."""
+) -> int | None:
+    """The Deployment's spec.replicas: the plan's count, or None (left out) where an HPA owns it.
+
+    A Deployment an HPA scales is applied without `spec.replicas`, so the operator never owns the
+    field the HPA writes (the shell hands it over, k8s/apply.py). Only when it does not exist yet, or
+    sits at 0 (an HPA does not scale a Deployment at 0), does the plan's count start it."""
     if not hpa_managed:
         return replicas
     live = observed.deployments.get(deployment_name(owner.name, rev, region))
-    return _spec_replicas(live) if live is not None and _spec_replicas(live) > 0 else replicas
+    return None if live is not None and _spec_replicas(live) > 0 else replicas
 
 
-def _target_replicas(spec: ModelDeploymentSpec, stable_deps: list[dict]) -> int:
-    """Replicas the stable revision should have: fixed, or what its HPA(s) currently want."""
+def _target_replicas(
+    spec: ModelDeploymentSpec, by_rev: dict[str, list[dict]], state: RolloutState, revision: str
+) -> int:
+    """Replicas the model should have as a whole: fixed, or what its HPA(s) currently want.
+
+    During a rollout each revision's HPA scales it for its share of the traffic, so the whole is
+    estimated from the stable's count and weight (rollout/scaling.py `model_replicas`)."""
     if spec.autoscaling is None:
         return spec.replicas
-    current = sum(_spec_replicas(d) for d in stable_deps)
+    stable = sum(_spec_replicas(d) for d in by_rev.get(state.stable_revision or revision, []))
+    current = stable
+    if state.candidate_revision is not None:
+        candidate = sum(_spec_replicas(d) for d in by_rev.get(state.candidate_revision, []))
+        current = model_replicas(stable, candidate, state.canary_weight)
     return min(max(current, spec.autoscaling.min_replicas, 1), spec.autoscaling.max_replicas)
 
 
-def _hpas(
-    owner: Owner,
-    spec: ModelDeploymentSpec,
-    revision: str,
-    placement: PlacementSpec | None,
-    bounds: dict[str, RegionBounds],
-    observed: Observed,
-) -> list[dict]:
-    """The stable revision's HPA, or one per region that may serve, inside `regional_bounds`."""
-    assert spec.autoscaling is not None
-    a = spec.autoscaling
-    if placement is None:
-        floor = observed.predictive.get(None)
-        low = _floor(a.min_replicas, a.max_replicas, floor)
-        return [
-            build_hpa(
-                owner,
-                spec,
-                deployment_name(owner.name, revision),
-                min_replicas=low,
-                max_replicas=a.max_replicas,
-            )
-        ]
+def hpa_name(owner_name: str, revision: str, *, stable: bool, region: str | None = None) -> str:
+    """The stable revision's HPA keeps the model's name (`<md>` or `<md>-<region>`, what the predictive
+    autoscaler reads back after a restart); a candidate's is named after its Deployment."""
+    if stable:
+        return owner_name if region is None else f"{owner_name}-{region}"
+    return deployment_name(owner_name, revision, region)
+
+
+def _autoscalers(inputs: _Inputs, rplan: Any, workloads: _Workloads) -> list[dict]:
+    """For each revision an HPA scales (`_plan_scaling`), per region that may serve: its HPA, or with
+    KEDA (`uses_keda`) a ScaledObject with the same bounds."""
     out = []
-    for region in sorted(bounds):
-        b = bounds[region]
-        if not b.serves:
-            continue  # no pods here (drained, unavailable or weighted out): an HPA needs max >= 1
-        out.append(
-            build_hpa(
-                owner,
-                spec,
-                deployment_name(owner.name, revision, region),
-                min_replicas=_floor(b.min_replicas, b.max_replicas, observed.predictive.get(region)),
-                max_replicas=b.max_replicas,
-                name=f"{owner.name}-{region}",
-            )
-        )
+    for rev in sorted(workloads.scaling, key=lambda r: r != rplan.stable_revision):
+        stable = rev == rplan.stable_revision
+        for region, (low, high) in _regional_hpa_bounds(inputs, rplan, workloads, rev, stable).items():
+            out.append(_autoscaler(inputs, rev, region, low, high, stable))
     return out
+
+
+def _regional_hpa_bounds(
+    inputs: _Inputs, rplan: Any, workloads: _Workloads, rev: str, stable: bool
+) -> dict[str | None, tuple[int, int]]:
+    """(min, max) of a revision's HPA by region (None without a placement); under a placement the
+    stable's regional minimum is raised to its share of the region's predictive floor."""
+    if inputs.placement is None:
+        b = workloads.scaling[rev]
+        return {None: (b.min_replicas, b.max_replicas)}
+    share = 100 - (rplan.weights.candidate if len(workloads.scaling) > 1 else 0)
+    out: dict[str | None, tuple[int, int]] = {}
+    for region, x in sorted(workloads.bounds[rev].items()):
+        if not x.serves:  # no pods here (drained, unavailable or weighted out): an HPA needs max >= 1
+            continue
+        floor = inputs.observed.predictive.get(region)
+        out[region] = (_regional_floor(x, floor, share) if stable else x.min_replicas, x.max_replicas)
+    return out
+
+
+def _autoscaler(inputs: _Inputs, rev: str, region: str | None, low: int, high: int, stable: bool) -> dict:
+    owner, spec = inputs.owner, inputs.spec
+    target = deployment_name(owner.name, rev, region)
+    name = hpa_name(owner.name, rev, stable=stable, region=region)
+    if not uses_keda(spec, inputs.observed):
+        return build_hpa(owner, spec, target, min_replicas=low, max_replicas=high, name=name)
+    rev_spec = inputs.specs.get(rev, spec)
+    requests = requests_series(
+        inputs.observed.runtimes, rev_spec.runtime.name, rev_spec.model.format, rev_spec.runtime.image
+    )
+    keda = ScaledObjectTarget(target, rev, region, requests, inputs.observed.prometheus_url or "")
+    return build_scaled_object(owner, spec, keda, min_replicas=low, max_replicas=high, name=name)
 
 
 def _floor(user_min: int, user_max: int, floor: PredictiveFloor | None) -> int:

@@ -44,6 +44,8 @@ class RuntimeCatalogueSource:
         self._catalogue = load_catalogue(None, storage_init_image).catalogue
         #: The Prometheus Operator's PodMonitor CRD is installed (looked up at each refresh).
         self.pod_monitor_supported = False
+        #: KEDA's ScaledObject CRD is installed (spec.autoscaling.engine: auto picks KEDA then).
+        self.scaled_object_supported = False
 
     @classmethod
     def from_environment(
@@ -60,6 +62,7 @@ class RuntimeCatalogueSource:
         if self.kube is None:
             return False
         self.pod_monitor_supported = self.kube.kind_installed("PodMonitor")
+        self.scaled_object_supported = self.kube.kind_installed("ScaledObject")
         if self.ref is None:
             return False
         body = self.kube.get("ConfigMap", *self.ref)

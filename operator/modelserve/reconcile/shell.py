@@ -8,13 +8,14 @@ from datetime import datetime
 
 from kubernetes.client.rest import ApiException
 
+from modelserve import FIELD_MANAGER
 from modelserve.analysis.contract import preset_for_runtime
 from modelserve.api import constants as c
 from modelserve.api.conditions import Condition, merge_conditions
 from modelserve.api.errors import SpecError
 from modelserve.api.modeldeployment import parse_model_deployment
 from modelserve.api.revisions import spec_revision
-from modelserve.k8s.apply import stamp_intent, status_patch
+from modelserve.k8s.apply import HANDOVER_FIELD_MANAGER, replicas_handover, stamp_intent, status_patch
 from modelserve.k8s.compare import is_subset
 from modelserve.observability import metrics
 from modelserve.placement import find_violations, parse_region_placement, plan_enforcement
@@ -70,6 +71,8 @@ def observe(ctx: Context, body: dict) -> tuple[Observed, dict[str, dict[str, dic
     if ctx.runtimes is not None:
         observed.runtimes = ctx.runtimes.current()
         observed.pod_monitor_supported = ctx.runtimes.pod_monitor_supported
+        observed.scaled_object_supported = ctx.runtimes.scaled_object_supported
+    observed.prometheus_url = ctx.prometheus_url
     ref = (spec.get("slaPolicyRef") or {}).get("name")
     if ref:
         observed.sla_policy = ctx.kube.get("SLAPolicy", ns, ref)
@@ -156,6 +159,10 @@ def apply_plan(
             {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}, live
         ):
             continue
+        handover = replicas_handover(obj, live, FIELD_MANAGER)
+        if handover is not None:  # an HPA takes spec.replicas over: keep its value meanwhile
+            ctx.kube.apply(handover, field_manager=HANDOVER_FIELD_MANAGER)
+            writes += 1
         ctx.kube.apply(obj)
         writes += 1
     for kind, objects in owned.items():

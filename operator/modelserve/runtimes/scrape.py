@@ -2,12 +2,12 @@
 
 Every series of a revision's pods carries the target labels ``namespace`` (the pod's namespace),
 ``model`` (the ModelDeployment name, pod label ``modelserve.io/model``), ``revision`` (pod label
-``modelserve.io/revision``) and, when a RegionPlacement placed the pod, ``region`` (pod label
-``modelserve.io/region``). A PodMonitor gets these as relabelings (`pod_monitor_relabelings`); a
-Prometheus scraping by ``prometheus.io/*`` annotations needs the same relabelling in its own config
-(docs/runtimes.md shows it). A label of the same name exported by the server itself (Triton's and
-MLServer's ``model``) is kept as ``exported_model`` (Prometheus' honor_labels: false), so the target's
-label wins.
+``modelserve.io/revision``), ``pod`` (the pod's name, for a metrics adapter's per-pod rates) and,
+when a RegionPlacement placed the pod, ``region`` (pod label ``modelserve.io/region``). A PodMonitor
+gets these as relabelings (`pod_monitor_relabelings`); a Prometheus scraping by ``prometheus.io/*``
+annotations needs the same relabelling in its own config (docs/runtimes.md shows it). A label of the
+same name exported by the server itself (Triton's and MLServer's ``model``) is kept as
+``exported_model`` (Prometheus' honor_labels: false), so the target's label wins.
 """
 
 from __future__ import annotations
@@ -42,7 +42,9 @@ def _meta_label(pod_label: str) -> str:
 def pod_monitor_relabelings() -> list[dict]:
     """The relabelings (monitoring.coreos.com/v1 RelabelConfig) that give the target labels."""
     rules = [
-        {"sourceLabels": ["__meta_kubernetes_namespace"], "targetLabel": "namespace", "action": "replace"}
+        {"sourceLabels": ["__meta_kubernetes_namespace"], "targetLabel": "namespace", "action": "replace"},
+        # The pod: a metrics adapter serves per-pod rates to the HPA (runtimes/adapter_rules.py).
+        {"sourceLabels": ["__meta_kubernetes_pod_name"], "targetLabel": "pod", "action": "replace"},
     ]
     for target, pod_label in POD_LABEL_OF_TARGET.items():
         rules.append({"sourceLabels": [_meta_label(pod_label)], "targetLabel": target, "action": "replace"})
