@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +20,7 @@ from kubernetes import config as k8s_config
 from kubernetes.client.rest import ApiException
 
 from modelserve import FIELD_MANAGER
+from modelserve.api.events import EventFilter, EventSpec
 from modelserve.k8s.resources import resource_for
 
 log = logging.getLogger(__name__)
@@ -32,6 +35,9 @@ class KubeClient:
         self.api = api_client
         self._on_request = on_request or (lambda verb, kind: None)
         self.instance = os.environ.get("HOSTNAME") or socket.gethostname()
+        # Every Event of every controller goes through one filter: repeats and storms are dropped.
+        self.event_filter = EventFilter()
+        self._event_lock = threading.Lock()  # reconciles run in worker threads
 
     @classmethod
     def from_environment(
@@ -174,8 +180,13 @@ class KubeClient:
         self._call("POST", resource_for("Pod").path(namespace, pod, "eviction"), body=body, kind="Pod")
 
     def post_event(self, involved: dict, type_: str, reason: str, message: str) -> None:
-        """A core/v1 Event about `involved` (a resource body), as `kubectl describe` shows them."""
+        """A core/v1 Event about `involved` (a resource body), as `kubectl describe` shows them; unless
+        the event filter drops it (the same Event again within its window, or a storm on one object)."""
         meta = involved["metadata"]
+        key = str(meta.get("uid") or f"{involved.get('kind')}/{meta.get('namespace')}/{meta['name']}")
+        with self._event_lock:
+            if not self.event_filter.admit(key, EventSpec(type_, reason, message), time.monotonic()):
+                return
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         event: dict[str, Any] = {
             "apiVersion": "v1",
