@@ -3,7 +3,9 @@ not changed (planner/inputs.py); a change in any input, or a plan waiting on the
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -13,6 +15,7 @@ from modelserve.planner.inputs import inputs_fingerprint
 from modelserve.planner.modeldeployment import Observed
 from modelserve.reconcile import shell
 from modelserve.reconcile.context import Context
+from modelserve.reconcile.queue import WorkQueue
 from modelserve.slo.view import SLAView
 
 from tests.unit.test_reconcile_errors import FakeKube
@@ -136,3 +139,28 @@ def test_the_fingerprint_changes_with_every_input(name: str) -> None:
     assert inputs_fingerprint(body, before, {}) == inputs_fingerprint(body, after, {})
     CHANGES[name](after)
     assert inputs_fingerprint(body, before, {}) != inputs_fingerprint(body, after, {})
+
+
+def test_the_queue_serves_existing_models_before_first_time_creations() -> None:
+    """A storm of new models does not hold up work on existing ones (a rollout step, a rollback)."""
+    order: list[str] = []
+
+    def reconcile(key: tuple[str, str, str]) -> float | None:
+        order.append(key[2])
+        return None
+
+    async def run() -> None:
+        queue = WorkQueue(reconcile, workers=1)
+        for i in range(20):
+            queue.add(("ModelDeployment", "ml", f"new-{i}"), first_time=True)
+        queue.add(("ModelDeployment", "ml", "rolling-back"), first_time=False)
+        queue.add(("ModelDeployment", "ml", "new-3"))  # a neighbour's event keeps its lane
+        queue.start()
+        deadline = time.monotonic() + 10
+        while len(order) < 21 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        await queue.stop()
+
+    asyncio.run(run())
+    assert order[0] == "rolling-back"
+    assert order[1:] == [f"new-{i}" for i in range(20)]  # then the creations, first come first served

@@ -24,6 +24,7 @@ from modelserve.api.events import EventFilter, EventSpec
 from modelserve.k8s.resources import resource_for
 
 log = logging.getLogger(__name__)
+CONNECTION_POOL = 32
 
 
 class NotFound(Exception):
@@ -45,7 +46,9 @@ class KubeClient:
     ) -> KubeClient:
         """In-cluster config when running in a pod, else the kubeconfig (KUBECONFIG or ~/.kube/config)."""
         configuration = cls.configuration(kubeconfig, context)
-        configuration.connection_pool_maxsize = 32
+        # One connection per reconcile worker (--workers) plus the resync, SLA and forecast loops' own
+        # calls: 32 covers the default 4 workers many times over, so no request waits for a connection.
+        configuration.connection_pool_maxsize = CONNECTION_POOL
         return cls(k8s.ApiClient(configuration), on_request=on_request)
 
     @staticmethod
