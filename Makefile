@@ -83,9 +83,13 @@ cluster-down:
 render: venv
 	$(VENV)/bin/modelserve render -f examples/fraud-detector.yaml
 
-# Long scenarios kept out of `make test`: the render dry run at 10,000 generated models (1,000 in make test).
+# Long scenarios kept out of `make test`: the render dry run at 10,000 generated models (1,000 in make test);
+# the schema fuzz (tests/fuzz) with 2,000 generated resources through the API server and 20 live reconciles
+# (100 and 4 in make test), and 2,000 offline (30 in make test). MODELSERVE_FUZZ_SHRINK=1 shrinks a failure.
 fuzz: deps
 	MODELSERVE_DRY_RUN_MODELS=10000 $(PY) -m pytest tests/e2e/test_render_dry_run.py -q -s $(PYTEST_ARGS)
+	MODELSERVE_FUZZ_EXAMPLES=2000 MODELSERVE_FUZZ_LIVE=20 MODELSERVE_FUZZ_OFFLINE_EXAMPLES=2000 \
+	  $(PY) -m pytest tests/e2e/test_fuzz_api.py tests/unit/test_fuzz_offline.py -q $(PYTEST_ARGS)
 
 bench: bench-canary bench-autoscaling bench-storage
 

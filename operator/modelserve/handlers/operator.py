@@ -56,6 +56,7 @@ class RuntimeOptions:
 
 
 OPTIONS = RuntimeOptions()
+KOPF_WORKER_LIMIT = 64
 
 
 def configure_settings(settings: kopf.OperatorSettings) -> None:
@@ -71,6 +72,9 @@ def configure_settings(settings: kopf.OperatorSettings) -> None:
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 60
+    # kopf runs one asyncio worker per object with pending watch events; ours only queue a key, so a
+    # bound keeps thousands of objects from being thousands of tasks, and costs no latency.
+    settings.queueing.worker_limit = KOPF_WORKER_LIMIT
 
 
 @kopf.on.startup()
@@ -208,12 +212,13 @@ def login(**_: Any) -> kopf.ConnectionInfo:
 
 
 @kopf.on.event(GROUP, VERSION, "modeldeployments")
-def on_model_deployment(type: str, name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+def on_model_deployment(type: str, name: str, namespace: str, body: Any, memo: kopf.Memo, **_: Any) -> None:
     key = (MD, namespace, name)
     if type == "DELETED":
         memo.queue.forget(key)
         return
-    memo.queue.add(key)
+    # A model without a status yet is a first-time creation: the queue's second lane (queue.py).
+    memo.queue.add(key, first_time=(body.get("status") or {}).get("observedGeneration") is None)
 
 
 def _queue_owner(body: Any, namespace: str | None, memo: kopf.Memo) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,9 +20,11 @@ from kubernetes import config as k8s_config
 from kubernetes.client.rest import ApiException
 
 from modelserve import FIELD_MANAGER
+from modelserve.api.events import EventFilter, EventSpec
 from modelserve.k8s.resources import resource_for
 
 log = logging.getLogger(__name__)
+CONNECTION_POOL = 32
 
 
 class NotFound(Exception):
@@ -32,6 +36,9 @@ class KubeClient:
         self.api = api_client
         self._on_request = on_request or (lambda verb, kind: None)
         self.instance = os.environ.get("HOSTNAME") or socket.gethostname()
+        # Every Event of every controller goes through one filter: repeats and storms are dropped.
+        self.event_filter = EventFilter()
+        self._event_lock = threading.Lock()  # reconciles run in worker threads
 
     @classmethod
     def from_environment(
@@ -39,7 +46,9 @@ class KubeClient:
     ) -> KubeClient:
         """In-cluster config when running in a pod, else the kubeconfig (KUBECONFIG or ~/.kube/config)."""
         configuration = cls.configuration(kubeconfig, context)
-        configuration.connection_pool_maxsize = 32
+        # One connection per reconcile worker (--workers) plus the resync, SLA and forecast loops' own
+        # calls: 32 covers the default 4 workers many times over, so no request waits for a connection.
+        configuration.connection_pool_maxsize = CONNECTION_POOL
         return cls(k8s.ApiClient(configuration), on_request=on_request)
 
     @staticmethod
@@ -174,8 +183,13 @@ class KubeClient:
         self._call("POST", resource_for("Pod").path(namespace, pod, "eviction"), body=body, kind="Pod")
 
     def post_event(self, involved: dict, type_: str, reason: str, message: str) -> None:
-        """A core/v1 Event about `involved` (a resource body), as `kubectl describe` shows them."""
+        """A core/v1 Event about `involved` (a resource body), as `kubectl describe` shows them; unless
+        the event filter drops it (the same Event again within its window, or a storm on one object)."""
         meta = involved["metadata"]
+        key = str(meta.get("uid") or f"{involved.get('kind')}/{meta.get('namespace')}/{meta['name']}")
+        with self._event_lock:
+            if not self.event_filter.admit(key, EventSpec(type_, reason, message), time.monotonic()):
+                return
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         event: dict[str, Any] = {
             "apiVersion": "v1",

@@ -23,3 +23,6 @@ class Context:
     floors: FloorSource | None = None  # the predictive autoscaler's floors; None: none
     sla_views: SLAViewSource | None = None  # the SLA controller's view of a model; None: no SLA
     runtimes: RuntimeCatalogueSource | None = None  # the runtime catalogue; None: the built-ins
+    # The inputs fingerprint of each ModelDeployment's last plan that needed no wake-up (planner/inputs.py):
+    # a reconcile whose inputs have the same fingerprint does not plan again.
+    planned: dict[tuple[str, str], str] = field(default_factory=dict)

@@ -34,14 +34,18 @@ class WorkQueue:
         self._running: set[Key] = set()
         self._dirty: set[Key] = set()
         self._failures: dict[Key, int] = {}
+        self._first_time: set[Key] = set()  # models never reconciled to a status: served after the others
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reconcile")
         self.known: set[Key] = set()
 
-    def add(self, key: Key, after: float = 0.0) -> None:
-        """Reconcile `key` in `after` seconds (the earliest request wins)."""
+    def add(self, key: Key, after: float = 0.0, *, first_time: bool | None = None) -> None:
+        """Reconcile `key` in `after` seconds (the earliest request wins). `first_time` (from the model's
+        own watch event: True while it has no status yet) puts it in the second lane; None keeps its lane."""
         self.known.add(key)
+        if first_time is not None:
+            (self._first_time.add if first_time else self._first_time.discard)(key)
         when = time.monotonic() + max(0.0, after)
         if key in self._running:
             if after <= 0:
@@ -55,6 +59,7 @@ class WorkQueue:
 
     def forget(self, key: Key) -> None:
         self.known.discard(key)
+        self._first_time.discard(key)
         self._due.pop(key, None)
         self._failures.pop(key, None)
 
@@ -72,8 +77,13 @@ class WorkQueue:
         ready = [(t, k) for k, t in self._due.items() if k not in self._running]
         if not ready:
             return None, 3600.0
-        when, key = min(ready)
-        return (key, 0.0) if when <= now else (None, when - now)
+        # Two lanes: work on models that exist (a rollout step, a rollback) before first-time creations,
+        # so a storm of new models cannot hold up a rollback; earliest due first within a lane.
+        due = [(k in self._first_time, t, k) for t, k in ready if t <= now]
+        if due:
+            return min(due)[2], 0.0
+        when, _ = min(ready)
+        return None, when - now
 
     async def _worker(self, index: int) -> None:
         loop = asyncio.get_running_loop()

@@ -20,6 +20,7 @@ from modelserve.k8s.compare import is_subset
 from modelserve.observability import metrics
 from modelserve.placement import find_violations, parse_region_placement, plan_enforcement
 from modelserve.planner.model_fetch import pods_needed
+from modelserve.planner.inputs import inputs_fingerprint
 from modelserve.planner.modeldeployment import (
     OWNED_KINDS,
     EventSpec,
@@ -29,6 +30,7 @@ from modelserve.planner.modeldeployment import (
     rollout_spec_for,
     runtime_of,
 )
+from modelserve.planner.settle import first_status_delay
 from modelserve.reconcile.analysis_run import analysis_due, run_analysis
 from modelserve.reconcile.context import Context
 from modelserve.reconcile.failures import report_reconcile_error
@@ -236,6 +238,7 @@ def reconcile_model_deployment(ctx: Context, namespace: str, name: str) -> float
     started = time.monotonic()
     body = ctx.kube.get("ModelDeployment", namespace, name)
     if body is None:
+        ctx.planned.pop((namespace, name), None)
         return None
     body.setdefault("apiVersion", "modelserve.io/v1alpha1")
     body.setdefault("kind", "ModelDeployment")
@@ -248,6 +251,11 @@ def reconcile_model_deployment(ctx: Context, namespace: str, name: str) -> float
         try:
             observed, owned = observe(ctx, body)
             maybe_analyse(ctx, body, observed, now)
+            fingerprint = inputs_fingerprint(body, observed, owned)
+            if ctx.planned.get((namespace, name)) == fingerprint:
+                metrics.RECONCILES.labels("ModelDeployment", "unchanged").inc()
+                return None  # same inputs as a plan that wrote nothing more: the same plan (inputs.py)
+            ctx.planned.pop((namespace, name), None)
             plan = plan_model_deployment(body, observed, now)
         except Exception as exc:  # never silent: a condition, one Event, then the queue's backoff
             report_reconcile_error(ctx, body, exc, now)
@@ -259,10 +267,13 @@ def reconcile_model_deployment(ctx: Context, namespace: str, name: str) -> float
         except Exception as exc:  # report in status, retry with backoff
             apply_error = exc
             _record_apply_error(plan, exc, now)
+        # A new model's start is not narrated step by step: its first status waits to settle (settle.py).
+        settling = None if apply_error is not None else first_status_delay(body, plan.status, now)
         patch = status_patch(body.get("status") or {}, plan.status)
-        if patch:
+        if patch and settling is None:
             ctx.kube.patch_status("ModelDeployment", namespace, name, patch)
-        post_events(ctx, body, plan.events)
+        if settling is None:
+            post_events(ctx, body, plan.events)
         for kind, objs in owned.items():
             metrics.OWNED_OBJECTS.labels(namespace, name, kind).set(len(objs))
         metrics.REPLICAS_READY.labels(namespace, name).set(plan.status.get("readyReplicas") or 0)
@@ -270,6 +281,10 @@ def reconcile_model_deployment(ctx: Context, namespace: str, name: str) -> float
         if apply_error is not None:
             raise apply_error
         metrics.RECONCILES.labels("ModelDeployment", "ok").inc()
+        if settling is not None:
+            return min(plan.requeue_after or settling, settling)
+        if plan.requeue_after is None:  # nothing waits on the clock: the same inputs give this plan again
+            ctx.planned[(namespace, name)] = fingerprint
         return plan.requeue_after
     except Exception:
         metrics.RECONCILES.labels("ModelDeployment", "error").inc()

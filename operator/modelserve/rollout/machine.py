@@ -49,6 +49,7 @@ from modelserve.api.constants import (
     PHASE_DEGRADED,
     PHASE_FROZEN,
     PHASE_PAUSED,
+    PHASE_PENDING,
     PHASE_PROGRESSING,
     PHASE_READY,
     PHASE_ROLLED_BACK,
@@ -418,7 +419,8 @@ def _transition(run: _Run, analysis: AnalysisOutcome | None, spec_revision: str,
         return
     if spec_revision == s.stable_revision:
         run.consume_tokens()
-        if s.phase != PHASE_READY or s.failed_revision is not None:
+        # Pending here is Ready as the planner shows it while the pods are not all ready yet: no change.
+        if s.phase not in (PHASE_READY, PHASE_PENDING) or s.failed_revision is not None:
             # Back on the stable revision: a failed revision is forgotten (asking for it again retries it).
             run.set(
                 phase=PHASE_READY,

@@ -165,7 +165,9 @@ def state_from_status(status: Mapping[str, Any] | None) -> RolloutState:
         stable_revision=status.get("stableRevision") or None,
         candidate_revision=status.get("candidateRevision") or None,
         phase=status.get("phase") or PHASE_PENDING,
-        message=status.get("message") or rollout.get("message") or "",
+        # The machine's own message: the planner replaces the top-level one with the replica count while
+        # Ready or Pending, and reading that back would change rollout.message on the next reconcile.
+        message=rollout.get("message") or status.get("message") or "",
         strategy=rollout.get("strategy") or None,
         stage=rollout.get("phase") or STAGE_IDLE,
         step_index=int(status.get("currentStepIndex") or 0),

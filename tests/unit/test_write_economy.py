@@ -1,0 +1,149 @@
+"""Write economy (issue 18): a new model's start costs one status write and at most one Event; no status
+patch repeats what is stored; Events are filtered like client-go's event recorder in a storm."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
+from modelserve.api.events import EventFilter, EventSpec
+from modelserve.k8s.apply import status_patch
+from modelserve.planner.modeldeployment import Observed, plan_model_deployment
+from modelserve.planner.settle import SETTLE_SECONDS, first_status_delay
+from modelserve.reconcile.context import Context
+from modelserve.reconcile.shell import reconcile_model_deployment
+
+from tests.unit.test_reconcile_errors import FakeKube
+
+NOW = datetime(2026, 12, 3, 12, tzinfo=UTC)
+CREATED = "2026-12-03T12:00:00Z"
+
+
+def new_model(replicas: int = 1) -> dict:
+    return {
+        "apiVersion": "modelserve.io/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {
+            "name": "eco",
+            "namespace": "ml",
+            "uid": "u-1",
+            "generation": 1,
+            "creationTimestamp": CREATED,
+        },
+        "spec": {
+            "model": {"name": "eco", "version": "1", "uri": "s3://m/eco/1", "format": "sklearn"},
+            "runtime": {"image": "srv:1"},
+            "replicas": replicas,
+        },
+    }
+
+
+def make_ready(kube: FakeKube) -> None:
+    """What the Deployment controller does: every owned Deployment's pods become ready."""
+    for (kind, _), obj in kube.objects.items():
+        if kind == "Deployment":
+            n = obj["spec"].get("replicas", 1)
+            obj["metadata"]["generation"] = 1
+            obj["status"] = {
+                "observedGeneration": 1,
+                "replicas": n,
+                "readyReplicas": n,
+                "availableReplicas": n,
+            }
+
+
+def test_a_new_model_that_becomes_ready_quickly_costs_one_status_write_and_one_event() -> None:
+    kube = FakeKube(new_model())
+    clock = [NOW + timedelta(seconds=1)]
+    ctx = Context(kube=kube, clock=lambda: clock[0])  # type: ignore[arg-type]
+    requeue = reconcile_model_deployment(ctx, "ml", "eco")
+    assert kube.status_patches == [] and kube.events == []  # Pending 0/1 is not narrated
+    assert requeue is not None and 0 < requeue <= SETTLE_SECONDS
+    assert [k for k, _ in kube.objects].count("Deployment") == 1  # owned objects are applied at once
+    make_ready(kube)
+    clock[0] += timedelta(seconds=2)
+    reconcile_model_deployment(ctx, "ml", "eco")
+    for _ in range(3):  # resyncs and watch events: nothing more to say
+        clock[0] += timedelta(seconds=15)
+        reconcile_model_deployment(ctx, "ml", "eco")
+    assert len(kube.status_patches) == 1, kube.status_patches
+    assert kube.status_patches[0]["phase"] == "Ready"
+    assert len(kube.events) == 1, kube.events
+
+
+def test_a_new_model_still_pending_after_the_settle_time_gets_its_status() -> None:
+    kube = FakeKube(new_model())
+    clock = [NOW]
+    ctx = Context(kube=kube, clock=lambda: clock[0])  # type: ignore[arg-type]
+    reconcile_model_deployment(ctx, "ml", "eco")
+    assert kube.status_patches == []
+    clock[0] += timedelta(seconds=SETTLE_SECONDS + 1)
+    reconcile_model_deployment(ctx, "ml", "eco")
+    assert [p["phase"] for p in kube.status_patches] == ["Pending"]
+
+
+def test_the_first_status_is_written_at_once_when_there_is_something_to_say() -> None:
+    body = new_model()
+    pending = {"phase": "Pending", "conditions": []}
+    assert first_status_delay(body, pending, NOW) == SETTLE_SECONDS
+    degraded = {"phase": "Pending", "conditions": [{"type": "Degraded", "status": "True"}]}
+    assert first_status_delay(body, degraded, NOW) is None
+    assert first_status_delay(body, {"phase": "Degraded"}, NOW) is None
+    assert first_status_delay({**body, "status": {"observedGeneration": 1}}, pending, NOW) is None
+    no_timestamp = copy.deepcopy(body)
+    del no_timestamp["metadata"]["creationTimestamp"]
+    assert first_status_delay(no_timestamp, pending, NOW) is None  # e.g. `modelserve render`
+
+
+@given(replicas=st.integers(0, 5), ready=st.integers(0, 5))
+def test_the_planned_status_is_a_fixed_point(replicas: int, ready: int) -> None:
+    """Planned again on the same observed state, the status it wrote needs no second patch."""
+    body = new_model(replicas)
+    first = plan_model_deployment(body, Observed(), NOW)
+    deployments = {}
+    for d in first.desired:
+        if d["kind"] == "Deployment":
+            live = copy.deepcopy(d)
+            live["metadata"]["generation"] = 1
+            live["status"] = {
+                "observedGeneration": 1,
+                "replicas": replicas,
+                "readyReplicas": min(ready, replicas),
+            }
+            deployments[d["metadata"]["name"]] = live
+    observed = Observed(deployments=deployments)
+    status = plan_model_deployment(body, observed, NOW).status
+    again = plan_model_deployment({**body, "status": status}, observed, NOW + timedelta(seconds=30))
+    assert status_patch(status, again.status) is None
+    assert again.events == []
+
+
+def test_the_same_event_again_within_the_window_is_dropped() -> None:
+    f = EventFilter()
+    ready = EventSpec("Normal", "Ready", "Pending -> Ready: 1/1 replicas ready")
+    assert f.admit("u-1", ready, 0.0)
+    assert not f.admit("u-1", ready, 10.0)
+    assert f.admit("u-2", ready, 10.0)  # another object
+    assert f.admit("u-1", EventSpec("Normal", "Ready", "Pending -> Ready: 2/2 replicas ready"), 11.0)
+    assert f.admit("u-1", ready, f.window + 1)  # the window has passed
+    assert f.dropped == 1
+
+
+@given(st.lists(st.integers(0, 30), min_size=1, max_size=300))
+def test_a_storm_on_one_object_is_limited_by_its_bucket(messages: list[int]) -> None:
+    """Whatever an object says, one second apart, at most the burst plus one per refill period is posted."""
+    f = EventFilter()
+    posted = sum(
+        f.admit("u-1", EventSpec("Warning", "ReconcileError", f"failure {m}"), float(t))
+        for t, m in enumerate(messages)
+    )
+    assert posted <= f.burst + len(messages) / f.refill_seconds + 1
+    assert posted + f.dropped == len(messages)
+
+
+def test_the_bucket_refills_over_time() -> None:
+    f = EventFilter(burst=2, refill_seconds=30)
+    assert [f.admit("u", EventSpec("Warning", "X", str(i)), 0.0) for i in range(3)] == [True, True, False]
+    assert f.admit("u", EventSpec("Warning", "X", "later"), 30.0)
