@@ -19,8 +19,8 @@ from modelserve.k8s.apply import HANDOVER_FIELD_MANAGER, replicas_handover, stam
 from modelserve.k8s.compare import is_subset
 from modelserve.observability import metrics
 from modelserve.placement import find_violations, parse_region_placement, plan_enforcement
-from modelserve.planner.model_fetch import pods_needed
 from modelserve.planner.inputs import inputs_fingerprint
+from modelserve.planner.model_fetch import pods_needed
 from modelserve.planner.modeldeployment import (
     OWNED_KINDS,
     EventSpec,
