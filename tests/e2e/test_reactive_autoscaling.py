@@ -103,12 +103,13 @@ def status(kube: Kube, namespace: str) -> dict:
     return (kube.get("modeldeployment", NAME, namespace) or {}).get("status") or {}
 
 
-def replica_writes(audit_log: Path, since: float) -> list[tuple[str, int, str, int]]:
-    """(deployment, spec.replicas, field manager, response code) of every operator write that set it."""
+def replica_writes(audit_log: Path, since: float, namespace: str) -> list[tuple[str, int, str, int]]:
+    """(deployment, spec.replicas, field manager, response code) of every operator write that set it,
+    in this test's namespace (other tests' models may still be winding down)."""
     out = []
     for entry in operator_writes(audit_log, OPERATOR_USER, since):
         ref = entry.get("objectRef") or {}
-        if ref.get("resource") != "deployments":
+        if ref.get("resource") != "deployments" or ref.get("namespace") != namespace:
             continue
         spec = (entry.get("requestObject") or {}).get("spec") or {}
         if "replicas" in spec or ref.get("subresource") == "scale":
@@ -170,7 +171,7 @@ def test_hpa_scales_from_the_adapters_metric_and_through_a_canary(
     assert not unserved, unserved
     # The operator never wrote spec.replicas of a Deployment an HPA scales: only at creation (201) or
     # as the handover's restatement of the live count.
-    writes = replica_writes(Path(cluster.audit_log), started)  # type: ignore[attr-defined]
+    writes = replica_writes(Path(cluster.audit_log), started, namespace)  # type: ignore[attr-defined]
     assert writes, "the audit log shows the Deployments' creation"
     for name, count, manager, code in writes:
         assert code == 201 or manager == "modelserve-handover", (name, count, manager, code)
