@@ -9,13 +9,14 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
 .PHONY: help deps venv system-deps binaries lint typecheck unit e2e test run cluster-up cluster-down \
-        mlserver render fuzz bench bench-canary bench-autoscaling bench-storage sync-crds check-crds \
+        mlserver render fuzz e2e-keda bench bench-canary bench-autoscaling bench-storage bench-scale sync-crds \
+        check-crds \
         kind-up deploy clean
 
 help:
 	@echo "make run      local control plane + Prometheus + operator + examples (Ctrl-C tears down)"
 	@echo "make test     install everything, then lint, unit and e2e tests"
-	@echo "make deps | binaries | lint | typecheck | unit | e2e | cluster-up | cluster-down | fuzz | bench"
+	@echo "make deps | binaries | lint | typecheck | unit | e2e | cluster-up | cluster-down | fuzz | e2e-keda | bench"
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -91,7 +92,14 @@ fuzz: deps
 	MODELSERVE_FUZZ_EXAMPLES=2000 MODELSERVE_FUZZ_LIVE=20 MODELSERVE_FUZZ_OFFLINE_EXAMPLES=2000 \
 	  $(PY) -m pytest tests/e2e/test_fuzz_api.py tests/unit/test_fuzz_offline.py -q $(PYTEST_ARGS)
 
-bench: bench-canary bench-autoscaling bench-storage
+# The KEDA path of reactive autoscaling (tests/e2e/test_keda_autoscaling.py, marker `keda`, deselected in
+# make test): KEDA's operator and metrics server built from its Go module (a long cold build, so not in
+# `make binaries`; cached after), then that one e2e file.
+e2e-keda: deps mlserver
+	nice -n 15 bash hack/build-binaries.sh keda
+	$(PY) -m pytest tests/e2e/test_keda_autoscaling.py -m keda -q $(PYTEST_ARGS)
+
+bench: bench-canary bench-autoscaling bench-storage bench-scale
 
 bench-canary: venv
 	$(PY) benchmarks/canary_judge.py
@@ -103,6 +111,12 @@ bench-autoscaling: venv
 bench-storage: venv
 	bash hack/build-binaries.sh seaweedfs
 	nice -n 10 $(PY) benchmarks/storage.py --size 256MiB --size 2GiB
+
+# The operator at 200, 1,000 and 5,000 models against a raw server-side apply (its own local control
+# plane; about an hour on 2 cores). SCALE_N=200,1000 for a shorter run. Results: docs/benchmarks.md#scale.
+SCALE_N ?= 200,1000,5000
+bench-scale: venv binaries
+	nice -n 10 $(PY) benchmarks/scale.py --n $(SCALE_N)
 
 sync-crds:
 	bash hack/sync-chart-crds.sh

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Kubernetes control-plane binaries, etcd, kwok, helm, the SeaweedFS S3-compatible
-# object store and the fake-gcs-server GCS emulator from their Go modules
+# object store, the fake-gcs-server GCS emulator, prometheus-adapter and (only on request: `keda`) KEDA
+# from their Go modules
 # (through the Go module proxy) and caches them by version under $MODELSERVE_CACHE/bin.
 # Idempotent: a binary already in the cache is not rebuilt.
 set -euo pipefail
@@ -123,6 +124,33 @@ build_prometheus_adapter() {
   mv "$out/prometheus-adapter.tmp" "$out/prometheus-adapter"
 }
 
+build_keda() {
+  # KEDA (github.com/kedacore/keda/v2): its operator (`cmd/operator`, which creates the HPAs from
+  # ScaledObjects) and its metrics API server (`cmd/adapter`, external.metrics.k8s.io). Not part of
+  # `all`: a cold build takes many minutes (docs/autoscaling.md), so `make e2e-keda` builds it.
+  # KEDA's go.mod has a replace directive and an exclude, which apply only in the main module:
+  # a wrapper module repeats them (as for seaweedfs).
+  local v="$KEDA_VERSION" dir out="$BIN/keda-$KEDA_VERSION" ld
+  [[ -x "$out/keda-operator" && -x "$out/keda-adapter" ]] && return
+  dir="$WORK/keda-$v"; mkdir -p "$dir" "$out"
+  {
+    printf 'module modelserve.local/kedabuild\n\ngo 1.26.0\n\nrequire github.com/kedacore/keda/v2 %s\n\n' "$v"
+    printf 'replace github.com/nexus-rpc/nexus-proto-annotations v0.1.0 => github.com/nexus-rpc/nexus-proto-annotations v0.1.1-0.20260629224316-835bd8d49cb4\n\n'
+    printf 'exclude github.com/go-chi/chi/v5 v5.2.3\n'
+  } > "$dir/go.mod"
+  printf '//go:build tools\n\npackage tools\n\nimport (\n\t_ "github.com/kedacore/keda/v2/cmd/adapter"\n\t_ "github.com/kedacore/keda/v2/cmd/operator"\n)\n' > "$dir/tools.go"
+  ld="-s -w -X github.com/kedacore/keda/v2/version.Version=$v"
+  log "building keda $v (operator, adapter)"
+  (cd "$dir" && GOFLAGS="$GOFLAGS -mod=mod" go mod tidy >/dev/null 2>&1 || true)
+  local c
+  for c in operator adapter; do
+    if [[ ! -x "$out/keda-$c" ]]; then
+      (cd "$dir" && GOFLAGS="$GOFLAGS -mod=mod" go build -trimpath -ldflags "$ld" -o "$out/keda-$c.tmp" "github.com/kedacore/keda/v2/cmd/$c")
+      mv "$out/keda-$c.tmp" "$out/keda-$c"
+    fi
+  done
+}
+
 go_install() { # name module version [extra ldflags]
   local name="$1" mod="$2" v="$3" extra="${4:-}" out="$BIN/$1-$3"
   [[ -x "$out/$name" ]] && return
@@ -148,6 +176,7 @@ case "$what" in
   seaweedfs) build_seaweedfs ;;
   fake-gcs-server) go_install fake-gcs-server github.com/fsouza/fake-gcs-server "$FAKE_GCS_SERVER_VERSION" ;;
   prometheus-adapter) build_prometheus_adapter ;;
+  keda) build_keda ;;
   all)
     build_etcd
     go_install kwok sigs.k8s.io/kwok/cmd/kwok "$KWOK_VERSION"
@@ -157,5 +186,5 @@ case "$what" in
     go_install fake-gcs-server github.com/fsouza/fake-gcs-server "$FAKE_GCS_SERVER_VERSION"
     build_prometheus_adapter
     ;;
-  *) echo "usage: $0 [all|kubernetes|etcd|kwok|helm|seaweedfs|fake-gcs-server|prometheus-adapter]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|kubernetes|etcd|kwok|helm|seaweedfs|fake-gcs-server|prometheus-adapter|keda]" >&2; exit 2 ;;
 esac

@@ -23,17 +23,22 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
 
 import pytest
 import yaml
 from modelserve.localcluster.adapter import MetricsAdapter
 
-from tests.e2e.conftest import OPERATOR_USER
-from tests.e2e.harness import REPO, Kube, operator_writes, wait_until
+from tests.e2e.harness import REPO, Kube, wait_until
+from tests.e2e.reactive import (
+    NAME,
+    assert_no_replica_write_reversed_the_autoscaler,
+    model,
+    replicas,
+    scale_both_revisions_with_demand,
+    status,
+)
 
 METRIC = "modelserve_requests_per_second"
-NAME = "reactive"
 
 
 def chart_rules() -> list[dict]:
@@ -48,45 +53,6 @@ def adapter(cluster: object, prometheus: object, workdir: Path) -> Iterator[Metr
         yield running
 
 
-def model(version: str) -> dict:
-    return {
-        "apiVersion": "modelserve.io/v1alpha1",
-        "kind": "ModelDeployment",
-        "metadata": {"name": NAME},
-        "spec": {
-            "model": {
-                "name": NAME,
-                "version": version,
-                "uri": f"s3://models/{NAME}/{version}",
-                "format": "sklearn",
-            },
-            "runtime": {
-                "image": "registry.example.com/sklearn-server:1.4",
-                "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},
-                "startupSeconds": 5,
-            },
-            "autoscaling": {
-                "minReplicas": 1,
-                "maxReplicas": 8,
-                "target": {"metric": "requestsPerSecond", "averageValue": 5},
-            },
-            "rollout": {"strategy": "canary", "canary": {"steps": [{"setWeight": 25}, {"pause": {}}]}},
-        },
-    }
-
-
-def deployments(kube: Kube, namespace: str) -> dict[str, dict]:
-    return {
-        d["metadata"]["labels"]["modelserve.io/revision"]: d
-        for d in kube.items("deployments", namespace, f"app.kubernetes.io/instance={NAME}")
-    }
-
-
-def replicas(kube: Kube, namespace: str, revision: str) -> int:
-    dep = deployments(kube, namespace).get(revision)
-    return int((dep or {}).get("spec", {}).get("replicas") or 0)
-
-
 def shorten_scale_down(kube: Kube, namespace: str) -> None:
     """The HPAs' scale-down stabilisation to 15 s, applied by the test (its own field manager)."""
     for hpa in kube.items("hpa", namespace):
@@ -97,26 +63,6 @@ def shorten_scale_down(kube: Kube, namespace: str) -> None:
             "spec": {"behavior": {"scaleDown": {"stabilizationWindowSeconds": 15}}},
         }
         kube.run("apply", "--server-side", "--field-manager=e2e-test", "-f", "-", input=yaml.safe_dump(patch))
-
-
-def status(kube: Kube, namespace: str) -> dict:
-    return (kube.get("modeldeployment", NAME, namespace) or {}).get("status") or {}
-
-
-def replica_writes(audit_log: Path, since: float, namespace: str) -> list[tuple[str, int, str, int]]:
-    """(deployment, spec.replicas, field manager, response code) of every operator write that set it,
-    in this test's namespace (other tests' models may still be winding down)."""
-    out = []
-    for entry in operator_writes(audit_log, OPERATOR_USER, since):
-        ref = entry.get("objectRef") or {}
-        if ref.get("resource") != "deployments" or ref.get("namespace") != namespace:
-            continue
-        spec = (entry.get("requestObject") or {}).get("spec") or {}
-        if "replicas" in spec or ref.get("subresource") == "scale":
-            manager = parse_qs(urlparse(entry.get("requestURI", "")).query).get("fieldManager", [""])[0]
-            code = int((entry.get("responseStatus") or {}).get("code") or 0)
-            out.append((ref.get("name", ""), int(spec.get("replicas") or 0), manager, code))
-    return out
 
 
 def test_hpa_scales_from_the_adapters_metric_and_through_a_canary(
@@ -144,40 +90,8 @@ def test_hpa_scales_from_the_adapters_metric_and_through_a_canary(
     wait_until(lambda: len(kube.items("hpa", namespace)) == 2, 30, what="an HPA per revision")
     shorten_scale_down(kube, namespace)
 
-    # 3. Demand doubles: both revisions scale up.
-    before = {stable: replicas(kube, namespace, stable), candidate: replicas(kube, namespace, candidate)}
-    sim.set_rps(28.0)
-    wait_until(
-        lambda: (
-            replicas(kube, namespace, stable) > before[stable]
-            and replicas(kube, namespace, candidate) > before[candidate]
-        ),
-        120,
-        what=f"both revisions scaling up from {before}",
-    )
-    assert status(kube, namespace).get("canaryWeight") == 25
+    # 3. Demand doubles: both revisions scale up; 4. it falls: both scale down. No unserved request.
+    scale_both_revisions_with_demand(kube, namespace, sim, stable, candidate, timeout=120)
 
-    # 4. Demand falls: both scale down after the (shortened) stabilisation window, to one pod each.
-    sim.set_rps(2.0)
-    wait_until(
-        lambda: replicas(kube, namespace, stable) == 1 and replicas(kube, namespace, candidate) == 1,
-        120,
-        what="both revisions scaling back down to 1",
-    )
-    assert status(kube, namespace).get("canaryWeight") == 25
-
-    # Nothing was routed to a revision without a ready pod.
-    unserved = [r for r in sim.history(NAME) if r.unserved]
-    assert not unserved, unserved
-    # The operator never wrote spec.replicas of a Deployment an HPA scales: only at creation (201) or
-    # as the handover's restatement of the live count.
-    writes = replica_writes(Path(cluster.audit_log), started, namespace)  # type: ignore[attr-defined]
-    assert writes, "the audit log shows the Deployments' creation"
-    for name, count, manager, code in writes:
-        assert code == 201 or manager == "modelserve-handover", (name, count, manager, code)
-    for dep in deployments(kube, namespace).values():
-        for entry in dep["metadata"].get("managedFields") or []:
-            if entry.get("manager") == "modelserve" and entry.get("operation") == "Apply":
-                assert "f:replicas" not in (entry.get("fieldsV1") or {}).get("f:spec", {}), dep["metadata"][
-                    "name"
-                ]
+    # The operator never wrote spec.replicas of a Deployment an HPA scales.
+    assert_no_replica_write_reversed_the_autoscaler(kube, Path(cluster.audit_log), started, namespace)  # type: ignore[attr-defined]

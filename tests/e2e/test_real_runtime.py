@@ -293,6 +293,37 @@ def test_good_version_is_promoted_and_broken_or_slow_ones_rolled_back(
         assert ratio > 2, f"the slow version's mean request latency is only {ratio:.2f}x stable's"
 
 
+def start_failing_rollout(kube: Kube, namespace: str, md_v2: dict, stable: str) -> str:
+    """Apply a version whose model cannot be fetched; return its revision. The operator may find the fetch
+    failure and roll back before the first poll sees the candidate: then the revision is the one the status
+    names as failed, for the generation just applied."""
+    kube.apply(md_v2, namespace)
+    generation = kube.get("modeldeployment", md_v2["metadata"]["name"], namespace)["metadata"]["generation"]
+
+    def revision(status: dict) -> str | None:
+        if int(status.get("observedGeneration") or 0) < generation:
+            return None
+        if status.get("candidateRevision") and status["candidateRevision"] != stable:
+            return str(status["candidateRevision"])
+        failed = (status.get("rollout") or {}).get("failedRevision")
+        if status.get("phase") == "RolledBack" and failed and failed != stable:
+            return str(failed)
+        return None
+
+    md = wait_status(
+        kube,
+        md_v2["metadata"]["name"],
+        namespace,
+        revision,
+        60,
+        "a candidate revision",
+        unexpected=("Paused",),
+    )
+    found = revision(md["status"])
+    assert found, md["status"]
+    return found
+
+
 # Nothing listens on the discard port: the download cannot connect.
 UNREACHABLE = "https://127.0.0.1:9/iris/model.joblib"
 
@@ -316,7 +347,7 @@ def test_a_model_that_cannot_be_fetched_blocks_the_rollout(
             ("2b", UNREACHABLE, None, "unreachable"),
         ]
         for version, uri, sha256, expected in cases:
-            candidate, _ = start_rollout(
+            candidate = start_failing_rollout(
                 kube, namespace, sklearn_md(s3, version, uri=uri, sha256=sha256), stable
             )
 

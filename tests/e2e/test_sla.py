@@ -451,6 +451,24 @@ def test_owned_prometheus_rule_is_applied_repaired_and_garbage_collected(
     finally:
         if not preinstalled:
             kube.run("delete", "-f", str(crd), "--wait=false", check=False)
+    if not preinstalled:
+        # The optional CRD going away must not stop the operator (kopf treated its watch's 404 as
+        # fatal while it watched PrometheusRules): once the CRD is gone, a new model still becomes Ready.
+        wait_until(
+            lambda: kube.get("crd", "prometheusrules.monitoring.coreos.com") is None,
+            60,
+            what="the PrometheusRule CRD removed",
+        )
+        kube.apply(model("after-crd"), namespace)
+        wait_until(
+            lambda: (
+                (kube.get("modeldeployment", "after-crd", namespace).get("status") or {}).get("phase")
+                == "Ready"
+            ),
+            90,
+            what="a model Ready after the PrometheusRule CRD was removed",
+        )
+        assert operator.alive(), operator.log()[-3000:]
 
 
 def test_exhausted_budget_freezes_a_rollout_until_overridden(

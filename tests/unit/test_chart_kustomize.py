@@ -137,3 +137,39 @@ def test_same_metrics_service(kustomized: list[dict[str, Any]], helm_default: li
 def test_namespace_is_restricted_pod_security(kustomized: list[dict[str, Any]]) -> None:
     labels = only(kustomized, "Namespace")["metadata"]["labels"]
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_ha_overlay_matches_the_chart_with_leader_election() -> None:
+    """config/ha (two replicas, leader election) installs what the chart installs with
+    replicaCount=2 and leaderElection.enabled: the same objects, RBAC and operator flags."""
+    if KUBECTL is None or HELM is None:
+        pytest.skip("kubectl and helm are needed")
+    ha = run(KUBECTL, "kustomize", str(ROOT / "config" / "ha"))
+    chart = run(
+        HELM,
+        "template",
+        "modelserve",
+        str(ROOT / "charts" / "modelserve"),
+        "--namespace",
+        "modelserve-system",
+        "--kube-version",
+        KUBE_VERSION,
+        "--set",
+        "replicaCount=2,leaderElection.enabled=true",
+    )
+    assert identities(ha) - identities(chart) == {("Namespace", "modelserve-system", None)}
+    assert identities(chart) - identities(ha) == set()
+    assert grants(ha) == grants(chart)
+    assert ("Role", "coordination.k8s.io", "leases", "update") in grants(ha)
+    k_deploy, h_deploy = only(ha, "Deployment"), only(chart, "Deployment")
+    assert k_deploy["spec"]["replicas"] == h_deploy["spec"]["replicas"] == 2
+    k_args = k_deploy["spec"]["template"]["spec"]["containers"][0]["args"]
+    h_args = h_deploy["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert sorted(k_args) == sorted(h_args)
+    assert "--leader-elect" in k_args
+    bindings = {b["metadata"]["name"]: b for b in ha if b["kind"] == "RoleBinding"}
+    chart_bindings = {b["metadata"]["name"]: b for b in chart if b["kind"] == "RoleBinding"}
+    assert (
+        bindings["modelserve-leader-election"]["subjects"]
+        == chart_bindings["modelserve-leader-election"]["subjects"]
+    )

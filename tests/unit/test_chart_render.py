@@ -380,3 +380,46 @@ def test_operator_cli_accepts_the_rendered_args(tmp_path: Path, values: dict[str
     assert parsed.log_level == expected.get("logLevel", "info").upper()
     assert parsed.peering == expected.get("peering", {}).get("name", "modelserve")
     assert (parsed.metrics_port, parsed.health_port) == (8080, 8081)
+
+
+def test_leader_election_allows_replicas_and_grants_only_its_lease(tmp_path: Path) -> None:
+    """leaderElection.enabled: several replicas, `--leader-elect` with the Lease's name, and a Role in
+    the release namespace that can create Leases and read/update only that one."""
+    from modelserve.cli.main import build_parser
+
+    objects = render(tmp_path, {"replicaCount": 2, "leaderElection": {"enabled": True, "leaseName": "ms-ha"}})
+    deployment = one(objects, "Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    parsed = build_parser().parse_args(["run", *args])
+    assert parsed.leader_elect and parsed.leader_election_id == "ms-ha"
+    (role,) = [r for r in by_kind(objects, "Role") if r["metadata"]["name"].endswith("-leader-election")]
+    assert role["metadata"]["namespace"] == NAMESPACE
+    assert role["rules"] == [
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "resourceNames": ["ms-ha"],
+            "verbs": ["get", "update"],
+        },
+    ]
+    (binding,) = [
+        b for b in by_kind(objects, "RoleBinding") if b["metadata"]["name"] == role["metadata"]["name"]
+    ]
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"][0]["namespace"] == NAMESPACE
+
+
+def test_more_than_one_replica_needs_leader_election(tmp_path: Path) -> None:
+    result = helm(
+        "template",
+        RELEASE,
+        str(CHART),
+        "--kube-version",
+        KUBE_VERSION,
+        "--set",
+        "replicaCount=2",
+        check=False,
+    )
+    assert result.returncode != 0 and "replicaCount" in result.stderr, result.stderr

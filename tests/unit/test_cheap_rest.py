@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -127,7 +128,38 @@ CHANGES: dict[str, Callable[[Observed], None]] = {
     "user route": lambda o: setattr(o, "user_route", {"metadata": {"name": "r", "resourceVersion": "1"}}),
     "sla view": lambda o: setattr(o, "sla", SLAView(policy="gold", frozen=True)),
     "pod monitor kind": lambda o: setattr(o, "pod_monitor_supported", True),
+    "scaled object kind": lambda o: setattr(o, "scaled_object_supported", True),
+    "prometheus url": lambda o: setattr(o, "prometheus_url", "http://prometheus:9090"),
 }
+
+# Every field of Observed the planner reads: in CHANGES above, or read through the owned objects (the
+# Deployments and HPAs, fingerprinted by version), or one CHANGES cannot express alone (the runtime
+# catalogue, by identity; the predictive floors and the analysis, by value). A field added to Observed
+# fails here until the fingerprint covers it (a KEDA CRD appearing was once missed: the model stayed
+# Degraded on an "unchanged" fingerprint).
+FINGERPRINTED = {
+    "deployments",
+    "hpas",
+    "placement",
+    "placement_missing",
+    "nodes",
+    "pods",
+    "sla_policy",
+    "sla_policy_missing",
+    "user_route_missing",
+    "user_route",
+    "sla",
+    "predictive",
+    "analysis",
+    "runtimes",
+    "pod_monitor_supported",
+    "scaled_object_supported",
+    "prometheus_url",
+}
+
+
+def test_every_observed_field_is_fingerprinted() -> None:
+    assert {f.name for f in dataclasses.fields(Observed)} == FINGERPRINTED
 
 
 @pytest.mark.parametrize("name", sorted(CHANGES))

@@ -20,6 +20,7 @@ from modelserve.api.modeldeployment import (
 from modelserve.forecasting import InsufficientHistory
 from modelserve.forecasting.series import Series
 from modelserve.forecasting.tuning import (
+    COVERAGE_TOLERANCE,
     FixedKnobs,
     Knobs,
     ReplaySetup,
@@ -72,7 +73,12 @@ def test_max_extra_cost_spends_the_budget_on_coverage(scores, budget) -> None:
     assert met == bool(within)
     if within:
         assert chosen.extra_cost_percent <= budget
-        assert not any(s.under_percent < chosen.under_percent for s in within)
+        least = min(s.under_minutes for s in within)
+        # as covered as the best within the budget, give or take the tolerance ...
+        assert chosen.under_minutes <= least * (1 + COVERAGE_TOLERANCE)
+        # ... and nothing as covered is cheaper
+        equivalent = [s for s in within if s.under_minutes <= least * (1 + COVERAGE_TOLERANCE)]
+        assert not any(s.replica_hours < chosen.replica_hours for s in equivalent)
     else:  # the closest to the budget: nothing is cheaper
         assert not any(s.replica_hours < chosen.replica_hours for s in scores)
 
@@ -220,3 +226,16 @@ def test_invalid_objective_or_mode_names_the_field(predictive: dict, field: str)
     with pytest.raises(SpecError) as error:
         parse_model_deployment(_spec(predictive))
     assert field in error.value.field_path
+
+
+def test_a_few_minutes_less_under_provisioning_does_not_buy_a_dearer_setting() -> None:
+    def score(q: float, under: float, hours: float) -> Score:
+        return Score(Knobs(q, 0.0, 120.0), under, 1440.0, hours, 100.0)
+
+    budget = Objective(MAX_EXTRA_COST_PERCENT, 10)
+    cheap, dear = score(0.75, 10.0, 105.0), score(0.8, 9.5, 109.0)
+    assert choose_knobs([dear, cheap], budget)[0] == cheap  # within 10 % of the least: the cheaper
+    much_better = score(0.9, 5.0, 109.5)
+    assert choose_knobs([dear, cheap, much_better], budget)[0] == much_better
+    over_budget = score(0.9, 1.0, 111.0)
+    assert choose_knobs([cheap, over_budget], budget)[0] == cheap

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,6 +34,11 @@ class FakeKube:
 
     def list(self, kind: str, namespace: str | None = None, label_selector: str | None = None) -> list[dict]:
         return [copy.deepcopy(o) for (k, _), o in self.objects.items() if k == kind]
+
+    def list_pages(
+        self, kind: str, namespace: str | None = None, label_selector: str | None = None
+    ) -> Iterator[dict]:
+        yield from self.list(kind, namespace, label_selector)
 
     def apply(self, obj: dict) -> dict:
         self.objects[(obj["kind"], obj["metadata"]["name"])] = copy.deepcopy(obj)

@@ -4,6 +4,7 @@ event never arrived is still reconciled (at the next resync)."""
 from __future__ import annotations
 
 from modelserve.handlers.operator import listed_keys
+from modelserve.reconcile.resync import ResyncFilter
 
 OBJECTS = {
     "ModelDeployment": [("team-a", "iris"), ("team-b", "fraud"), ("other", "x")],
@@ -78,14 +79,22 @@ def test_resync_queues_known_and_listed_keys_off_the_event_loop() -> None:
         def __init__(self) -> None:
             self.threads: set = set()
 
-        def list(self, kind: str, namespace: str | None = None) -> list[dict]:
+        def list(
+            self, kind: str, namespace: str | None = None, label_selector: str | None = None
+        ) -> list[dict]:
             self.threads.add(threading.current_thread().name)
             return fake_list([])(kind, namespace)
+
+        def list_pages(
+            self, kind: str, namespace: str | None = None, label_selector: str | None = None
+        ) -> list[dict]:
+            return self.list(kind, namespace, label_selector)
 
     queue, kube = Queue(), Kube()
 
     async def run() -> None:
-        task = asyncio.create_task(handlers._resync(queue, kube))  # type: ignore[arg-type]
+        relist = ResyncFilter(kube, (), {})  # type: ignore[arg-type]  (no settled plan: every key is due)
+        task = asyncio.create_task(handlers._resync(queue, kube, relist))  # type: ignore[arg-type]
         try:
             for _ in range(200):
                 await asyncio.sleep(0.01)

@@ -84,6 +84,46 @@ def test_a_new_model_still_pending_after_the_settle_time_gets_its_status() -> No
     assert [p["phase"] for p in kube.status_patches] == ["Pending"]
 
 
+@given(
+    queued=st.floats(0, 600),
+    ready_after=st.floats(0, SETTLE_SECONDS - 0.5),
+    resyncs=st.integers(0, 3),
+)
+def test_in_a_storm_a_model_reached_late_still_costs_one_status_write_and_one_event(
+    queued: float, ready_after: float, resyncs: int
+) -> None:
+    """However long a new model waited in the queue before its first reconcile (a thousand created at
+    once), the settle time counts from when its objects were first applied: a model whose pods are ready
+    within it costs one status write (Ready) and one Event."""
+    kube = FakeKube(new_model())
+    clock = [NOW + timedelta(seconds=queued)]
+    ctx = Context(kube=kube, clock=lambda: clock[0])  # type: ignore[arg-type]
+    requeue = reconcile_model_deployment(ctx, "ml", "eco")
+    assert kube.status_patches == [] and kube.events == []
+    assert requeue is not None and abs(requeue - SETTLE_SECONDS) < 1e-6
+    clock[0] += timedelta(seconds=ready_after)
+    make_ready(kube)
+    reconcile_model_deployment(ctx, "ml", "eco")
+    for _ in range(resyncs):
+        clock[0] += timedelta(seconds=60)
+        reconcile_model_deployment(ctx, "ml", "eco")
+    assert [p["phase"] for p in kube.status_patches] == ["Ready"], kube.status_patches
+    assert len(kube.events) <= 1, kube.events
+    assert ctx.settling_since == {}
+
+
+def test_the_settle_time_counts_from_the_first_apply_when_that_is_later() -> None:
+    body = new_model()
+    pending = {"phase": "Pending", "conditions": []}
+    late = NOW + timedelta(seconds=300)
+    assert first_status_delay(body, pending, late) is None  # by creation alone: long past
+    assert first_status_delay(body, pending, late, started=late) == SETTLE_SECONDS
+    assert first_status_delay(body, pending, late, started=late - timedelta(seconds=4)) == SETTLE_SECONDS - 4
+    # an earlier `started` (a clock skew) never extends the hold beyond the creation's
+    early = NOW - timedelta(seconds=50)
+    assert first_status_delay(body, pending, NOW + timedelta(seconds=3), started=early) == SETTLE_SECONDS - 3
+
+
 def test_the_first_status_is_written_at_once_when_there_is_something_to_say() -> None:
     body = new_model()
     pending = {"phase": "Pending", "conditions": []}

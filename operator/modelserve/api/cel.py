@@ -1,15 +1,17 @@
 """The CEL rules of our CRDs (x-kubernetes-validations), evaluated offline as the API server would.
 
 cel-python (module celpy) evaluates standard CEL: has(), size(), all/exists/filter/map, `in`,
-matches(), duration() and timestamp(). The API server adds Kubernetes' CEL libraries; the functions of
-them that CRD rules use on lists and strings are added here (KUBERNETES_FUNCTIONS). Values are handed
-to CEL typed by the schema, as the API server does: a `number` field is a double even when written
-as 5, an `integer` an int, an object without properties but with additionalProperties a map.
+matches(), duration() and timestamp(). The API server adds Kubernetes' CEL libraries; the functions
+of them that CRD rules use on lists, strings and quantities are added here (KUBERNETES_FUNCTIONS).
+Values are handed to CEL typed by the schema, as the API server does: a `number` field is a double
+even when written as 5, an `integer` an int, an object without properties but with
+additionalProperties a map.
 """
 
 from __future__ import annotations
 
 import re
+from decimal import Decimal, InvalidOperation
 from functools import cache
 from itertools import pairwise
 from typing import Any
@@ -69,7 +71,87 @@ def _join(values: Any, separator: str = "") -> celtypes.StringType:
     return celtypes.StringType(str(separator).join(str(v) for v in values))
 
 
+# --- k8s quantity library (k8s.io/apiserver/pkg/cel/library/quantity.go) ---------------------------
+# The grammar of resource.Quantity: a signed decimal number, then a binary-SI suffix (Ki..Ei), a
+# decimal-SI suffix (n, u, m, k, M, G, T, P, E or none) or a decimal exponent (e3, E-2).
+_QUANTITY = re.compile(
+    r"^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(?:(Ki|Mi|Gi|Ti|Pi|Ei)|([numkMGTPE])|[eE]([+-]?[0-9]+))?$"
+)
+_BINARY = {"Ki": 10, "Mi": 20, "Gi": 30, "Ti": 40, "Pi": 50, "Ei": 60}
+_DECIMAL = {"n": -9, "u": -6, "m": -3, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
+
+
+class Quantity:
+    """A resource.Quantity value in CEL: its exact value (Decimal), ordered like the Go library."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Decimal):
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"Quantity({self.value})"
+
+
+def parse_quantity(text: str) -> Decimal | None:
+    """The exact value of a Kubernetes quantity string, or None when it is not one."""
+    match = _QUANTITY.match(text)
+    if not match:
+        return None
+    number, binary, decimal_si, exponent = match.groups()
+    try:
+        value = Decimal(number)
+        if binary:
+            return value * (Decimal(2) ** _BINARY[binary])
+        if decimal_si:
+            return value.scaleb(_DECIMAL[decimal_si])
+        if exponent:
+            return value.scaleb(int(exponent))
+        return value
+    except (InvalidOperation, ArithmeticError, ValueError):
+        return None
+
+
+def _quantity(text: Any) -> Quantity:
+    value = parse_quantity(str(text))
+    if value is None:
+        raise RuleError(f"quantities must match the regular expression of resource.Quantity: {text!r}")
+    return Quantity(value)
+
+
+def _as_quantity(value: Any) -> Quantity:
+    if isinstance(value, Quantity):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return Quantity(Decimal(int(value)))
+    raise RuleError(f"no such overload: quantity operation on {type(value).__name__}")
+
+
+def _compare(a: Any, b: Any) -> celtypes.IntType:
+    x, y = _as_quantity(a).value, _as_quantity(b).value
+    return celtypes.IntType((x > y) - (x < y))
+
+
+def _as_integer(q: Any) -> celtypes.IntType:
+    value = _as_quantity(q).value
+    if value != value.to_integral_value() or abs(value) > 2**63 - 1:
+        raise RuleError("cannot convert value to integer")
+    return celtypes.IntType(int(value))
+
+
 KUBERNETES_FUNCTIONS: dict[str, Any] = {
+    # k8s quantity library
+    "quantity": _quantity,
+    "isQuantity": lambda s: celtypes.BoolType(parse_quantity(str(s)) is not None),
+    "compareTo": _compare,
+    "isLessThan": lambda a, b: celtypes.BoolType(_compare(a, b) < 0),
+    "isGreaterThan": lambda a, b: celtypes.BoolType(_compare(a, b) > 0),
+    "sign": lambda q: celtypes.IntType((_as_quantity(q).value > 0) - (_as_quantity(q).value < 0)),
+    "isInteger": lambda q: celtypes.BoolType(_as_quantity(q).value % 1 == 0),
+    "asInteger": _as_integer,
+    "asApproximateFloat": lambda q: celtypes.DoubleType(float(_as_quantity(q).value)),
+    "add": lambda a, b: Quantity(_as_quantity(a).value + _as_quantity(b).value),
+    "sub": lambda a, b: Quantity(_as_quantity(a).value - _as_quantity(b).value),
     # k8s list library
     "isSorted": _is_sorted,
     "sum": _sum,

@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Callable
 
 from modelserve.cli.storage_init import add_arguments as add_storage_init_arguments
 
@@ -62,6 +63,23 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
         help="kopf peering name (safe upgrades: one active operator per peering)",
     )
     run.add_argument(
+        "--leader-elect",
+        action="store_true",
+        default=os.environ.get("MODELSERVE_LEADER_ELECT", "").lower() in ("1", "true", "yes"),
+        help="run as one of several replicas: act only while holding a coordination.k8s.io Lease "
+        "(env MODELSERVE_LEADER_ELECT; replaces kopf peering)",
+    )
+    run.add_argument(
+        "--leader-election-namespace",
+        default=os.environ.get("POD_NAMESPACE", "default"),
+        help="namespace of the leader-election Lease (env POD_NAMESPACE)",
+    )
+    run.add_argument(
+        "--leader-election-id",
+        default=os.environ.get("MODELSERVE_LEADER_ELECTION_ID", "modelserve-operator"),
+        help="name of the leader-election Lease",
+    )
+    run.add_argument(
         "--resync-seconds", type=float, default=float(os.environ.get("MODELSERVE_RESYNC_SECONDS", "60"))
     )
     run.add_argument("--workers", type=int, default=int(os.environ.get("MODELSERVE_WORKERS", "4")))
@@ -69,6 +87,9 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
 
 
 def run_operator(args: argparse.Namespace) -> int:
+    from modelserve.observability import memory
+
+    memory.limit_arenas(memory.arenas_from_environment())  # before any thread starts (memory.py)
     import kopf
 
     # Imported here, not at the top: `modelserve render` and `--help` need neither kopf nor the
@@ -94,13 +115,54 @@ def run_operator(args: argparse.Namespace) -> int:
     logging.getLogger().setLevel(args.log_level)
     if args.metrics_port:
         serve(args.metrics_port)
-    kopf.run(
-        clusterwide=not namespaces,
-        namespaces=namespaces,
-        peering_name=args.peering,
-        standalone=False,
-        liveness_endpoint=f"http://0.0.0.0:{args.health_port}/healthz" if args.health_port else None,
+    liveness = f"http://0.0.0.0:{args.health_port}/healthz" if args.health_port else None
+    if not args.leader_elect:
+        kopf.run(
+            clusterwide=not namespaces,
+            namespaces=namespaces,
+            peering_name=args.peering,
+            standalone=False,
+            liveness_endpoint=liveness,
+        )
+        return 0
+    return _run_as_elected_leader(
+        args,
+        lambda: kopf.run(
+            clusterwide=not namespaces, namespaces=namespaces, standalone=True, liveness_endpoint=liveness
+        ),
     )
+
+
+def _run_as_elected_leader(args: argparse.Namespace, run_kopf: Callable[[], None]) -> int:
+    """Campaign for the Lease (answering liveness probes meanwhile), then run kopf while renewing it;
+    exit at once when leadership is lost, release the Lease on a clean stop (handlers/leader.py). kopf
+    runs standalone: its peering would pause every replica of the same priority, the leader included."""
+    from modelserve.handlers.leader import LeaseElector, StandbyHealth, default_identity
+    from modelserve.k8s.client import KubeClient
+
+    kube = KubeClient.from_environment(args.kubeconfig)
+    elector = LeaseElector(kube, args.leader_election_namespace, args.leader_election_id, default_identity())
+    log = logging.getLogger("modelserve.leader")
+    log.info(
+        "leader election: %s campaigns for lease %s/%s", elector.identity, elector.namespace, elector.name
+    )
+    if args.health_port:
+        with StandbyHealth(args.health_port):
+            elector.campaign()
+    else:
+        elector.campaign()
+
+    def lost(reason: str) -> None:
+        # client-go's users exit here too: a replica that may no longer lead must not write once more.
+        log.critical("leader election: leadership lost (%s); exiting", reason)
+        logging.shutdown()
+        os._exit(1)
+
+    elector.keep_leading(lost)
+    try:
+        run_kopf()
+    finally:
+        elector.release()
     return 0
 
 

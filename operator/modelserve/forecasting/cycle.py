@@ -356,6 +356,19 @@ def next_tuning_time(now: float, tuned: bool, refit_interval_seconds: float) -> 
     return now + (TUNING_INTERVAL_SECONDS if tuned else refit_interval_seconds)
 
 
+def seeded_floor(scaled_object: Mapping | None, hpa: Mapping | None) -> int | None:
+    """The floor a previous operator left in the model's autoscaler, to continue from after a restart.
+
+    Under KEDA the operator writes a ScaledObject (its `minReplicaCount` is the floor; KEDA copies it
+    into the HPA it names `keda-hpa-<scaledobject>`), otherwise the HPA itself (`minReplicas`). The
+    ScaledObject wins when both exist (an engine switch leaves the other one to be deleted)."""
+    for obj, field_name in ((scaled_object, "minReplicaCount"), (hpa, "minReplicas")):
+        low = ((obj or {}).get("spec") or {}).get(field_name)
+        if isinstance(low, int) and not isinstance(low, bool):
+            return low
+    return None
+
+
 # =========================================================================================== status
 def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -29,8 +29,10 @@ REPLAY_TARGET_UTILIZATION (70 %) of the capacity, the benchmark's assumption.
 **The choice.** `maxUnderProvisionedPercent: X`: the cheapest setting (fewest replica-hours) whose
 under-provisioned percent is at most X; when none is, the one with the least under-provisioning.
 `maxExtraCostPercent: X`: of the settings whose extra cost is at most X, the one with the least
-under-provisioning (ties: the cheaper) — a budget is spent on coverage, not saved; when none fits the
-budget, the cheapest. Either way the result says whether the objective is met, and why not.
+under-provisioning — a budget is spent on coverage, not saved — where settings within
+COVERAGE_TOLERANCE (10 %) of the least under-provisioned minutes count as equal and the cheapest of
+them wins; when none fits the budget, the cheapest. Either way the result says whether the objective
+is met, and why not.
 """
 
 from __future__ import annotations
@@ -63,7 +65,11 @@ REPLAY_SECONDS = DAY
 # The HPA is replayed from this long before the scored day, so its state at the start is settled.
 WARMUP_MINUTES = 30
 # A choice pools the figures of this many daily passes (this one and the ones before it).
-TUNING_MEMORY = 3
+TUNING_MEMORY = 7
+# Within the budget, settings whose pooled under-provisioned minutes are within this fraction of the
+# least are taken as equally good and the cheapest of them wins: a few minutes' difference over the
+# replayed days is noise the next day does not repeat (choosing the strict least overpays for it).
+COVERAGE_TOLERANCE = 0.10
 # How often the operator tunes a model (a pass costs seconds of CPU: docs/benchmarks.md).
 TUNING_INTERVAL_SECONDS = DAY
 
@@ -331,7 +337,7 @@ class FixedKnobs:
 
 @dataclass(frozen=True)
 class TuningGrid:
-    quantiles: tuple[float, ...] = (0.5, 0.75, 0.9)
+    quantiles: tuple[float, ...] = (0.5, 0.75, 0.8, 0.9)
     headroom_percents: tuple[float, ...] = (0.0, 5.0, 10.0)
     hold_seconds: tuple[float, ...] = (120.0, 300.0, 600.0)
 
@@ -409,7 +415,9 @@ def choose_knobs(scores: Sequence[Score], objective: Objective) -> tuple[Score, 
             return min(meeting, key=lambda s: (s.replica_hours, s.under_percent)), True
         return min(scores, key=lambda s: (s.under_percent, s.replica_hours)), False
     if meeting:
-        return min(meeting, key=lambda s: (s.under_percent, s.replica_hours)), True
+        least = min(s.under_minutes for s in meeting)
+        equivalent = [s for s in meeting if s.under_minutes <= least * (1 + COVERAGE_TOLERANCE)]
+        return min(equivalent, key=lambda s: (s.replica_hours, s.under_percent)), True
     return min(scores, key=lambda s: (s.replica_hours, s.under_percent)), False
 
 

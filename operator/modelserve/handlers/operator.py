@@ -21,12 +21,13 @@ import kopf
 from modelserve import GROUP, VERSION
 from modelserve.api import constants as c
 from modelserve.k8s.client import KubeClient
-from modelserve.observability import metrics
+from modelserve.observability import memory, metrics
 from modelserve.reconcile.context import Context
 from modelserve.reconcile.failures import reconcile_reporting_errors
 from modelserve.reconcile.placement import reconcile_region_placement
 from modelserve.reconcile.predictive import PredictiveController
 from modelserve.reconcile.queue import Key, WorkQueue
+from modelserve.reconcile.resync import ResyncFilter
 from modelserve.reconcile.runtimes import REFRESH_SECONDS, RuntimeCatalogueSource
 from modelserve.reconcile.shell import reconcile_model_deployment
 from modelserve.reconcile.sla import SLAViews, reconcile_sla_policy
@@ -95,7 +96,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         handler = RECONCILERS.get(kind)
         return reconcile_reporting_errors(ctx, kind, namespace, name, handler) if handler else None
 
-    queue = WorkQueue(reconcile, workers=OPTIONS.workers)
+    # After a burst (a storm of creations, a restart) the freed heap goes back to the system (memory.py).
+    queue = WorkQueue(reconcile, workers=OPTIONS.workers, on_drained=memory.trim)
     predictive = PredictiveController(kube, queue, prometheus_url=OPTIONS.prometheus_url)
     runtimes = RuntimeCatalogueSource.from_environment(kube)
     try:
@@ -113,7 +115,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.queue = queue
     memo.ctx = ctx
     memo.predictive = predictive
-    memo.resync = asyncio.create_task(_resync(queue, kube))
+    relist = ResyncFilter(kube, OPTIONS.namespaces, ctx.planned)
+    memo.resync = asyncio.create_task(_resync(queue, kube, relist))
     memo.runtimes = asyncio.create_task(_follow_runtimes(queue, runtimes))
     memo.forecast = predictive.start()
 
@@ -146,17 +149,19 @@ def listed_keys(
     return keys
 
 
-async def _resync(queue: WorkQueue, kube: KubeClient) -> None:
+async def _resync(queue: WorkQueue, kube: KubeClient, relist: ResyncFilter) -> None:
     """Level-based safety net, like an informer's relist: now and then reconcile every known key
     again (drift we missed) and every object of our kinds that exists (a creation whose watch event
     never arrived, e.g. while a watch stream was stalled: kopf restarts a silent stream only after
-    settings.watching.client_timeout)."""
+    settings.watching.client_timeout). Of the ModelDeployments, only those whose inputs changed since the
+    last resync, or whose plan is not settled, are reconciled (reconcile/resync.py)."""
     kinds = (MD, *sorted(RECONCILERS))
     loop = asyncio.get_running_loop()
     while True:
         await asyncio.sleep(OPTIONS.resync_seconds)
         listed = await loop.run_in_executor(None, listed_keys, kube.list, kinds, OPTIONS.namespaces)
-        for key in sorted(set(queue.known) | listed):
+        due = await loop.run_in_executor(None, relist.due, set(queue.known) | listed)
+        for key in sorted(due):
             queue.add(key)
 
 

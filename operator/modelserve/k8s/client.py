@@ -12,6 +12,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +26,11 @@ from modelserve.k8s.resources import resource_for
 
 log = logging.getLogger(__name__)
 CONNECTION_POOL = 32
+# A list of a kind the API server does not serve (an optional CRD: HTTPRoute, VirtualService, PodMonitor,
+# ScaledObject) answers 404; it is not asked again for this long, unless we apply one meanwhile.
+ABSENT_KIND_SECONDS = 60.0
+# Items per page of a relist (KubeClient.list_pages): a bounded response, however many objects exist.
+LIST_PAGE = 500
 
 
 class NotFound(Exception):
@@ -39,6 +45,10 @@ class KubeClient:
         # Every Event of every controller goes through one filter: repeats and storms are dropped.
         self.event_filter = EventFilter()
         self._event_lock = threading.Lock()  # reconciles run in worker threads
+        # kind -> when its list answered 404: every reconcile lists each owned kind, and four of them
+        # are optional CRDs; without this, a cluster without them paid four requests per reconcile.
+        self._absent: dict[str, float] = {}
+        self.clock = time.monotonic
 
     @classmethod
     def from_environment(
@@ -106,6 +116,9 @@ class KubeClient:
         label_selector: str | None = None,
         field_selector: str | None = None,
     ) -> list[dict]:
+        absent_since = self._absent.get(kind)
+        if absent_since is not None and self.clock() - absent_since < ABSENT_KIND_SECONDS:
+            return []
         query: list[tuple[str, Any]] = []
         if label_selector:
             query.append(("labelSelector", label_selector))
@@ -114,8 +127,44 @@ class KubeClient:
         try:
             result = self._call("GET", resource_for(kind).path(namespace), query=query, kind=kind)
         except NotFound:  # the kind is not installed (an optional CRD)
+            self._absent[kind] = self.clock()
             return []
+        self._absent.pop(kind, None)
         return list(result.get("items") or [])
+
+    def list_pages(
+        self,
+        kind: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        page: int = LIST_PAGE,
+    ) -> Iterator[dict]:
+        """The items of a list, fetched `page` at a time (limit/continue), so that a relist of thousands
+        of objects never holds them all at once; a kind the API server does not serve yields nothing."""
+        absent_since = self._absent.get(kind)
+        if absent_since is not None and self.clock() - absent_since < ABSENT_KIND_SECONDS:
+            return
+        token = ""
+        while True:
+            query: list[tuple[str, Any]] = [("limit", page)]
+            if label_selector:
+                query.append(("labelSelector", label_selector))
+            if token:
+                query.append(("continue", token))
+            try:
+                result = self._call("GET", resource_for(kind).path(namespace), query=query, kind=kind)
+            except NotFound:
+                self._absent[kind] = self.clock()
+                return
+            self._absent.pop(kind, None)
+            items = result.get("items") or []
+            token = (result.get("metadata") or {}).get("continue") or ""
+            del result
+            items.reverse()
+            while items:  # handed out one by one, released as they go
+                yield items.pop()
+            if not token:
+                return
 
     def kind_installed(self, kind: str) -> bool:
         res = resource_for(kind)
@@ -132,13 +181,28 @@ class KubeClient:
         kind = obj["kind"]
         meta = obj["metadata"]
         path = resource_for(kind).path(meta.get("namespace"), meta["name"])
-        return self._call(
+        applied = self._call(
             "PATCH",
             path,
             query=[("fieldManager", field_manager), ("force", "true")],
             body=obj,
             content_type="application/apply-patch+yaml",
             kind=kind,
+        )
+        self._absent.pop(kind, None)  # it is served now: list it again
+        return applied
+
+    def create(self, obj: dict) -> dict:
+        """POST `obj`; fails with a 409 ApiException when it exists (a race is lost, not overwritten)."""
+        kind, meta = obj["kind"], obj["metadata"]
+        return self._call("POST", resource_for(kind).path(meta.get("namespace")), body=obj, kind=kind)
+
+    def replace(self, obj: dict) -> dict:
+        """PUT `obj` with the metadata.resourceVersion it was read at: a 409 ApiException when someone
+        wrote it since (optimistic concurrency, as leader election needs)."""
+        kind, meta = obj["kind"], obj["metadata"]
+        return self._call(
+            "PUT", resource_for(kind).path(meta.get("namespace"), meta["name"]), body=obj, kind=kind
         )
 
     def delete(self, kind: str, namespace: str | None, name: str, *, propagation: str = "Background") -> bool:

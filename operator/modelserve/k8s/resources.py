@@ -47,6 +47,7 @@ RESOURCES: dict[str, Resource] = {
     "PodMonitor": Resource("monitoring.coreos.com", "v1", "podmonitors"),
     "ScaledObject": Resource("keda.sh", "v1alpha1", "scaledobjects"),
     "ConfigMap": Resource("", "v1", "configmaps"),
+    "Lease": Resource("coordination.k8s.io", "v1", "leases"),
 }
 
 

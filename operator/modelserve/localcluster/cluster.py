@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -72,10 +73,18 @@ class LocalCluster:
     system:masters) so its requests can be told apart in the audit log.
     """
 
-    def __init__(self, workdir: Path, nodes: Sequence[FakeNode] | None = None, *, audit: bool = True):
+    def __init__(
+        self,
+        workdir: Path,
+        nodes: Sequence[FakeNode] | None = None,
+        *,
+        audit: bool = True,
+        audit_policy: dict | None = None,
+    ):
         self.workdir = Path(workdir)
         self.nodes = list(default_nodes() if nodes is None else nodes)
         self.audit = audit
+        self.audit_policy = audit_policy or AUDIT_POLICY
         self.pki = LocalPKI(self.workdir / "pki")
         self.logs = self.workdir / "logs"
         self.procs: list[ManagedProcess] = []
@@ -136,6 +145,58 @@ class LocalCluster:
         state = self.workdir / "state.json"
         if state.exists():
             state.unlink()
+
+    # -- faults: stop and start one component, keeping its data, port and flags ----------------------
+    def _component(self, name: str) -> int:
+        for index, proc in enumerate(self.procs):
+            if proc.name == name:
+                return index
+        raise KeyError(f"no component {name!r} in this cluster")
+
+    def stop_component(self, name: str) -> None:
+        """Stop one process of the control plane (e.g. "kube-apiserver", "etcd"); the rest keep running."""
+        self.procs[self._component(name)].stop()
+
+    def start_component(self, name: str, timeout: float = 60.0) -> None:
+        """Start a stopped component again with the same flags (etcd keeps its data directory, the API
+        server its port), and wait until the API server answers /readyz again."""
+        index = self._component(name)
+        old = self.procs[index]
+        if old.alive():
+            raise RuntimeError(f"{name} is still running")
+        self.procs[index] = ManagedProcess(name, old.argv, self.logs)
+        wait_for(self._apiserver_ready, timeout, f"kube-apiserver /readyz after starting {name}")
+        self._write_state()
+
+    def restart_component(self, name: str, timeout: float = 60.0) -> None:
+        self.stop_component(name)
+        self.start_component(name, timeout)
+
+    def refresh_controllers(self) -> None:
+        """Restart kube-controller-manager and kube-scheduler. Here they run without the liveness probes
+        that would restart them in a real cluster, and after an API server restart the controller-manager
+        has been seen to stop syncing without a word (no new ServiceAccounts) -- a fault test is about the
+        operator, so the cluster's own controllers are given a fresh start."""
+        for name in ("kube-controller-manager", "kube-scheduler"):
+            self.restart_component(name)
+
+    def compact_etcd(self) -> int:
+        """Compact etcd's history up to its current revision (through etcd's JSON gateway) and return
+        that revision: a watch resumed from an older resourceVersion then ends in 410 Gone."""
+
+        def post(path: str, body: dict) -> dict:
+            req = urllib.request.Request(
+                f"http://127.0.0.1:{self.etcd_port}{path}",
+                data=json.dumps(body).encode(),
+                method="POST",
+                headers={"Content-Type": "application/json"},
+            )
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return json.loads(resp.read())
+
+        revision = int(post("/v3/kv/range", {"key": base64.b64encode(b"/").decode()})["header"]["revision"])
+        post("/v3/kv/compaction", {"revision": str(revision), "physical": True})
+        return revision
 
     # -- processes --------------------------------------------------------------------------------
     def _spawn(self, name: str, argv: list[str]) -> ManagedProcess:
@@ -201,7 +262,7 @@ class LocalCluster:
         ]
         if self.audit:
             policy = self.workdir / "audit-policy.yaml"
-            policy.write_text(yaml.safe_dump(AUDIT_POLICY))
+            policy.write_text(yaml.safe_dump(self.audit_policy))
             argv += [
                 f"--audit-policy-file={policy}",
                 f"--audit-log-path={self.audit_log}",
@@ -218,9 +279,16 @@ class LocalCluster:
         )
 
     def _component_kubeconfig(self, name: str, user: str, groups: tuple[str, ...] = ()) -> Path:
+        return self.kubeconfig_for(name, user, groups)
+
+    def kubeconfig_for(
+        self, name: str, user: str, groups: tuple[str, ...] = (), server: str | None = None
+    ) -> Path:
+        """A kubeconfig authenticating as `user` (in `groups`) with a client certificate of its own, so
+        its requests can be told apart in the audit log; `server` defaults to the API server."""
         client = self.pki.client(name, user, groups)
         path = self.workdir / f"{name}.kubeconfig"
-        path.write_text(yaml.safe_dump(_kubeconfig(self.server, self.pki.ca_cert, client, user)))
+        path.write_text(yaml.safe_dump(_kubeconfig(server or self.server, self.pki.ca_cert, client, user)))
         return path
 
     def _start_controllers(self) -> None:

@@ -68,15 +68,20 @@ class LocalPKI:
             self._sign(name, subject, extensions=None, server=False)
         return ClientCert(cert=cert, key=self.dir / f"{name}.key")
 
-    def serving(self, name: str, dns: tuple[str, ...] = (), ips: tuple[str, ...] = ()) -> ClientCert:
-        """A serving certificate for an extension API server (its DNS names and IP addresses)."""
+    def serving(
+        self, name: str, dns: tuple[str, ...] = (), ips: tuple[str, ...] = (), *, mutual: bool = False
+    ) -> ClientCert:
+        """A serving certificate for an extension API server (its DNS names and IP addresses);
+        `mutual`: also a client certificate (mutual TLS between KEDA's operator and its adapter)."""
         cert = self.dir / f"{name}.crt"
         if not cert.exists():
             san = "subjectAltName=" + ",".join([f"DNS:{d}" for d in dns] + [f"IP:{i}" for i in ips])
-            self._sign(name, f"/CN={name}", extensions=san, server=True)
+            self._sign(name, f"/CN={name}", extensions=san, server=True, client=mutual)
         return ClientCert(cert=cert, key=self.dir / f"{name}.key")
 
-    def _sign(self, name: str, subject: str, *, extensions: str | None, server: bool) -> None:
+    def _sign(
+        self, name: str, subject: str, *, extensions: str | None, server: bool, client: bool = False
+    ) -> None:
         d = self.dir
         _openssl(
             "req",
@@ -92,7 +97,7 @@ class LocalPKI:
             cwd=d,
         )
         ext = d / f"{name}.ext"
-        usage = "serverAuth" if server else "clientAuth"
+        usage = "serverAuth,clientAuth" if server and client else "serverAuth" if server else "clientAuth"
         lines = [
             "basicConstraints=CA:FALSE",
             "keyUsage=digitalSignature,keyEncipherment",

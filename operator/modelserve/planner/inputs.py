@@ -18,7 +18,10 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from modelserve.api import constants as c
+from modelserve.planner.model_fetch import deployment_settled, pods_needed_if
 from modelserve.planner.modeldeployment import Observed
+from modelserve.routers.user_routes import user_route
 
 
 def _version(obj: Mapping[str, Any] | None) -> str:
@@ -58,6 +61,57 @@ def inputs_fingerprint(
         # The catalogue source replaces its Catalogue object when the ConfigMap changes.
         id(observed.runtimes),
         observed.pod_monitor_supported,
+        # KEDA's CRD appearing (engine auto/keda) and the Prometheus a trigger reads change the plan.
+        observed.scaled_object_supported,
+        observed.prometheus_url,
         observed.analysis is not None,
     ]
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=repr).encode()).hexdigest()
+
+
+def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    return obj.get("metadata") or {}
+
+
+def resync_digests(
+    models: Iterable[Mapping[str, Any]],
+    owned: Iterable[Mapping[str, Any]],
+    sla_policies: Iterable[Mapping[str, Any]],
+) -> dict[tuple[str, str], str | None]:
+    """For the resync's relist: each ModelDeployment's (namespace, name) -> a digest of what the lists
+    of our kinds show of its inputs -- its own resourceVersion, those of the objects labelled as its own
+    (`owned`: every kind the operator owns, as listed by the managed-by label) and of its namespace's
+    SLAPolicies -- or None when its plan also reads something these lists do not show (a placement's
+    nodes, its pods, a user's route): such a model is reconciled at every resync.
+
+    Two resyncs that give a model the same digest saw no change of these inputs in between, so a model
+    whose last plan was settled (inputs_fingerprint) needs no reconcile: a change whose watch event was
+    lost still changes a resourceVersion, and so the digest at the next resync."""
+    # Only short strings and flags are kept of each listed object, so the lists can be streamed
+    # (KubeClient.list_pages) without holding thousands of objects at once.
+    by_owner: dict[tuple[str, str], list[str]] = {}
+    unsettled: set[tuple[str, str]] = set()
+    for obj in owned:
+        meta = _meta(obj)
+        owner = (meta.get("namespace") or "", (meta.get("labels") or {}).get(c.LABEL_INSTANCE) or "")
+        by_owner.setdefault(owner, []).append(f"{obj.get('kind')}/{meta.get('name')}/{_version(obj)}")
+        if obj.get("kind") == "Deployment" and not deployment_settled(obj):
+            unsettled.add(owner)
+    policies: dict[str, list[str]] = {}
+    for policy in sla_policies:
+        policies.setdefault(_meta(policy).get("namespace") or "", []).append(_version(policy))
+    digests: dict[tuple[str, str], str | None] = {}
+    for md in models:
+        meta, spec = _meta(md), md.get("spec") or {}
+        key = (meta.get("namespace") or "", meta.get("name") or "")
+        placement = bool((spec.get("placementRef") or {}).get("name"))
+        if (
+            placement
+            or user_route(key[0], key[1], spec) is not None
+            or pods_needed_if(key not in unsettled, placement, md.get("status") or {})
+        ):
+            digests[key] = None
+            continue
+        parts = [_version(md), sorted(by_owner.get(key, [])), sorted(policies.get(key[0], []))]
+        digests[key] = hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+    return digests

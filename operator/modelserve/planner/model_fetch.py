@@ -113,6 +113,12 @@ def pods_needed(deployments: Mapping[str, Mapping], placement: bool, status: Map
     (a failing init container keeps its pod unavailable) or a ModelFetchFailed is recorded (to clear it).
     A settled model without placement skips the list: most reconciles, and a large pod list, cost nothing.
     """
+    return pods_needed_if(all(deployment_settled(d) for d in deployments.values()), placement, status)
+
+
+def pods_needed_if(settled: bool, placement: bool, status: Mapping) -> bool:
+    """`pods_needed`, given whether every owned Deployment is settled (the resync's relist keeps only that
+    of each Deployment it lists)."""
     if placement:
         return True
     if any(
@@ -120,4 +126,4 @@ def pods_needed(deployments: Mapping[str, Mapping], placement: bool, status: Map
         for cond in status.get("conditions") or ()
     ):
         return True
-    return not all(deployment_settled(d) for d in deployments.values())
+    return not settled

@@ -26,3 +26,6 @@ class Context:
     # The inputs fingerprint of each ModelDeployment's last plan that needed no wake-up (planner/inputs.py):
     # a reconcile whose inputs have the same fingerprint does not plan again.
     planned: dict[tuple[str, str], str] = field(default_factory=dict)
+    # When this process first applied the objects of each new model whose first status is held back
+    # (planner/settle.py): the settle time counts from then, not from a creation long queued.
+    settling_since: dict[tuple[str, str], datetime] = field(default_factory=dict)

@@ -75,6 +75,7 @@ from modelserve.forecasting.cycle import (
     next_tuning_time,
     reactive_floor,
     refit_due,
+    seeded_floor,
     series_note,
     tuning_due,
     tuning_status,
@@ -130,6 +131,15 @@ def _env_seconds(name: str, default: float, minimum: float) -> float:
         return max(minimum, float(os.environ.get(name, default)))
     except ValueError:
         return default
+
+
+def predictive_enabled(body: dict | None) -> bool:
+    """Whether a ModelDeployment (None: gone) exists, is not being deleted and enables predictive
+    autoscaling."""
+    if body is None or (body.get("metadata") or {}).get("deletionTimestamp"):
+        return False
+    raw = (body.get("spec") or {}).get("autoscaling") or {}
+    return bool((raw.get("predictive") or {}).get("enabled"))
 
 
 def interval_seconds() -> float:
@@ -300,7 +310,24 @@ class PredictiveController:
                         },
                     )
 
-        await asyncio.gather(*(one(ns, name) for ns, name in keys))
+        await asyncio.gather(*(one(ns, name) for ns, name in await self._predictive_keys(keys)))
+
+    async def _predictive_keys(self, keys: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """The keys whose model enables predictive autoscaling, from one LIST per namespace (a GET per
+        model every step cost 1,000 requests a minute with 1,000 idle models); the others are forgotten.
+        If a list fails, every key is planned (plan_model reads each one)."""
+        listed: dict[tuple[str, str], dict] = {}
+        try:
+            for ns in sorted({ns for ns, _ in keys}):
+                for body in await self._call(self.kube.list, MD, ns):
+                    listed[(ns, (body.get("metadata") or {}).get("name", ""))] = body
+        except Exception as exc:
+            log.debug("predictive autoscaling: listing ModelDeployments failed (%s); reading each", exc)
+            return keys
+        wanted = [k for k in keys if predictive_enabled(listed.get(k))]
+        for k in set(keys) - set(wanted):
+            self.forget(*k)
+        return wanted
 
     async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._io, fn, *args)
@@ -339,13 +366,10 @@ class PredictiveController:
     # -- one model ---------------------------------------------------------------------------------
     async def plan_model(self, ns: str, name: str) -> None:
         body = await self._call(self.kube.get, MD, ns, name)
-        if body is None or (body.get("metadata") or {}).get("deletionTimestamp"):
+        if not predictive_enabled(body):
             self.forget(ns, name)
             return
-        raw = (body.get("spec") or {}).get("autoscaling") or {}
-        if not (raw.get("predictive") or {}).get("enabled"):
-            self.forget(ns, name)
-            return
+        assert body is not None
         try:
             spec = parse_model_deployment(body.get("spec") or {})
         except SpecError as exc:
@@ -721,16 +745,21 @@ class PredictiveController:
         return self._pool
 
     async def _seed_floor(self, ns: str, name: str, region: str | None, track: SeriesTrack) -> None:
-        """After a restart, continue from the floor the HPA holds, so it can only descend gradually."""
+        """After a restart, continue from the floor the autoscaler holds (the ScaledObject's under KEDA,
+        else the HPA's: `seeded_floor`), so it can only descend gradually."""
         track.seeded = True
-        hpa_name = name if region is None else f"{name}-{region}"
-        try:
-            hpa = await self._call(self.kube.get, "HorizontalPodAutoscaler", ns, hpa_name)
-        except Exception:  # advisory: without it the floor starts at minReplicas
-            log.debug("could not read HPA %s/%s", ns, hpa_name, exc_info=True)
-            return
-        low = ((hpa or {}).get("spec") or {}).get("minReplicas")
-        if isinstance(low, int) and track.floor is None:
+        autoscaler = name if region is None else f"{name}-{region}"
+        found: dict[str, dict | None] = {}
+        for kind in ("ScaledObject", "HorizontalPodAutoscaler"):
+            try:  # without KEDA's CRD the ScaledObject read is a NotFound: None
+                found[kind] = await self._call(self.kube.get, kind, ns, autoscaler)
+            except Exception:  # advisory: without it the floor starts at minReplicas
+                log.debug("could not read %s %s/%s", kind, ns, autoscaler, exc_info=True)
+                found[kind] = None
+            if found[kind] is not None:
+                break
+        low = seeded_floor(found.get("ScaledObject"), found.get("HorizontalPodAutoscaler"))
+        if low is not None and track.floor is None:
             track.floor = low
 
 

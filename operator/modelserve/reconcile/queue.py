@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import itertools
 import logging
 import time
 from collections.abc import Callable
@@ -26,8 +28,15 @@ class WorkQueue:
         *,
         workers: int = 4,
         backoff: tuple[float, ...] = (1, 2, 5, 10, 30, 60),
+        on_drained: Callable[[], object] | None = None,
+        drained_after: int = 200,
     ):
+        """`on_drained` runs (in the pool) when the queue empties after at least `drained_after`
+        reconciles since it last ran: after a storm or a restart, not at rest (memory.trim)."""
         self._reconcile = reconcile
+        self._on_drained = on_drained
+        self._drained_after = drained_after
+        self._since_drained = 0
         self._workers = workers
         self._backoff = backoff
         self._due: dict[Key, float] = {}
@@ -35,6 +44,10 @@ class WorkQueue:
         self._dirty: set[Key] = set()
         self._failures: dict[Key, int] = {}
         self._first_time: set[Key] = set()  # models never reconciled to a status: served after the others
+        # One heap per lane of (due, seq, key), with stale entries dropped when popped: picking the next
+        # key costs O(log n), not a scan of every queued key (5,000 models queued at once).
+        self._heaps: tuple[list[tuple[float, int, Key]], list[tuple[float, int, Key]]] = ([], [])
+        self._seq = itertools.count()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reconcile")
@@ -44,18 +57,25 @@ class WorkQueue:
         """Reconcile `key` in `after` seconds (the earliest request wins). `first_time` (from the model's
         own watch event: True while it has no status yet) puts it in the second lane; None keeps its lane."""
         self.known.add(key)
-        if first_time is not None:
+        lane_changed = False
+        if first_time is not None and first_time != (key in self._first_time):
             (self._first_time.add if first_time else self._first_time.discard)(key)
+            lane_changed = True
         when = time.monotonic() + max(0.0, after)
-        if key in self._running:
-            if after <= 0:
-                self._dirty.add(key)
-            else:
-                self._due[key] = min(self._due.get(key, when), when)
+        if key in self._running and after <= 0:
+            self._dirty.add(key)
             return
-        self._due[key] = min(self._due.get(key, when), when)
+        before = self._due.get(key)
+        self._due[key] = min(before, when) if before is not None else when
+        if before is None or self._due[key] != before or lane_changed:
+            self._push(key)
+        if key in self._running:
+            return
         QUEUE_DEPTH.set(len(self._due))
         self._wake.set()
+
+    def _push(self, key: Key) -> None:
+        heapq.heappush(self._heaps[key in self._first_time], (self._due[key], next(self._seq), key))
 
     def forget(self, key: Key) -> None:
         self.known.discard(key)
@@ -73,17 +93,32 @@ class WorkQueue:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _next(self) -> tuple[Key | None, float]:
+        """The next key to reconcile, or None and how long until one is due. Two lanes: work on models
+        that exist (a rollout step, a rollback) before first-time creations, so a storm of new models
+        cannot hold up a rollback; earliest due first within a lane."""
         now = time.monotonic()
-        ready = [(t, k) for k, t in self._due.items() if k not in self._running]
-        if not ready:
-            return None, 3600.0
-        # Two lanes: work on models that exist (a rollout step, a rollback) before first-time creations,
-        # so a storm of new models cannot hold up a rollback; earliest due first within a lane.
-        due = [(k in self._first_time, t, k) for t, k in ready if t <= now]
-        if due:
-            return min(due)[2], 0.0
-        when, _ = min(ready)
-        return None, when - now
+        earliest = 3600.0
+        for lane, heap in enumerate(self._heaps):
+            skipped: list[tuple[float, int, Key]] = []  # due but running: back in the heap after
+            found: Key | None = None
+            while heap:
+                when, _, key = heap[0]
+                if self._due.get(key) != when or (key in self._first_time) != bool(lane):
+                    heapq.heappop(heap)  # stale: re-queued earlier, taken, forgotten or moved lane
+                    continue
+                if key in self._running:
+                    skipped.append(heapq.heappop(heap))
+                    continue
+                if when <= now:
+                    found = key
+                else:
+                    earliest = min(earliest, when - now)
+                break
+            for entry in skipped:
+                heapq.heappush(heap, entry)
+            if found is not None:
+                return found, 0.0
+        return None, earliest
 
     async def _worker(self, index: int) -> None:
         loop = asyncio.get_running_loop()
@@ -107,8 +142,20 @@ class WorkQueue:
                 log.exception("reconcile of %s/%s/%s failed; retrying in %ss", *key, requeue)
             finally:
                 self._running.discard(key)
+                self._since_drained += 1
             if key in self._dirty:
                 self._dirty.discard(key)
                 self.add(key)
             elif requeue is not None and key in self.known:
                 self.add(key, requeue)
+            if (
+                self._on_drained is not None
+                and self._since_drained >= self._drained_after
+                and not self._running
+                and not any(t <= time.monotonic() for t in self._due.values())
+            ):
+                self._since_drained = 0
+                try:
+                    await loop.run_in_executor(self._pool, self._on_drained)
+                except Exception:  # housekeeping only
+                    log.exception("work queue: on_drained failed")

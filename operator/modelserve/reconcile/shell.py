@@ -239,6 +239,7 @@ def reconcile_model_deployment(ctx: Context, namespace: str, name: str) -> float
     body = ctx.kube.get("ModelDeployment", namespace, name)
     if body is None:
         ctx.planned.pop((namespace, name), None)
+        ctx.settling_since.pop((namespace, name), None)
         return None
     body.setdefault("apiVersion", "modelserve.io/v1alpha1")
     body.setdefault("kind", "ModelDeployment")
@@ -268,7 +269,12 @@ def reconcile_model_deployment(ctx: Context, namespace: str, name: str) -> float
             apply_error = exc
             _record_apply_error(plan, exc, now)
         # A new model's start is not narrated step by step: its first status waits to settle (settle.py).
-        settling = None if apply_error is not None else first_status_delay(body, plan.status, now)
+        settling = None
+        if apply_error is None:
+            since = ctx.settling_since.setdefault((namespace, name), now)
+            settling = first_status_delay(body, plan.status, now, since)
+        if settling is None:
+            ctx.settling_since.pop((namespace, name), None)
         patch = status_patch(body.get("status") or {}, plan.status)
         if patch and settling is None:
             ctx.kube.patch_status("ModelDeployment", namespace, name, patch)

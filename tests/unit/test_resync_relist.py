@@ -1,0 +1,126 @@
+"""A resync reconciles only the models whose inputs changed since the last one (reconcile/resync.py,
+planner/inputs.py `resync_digests`): an idle model costs no reads at rest, and a change whose watch
+event was lost is still reconciled at the next resync."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from modelserve.api import constants as c
+from modelserve.planner.inputs import resync_digests
+from modelserve.reconcile.resync import ResyncFilter, list_scopes
+
+from tests.unit.test_cheap_rest import settled
+
+KEY = ("ModelDeployment", "ml", "eco")
+OTHER = ("SLAPolicy", "ml", "gold")
+
+
+def _filter(monkeypatch: pytest.MonkeyPatch) -> tuple[Any, ResyncFilter]:
+    kube, ctx, _, _ = settled(monkeypatch)
+    for (kind, _), obj in kube.objects.items():
+        if kind == "Deployment":  # settled: no pod list needed (planner/model_fetch.pods_needed)
+            obj["status"]["updatedReplicas"] = obj["status"]["replicas"]
+    return kube, ResyncFilter(kube, (), ctx.planned)
+
+
+def test_an_idle_model_is_reconciled_at_the_first_resync_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    _, relist = _filter(monkeypatch)
+    assert relist.due({KEY, OTHER}) == {KEY, OTHER}  # nothing known yet
+    for _ in range(10):
+        assert relist.due({KEY, OTHER}) == {OTHER}  # other kinds are reconciled as before
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda kube: kube.objects[("ModelDeployment", "eco")]["spec"].update(replicas=2),
+        lambda kube: next(o for (k, _), o in kube.objects.items() if k == "Deployment")["metadata"].update(
+            annotations={"edited-by": "someone"}
+        ),
+        lambda kube: kube.objects.pop(next(k for k in kube.objects if k[0] == "Service")),
+        lambda kube: kube.objects.__setitem__(
+            ("SLAPolicy", "gold"), {"kind": "SLAPolicy", "metadata": {"name": "gold", "namespace": "ml"}}
+        ),
+    ],
+    ids=["spec", "deployment-edited", "service-deleted", "sla-policy-created"],
+)
+def test_a_change_whose_watch_event_was_lost_is_reconciled_at_the_next_resync(
+    monkeypatch: pytest.MonkeyPatch, change: Any
+) -> None:
+    kube, relist = _filter(monkeypatch)
+    relist.due({KEY})
+    assert relist.due({KEY}) == set()
+    change(kube)
+    assert relist.due({KEY}) == {KEY}
+    assert relist.due({KEY}) == set()  # the change is seen once (its reconcile plans it)
+
+
+def test_a_model_whose_plan_is_not_settled_is_always_reconciled(monkeypatch: pytest.MonkeyPatch) -> None:
+    _, relist = _filter(monkeypatch)
+    relist.due({KEY})
+    relist.planned.pop(("ml", "eco"))  # type: ignore[attr-defined]
+    assert relist.due({KEY}) == {KEY}
+    assert relist.due({KEY}) == {KEY}
+
+
+def test_a_placed_model_is_always_reconciled(monkeypatch: pytest.MonkeyPatch) -> None:
+    kube, relist = _filter(monkeypatch)
+    kube.objects[("ModelDeployment", "eco")]["spec"]["placementRef"] = {"name": "eu"}
+    relist.due({KEY})
+    assert relist.due({KEY}) == {KEY}  # its nodes and pods are not in the lists
+
+
+def test_a_failing_list_reconciles_every_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    kube, relist = _filter(monkeypatch)
+    relist.due({KEY})
+    relist.due({KEY})
+
+    def fails(*args: Any, **kwargs: Any) -> list[dict]:
+        raise ConnectionError("connection reset by peer")
+
+    monkeypatch.setattr(kube, "list", fails)
+    assert relist.due({KEY, OTHER}) == {KEY, OTHER}
+
+
+def test_list_scopes() -> None:
+    assert list_scopes(()) == [None]
+    assert list_scopes(("a", "b")) == ["a", "b"]
+    assert list_scopes(("a", "team-*")) == [None]
+
+
+def _owned(name: str, owner: str, rv: int, kind: str = "Service") -> dict:
+    labels = {c.LABEL_INSTANCE: owner, c.LABEL_MANAGED_BY: c.MANAGED_BY}
+    meta = {"name": name, "namespace": "ml", "labels": labels, "resourceVersion": str(rv)}
+    return {"kind": kind, "metadata": meta}
+
+
+def _md(name: str, rv: int) -> dict:
+    return {"metadata": {"name": name, "namespace": "ml", "resourceVersion": str(rv)}, "spec": {}}
+
+
+@given(
+    models=st.lists(st.sampled_from("abcde"), min_size=1, max_size=5, unique=True),
+    objects=st.lists(st.tuples(st.sampled_from("abcde"), st.integers(1, 50)), max_size=12),
+    pick=st.integers(0, 100),
+)
+def test_a_version_change_changes_its_owners_digest_only(models: list[str], objects: list, pick: int) -> None:
+    mds = [_md(m, 1) for m in models]
+    owned = [_owned(f"{o}-{i}", o, rv) for i, (o, rv) in enumerate(objects)]
+    before = resync_digests(mds, owned, [])
+    assert set(before) == {("ml", m) for m in models}
+    if owned:
+        changed = copy.deepcopy(owned)
+        target = changed[pick % len(changed)]
+        target["metadata"]["resourceVersion"] += "0"
+        after = resync_digests(mds, changed, [])
+        owner = ("ml", target["metadata"]["labels"][c.LABEL_INSTANCE])
+        for key in before:
+            assert (after[key] != before[key]) == (key == owner)
+    bumped = [_md(m, 2) if i == pick % len(models) else _md(m, 1) for i, m in enumerate(models)]
+    after = resync_digests(bumped, owned, [])
+    assert [k for k in before if after[k] != before[k]] == [("ml", models[pick % len(models)])]
