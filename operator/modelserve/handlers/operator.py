@@ -24,6 +24,7 @@ from modelserve.k8s.client import KubeClient
 from modelserve.observability import memory, metrics
 from modelserve.reconcile.context import Context
 from modelserve.reconcile.failures import reconcile_reporting_errors
+from modelserve.reconcile.informer import ObjectCache
 from modelserve.reconcile.placement import reconcile_region_placement
 from modelserve.reconcile.predictive import PredictiveController
 from modelserve.reconcile.queue import Key, WorkQueue
@@ -35,6 +36,16 @@ from modelserve.reconcile.sla import SLAViews, reconcile_sla_policy
 log = logging.getLogger("modelserve")
 
 OWNED = {c.LABEL_MANAGED_BY: c.MANAGED_BY}
+_OWNED_SELECTOR = f"{c.LABEL_MANAGED_BY}={c.MANAGED_BY}"
+# The kinds whose watch events also fill the read cache, with their watch's label selector (the
+# ModelDeployment itself is read fresh at each reconcile; optional CRDs are not watched at all).
+CACHED_KINDS: dict[str, str | None] = {
+    "Deployment": _OWNED_SELECTOR,
+    "Service": _OWNED_SELECTOR,
+    "HorizontalPodAutoscaler": _OWNED_SELECTOR,
+    "PodDisruptionBudget": _OWNED_SELECTOR,
+    "SLAPolicy": None,
+}
 MD = "ModelDeployment"
 Reconciler = Callable[[Context, str, str], float | None]
 # The reconcile of every other kind the work queue serves (the ModelDeployment's is separate: it
@@ -104,18 +115,22 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         runtimes.refresh()
     except Exception as exc:  # the built-in catalogue applies until the ConfigMap can be read
         log.warning("runtime catalogue ConfigMap not read: %s", exc)
+    # The objects our watches see, kept for the reconciles to read (reconcile/informer.py).
+    cache = ObjectCache(CACHED_KINDS, kube.list_pages)
     ctx = Context(
         kube=kube,
         prometheus_url=OPTIONS.prometheus_url,
         floors=predictive,
-        sla_views=SLAViews(kube, runtimes.current),
+        sla_views=SLAViews(kube, runtimes.current, cache),
         runtimes=runtimes,
+        cache=cache,
     )
+    memo.cache = cache
     queue.start()
     memo.queue = queue
     memo.ctx = ctx
     memo.predictive = predictive
-    relist = ResyncFilter(kube, OPTIONS.namespaces, ctx.planned)
+    relist = ResyncFilter(kube, OPTIONS.namespaces, ctx.planned, cache)
     memo.resync = asyncio.create_task(_resync(queue, kube, relist))
     memo.runtimes = asyncio.create_task(_follow_runtimes(queue, runtimes))
     memo.forecast = predictive.start()
@@ -226,30 +241,39 @@ def on_model_deployment(type: str, name: str, namespace: str, body: Any, memo: k
     memo.queue.add(key, first_time=(body.get("status") or {}).get("observedGeneration") is None)
 
 
-def _queue_owner(body: Any, namespace: str | None, memo: kopf.Memo) -> None:
+def _remember(kind: str, event: Any, memo: kopf.Memo) -> None:
+    """Keep the event's object in the read cache (before its owner is queued: the reconcile reads it)."""
+    cache = getattr(memo, "cache", None)
+    obj = event.get("object") if isinstance(event, dict) else None
+    if cache is not None and isinstance(obj, dict):
+        cache.observe(kind, event.get("type"), obj)
+
+
+def _queue_owner(kind: str, event: Any, body: Any, namespace: str | None, memo: kopf.Memo) -> None:
+    _remember(kind, event, memo)
     owner = (body.get("metadata", {}).get("labels") or {}).get(c.LABEL_INSTANCE)
     if owner and namespace and hasattr(memo, "queue"):
         memo.queue.add((MD, namespace, owner))
 
 
 @kopf.on.event("apps", "v1", "deployments", labels=OWNED)
-def on_owned_deployment(body: Any, namespace: str, memo: kopf.Memo, **_: Any) -> None:
-    _queue_owner(body, namespace, memo)
+def on_owned_deployment(event: Any, body: Any, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+    _queue_owner("Deployment", event, body, namespace, memo)
 
 
 @kopf.on.event("", "v1", "services", labels=OWNED)
-def on_owned_service(body: Any, namespace: str, memo: kopf.Memo, **_: Any) -> None:
-    _queue_owner(body, namespace, memo)
+def on_owned_service(event: Any, body: Any, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+    _queue_owner("Service", event, body, namespace, memo)
 
 
 @kopf.on.event("autoscaling", "v2", "horizontalpodautoscalers", labels=OWNED)
-def on_owned_hpa(body: Any, namespace: str, memo: kopf.Memo, **_: Any) -> None:
-    _queue_owner(body, namespace, memo)
+def on_owned_hpa(event: Any, body: Any, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+    _queue_owner("HorizontalPodAutoscaler", event, body, namespace, memo)
 
 
 @kopf.on.event("policy", "v1", "poddisruptionbudgets", labels=OWNED)
-def on_owned_pdb(body: Any, namespace: str, memo: kopf.Memo, **_: Any) -> None:
-    _queue_owner(body, namespace, memo)
+def on_owned_pdb(event: Any, body: Any, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+    _queue_owner("PodDisruptionBudget", event, body, namespace, memo)
 
 
 def _queue_namespace(namespace: str, memo: kopf.Memo) -> None:
@@ -267,5 +291,6 @@ def on_region_placement(namespace: str, memo: kopf.Memo, **_: Any) -> None:
 
 
 @kopf.on.event(GROUP, VERSION, "slapolicies")
-def on_sla_policy(namespace: str, memo: kopf.Memo, **_: Any) -> None:
+def on_sla_policy(event: Any, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+    _remember("SLAPolicy", event, memo)
     _queue_namespace(namespace, memo)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from modelserve.forecasting.cycle import FloorSource
 from modelserve.k8s.client import KubeClient
+from modelserve.reconcile.informer import ObjectCache
 from modelserve.reconcile.runtimes import RuntimeCatalogueSource
 from modelserve.slo.view import SLAViewSource
 
@@ -23,6 +24,8 @@ class Context:
     floors: FloorSource | None = None  # the predictive autoscaler's floors; None: none
     sla_views: SLAViewSource | None = None  # the SLA controller's view of a model; None: no SLA
     runtimes: RuntimeCatalogueSource | None = None  # the runtime catalogue; None: the built-ins
+    # The watched kinds' objects, kept from kopf's watch events (informer.py); None: read the API server.
+    cache: ObjectCache | None = None
     # The inputs fingerprint of each ModelDeployment's last plan that needed no wake-up (planner/inputs.py):
     # a reconcile whose inputs have the same fingerprint does not plan again.
     planned: dict[tuple[str, str], str] = field(default_factory=dict)

@@ -19,6 +19,7 @@ from modelserve.api import constants as c
 from modelserve.k8s.client import KubeClient
 from modelserve.planner.inputs import resync_digests
 from modelserve.planner.modeldeployment import OWNED_KINDS
+from modelserve.reconcile.informer import ObjectCache
 from modelserve.reconcile.queue import Key
 
 log = logging.getLogger(__name__)
@@ -38,17 +39,28 @@ def list_scopes(namespaces: Iterable[str]) -> list[str | None]:
 class ResyncFilter:
     """Remembers each model's digest at the last resync; `due(keys)` keeps the keys worth reconciling."""
 
-    def __init__(self, kube: KubeClient, namespaces: Iterable[str], planned: Mapping[tuple[str, str], str]):
+    def __init__(
+        self,
+        kube: KubeClient,
+        namespaces: Iterable[str],
+        planned: Mapping[tuple[str, str], str],
+        cache: ObjectCache | None = None,
+    ):
         self.kube = kube
         self.scopes = list_scopes(namespaces)
         self.planned = planned  # the reconcile's settled plans (Context.planned)
         self.last: dict[tuple[str, str], str | None] = {}
+        # The read cache: these lists are its relists too (a deletion its watch missed is dropped).
+        self.cache = cache
 
     def _list(self, kind: str, label_selector: str | None = None) -> Iterator[dict]:
         """The objects of `kind`, a page at a time: the digests keep a few strings of each, so thousands
         of Deployments are never held at once (the peak memory of a relist stays flat as N grows)."""
         for scope in self.scopes:
-            for item in self.kube.list_pages(kind, scope, label_selector=label_selector):
+            items: Iterator[dict] = self.kube.list_pages(kind, scope, label_selector=label_selector)
+            if self.cache is not None and self.cache.covers(kind):
+                items = self.cache.relisted(kind, scope, items)
+            for item in items:
                 item.setdefault("kind", kind)  # a list's items carry no kind
                 item.setdefault("metadata", {}).setdefault("namespace", scope)
                 yield item

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime
+from typing import Any
 
 from kubernetes.client.rest import ApiException
 
@@ -56,7 +57,8 @@ def observe(ctx: Context, body: dict) -> tuple[Observed, dict[str, dict[str, dic
     ns, name, uid = meta["namespace"], meta["name"], meta.get("uid", "")
     owned: dict[str, dict[str, dict]] = {}
     for kind in OWNED_KINDS:
-        items = ctx.kube.list(kind, ns, label_selector=owned_selector(name))
+        reader = ctx.cache if ctx.cache is not None and ctx.cache.covers(kind) else ctx.kube
+        items = reader.list(kind, ns, label_selector=owned_selector(name))
         owned[kind] = {o["metadata"]["name"]: o for o in items if _owned_by(o, uid)}
     spec = body.get("spec") or {}
     observed = Observed(deployments=owned["Deployment"], hpas=owned["HorizontalPodAutoscaler"])
@@ -154,7 +156,8 @@ def apply_plan(
         live = owned.get(kind, {}).get(name)
         if live is None and _same_object(user_route, obj):
             live = user_route
-        elif live is None:  # not ours yet
+        elif live is None and not (ctx.cache is not None and ctx.cache.covers(kind)):  # not ours yet
+            # (A cached kind holds every object with our label: absent there, it is absent or not ours.)
             live = ctx.kube.get(kind, obj["metadata"].get("namespace"), name)
         # List items carry no apiVersion/kind; everything else must already be as we want it.
         if live is not None and is_subset(
@@ -163,9 +166,9 @@ def apply_plan(
             continue
         handover = replicas_handover(obj, live, FIELD_MANAGER)
         if handover is not None:  # an HPA takes spec.replicas over: keep its value meanwhile
-            ctx.kube.apply(handover, field_manager=HANDOVER_FIELD_MANAGER)
+            _remember(ctx, ctx.kube.apply(handover, field_manager=HANDOVER_FIELD_MANAGER), kind)
             writes += 1
-        ctx.kube.apply(obj)
+        _remember(ctx, ctx.kube.apply(obj), kind)
         writes += 1
     for kind, objects in owned.items():
         if kind in plan.keep_kinds:
@@ -173,8 +176,16 @@ def apply_plan(
         for name in objects:
             if name not in wanted.get(kind, set()):
                 ctx.kube.delete(kind, body["metadata"]["namespace"], name)
+                if ctx.cache is not None:
+                    ctx.cache.forget(kind, body["metadata"]["namespace"], name)
                 writes += 1
     return writes
+
+
+def _remember(ctx: Context, applied: Any, kind: str) -> None:
+    """Write-through: the next reconcile reads what we just wrote, even before its watch event."""
+    if ctx.cache is not None and isinstance(applied, dict):
+        ctx.cache.record(applied, kind)
 
 
 def _same_object(live: dict | None, obj: dict) -> bool:

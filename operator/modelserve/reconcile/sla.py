@@ -38,6 +38,7 @@ from modelserve.k8s.client import KubeClient, NotFound
 from modelserve.k8s.compare import is_subset
 from modelserve.metrics_source import MetricsUnavailable, PrometheusQuery, UnexpectedResult
 from modelserve.observability import metrics
+from modelserve.reconcile.informer import ObjectCache
 from modelserve.runtimes import Catalogue, RuntimeEntry, builtin_catalogue
 from modelserve.slo import (
     ModelSLAStatus,
@@ -94,16 +95,23 @@ def rule_up_to_date(desired: Mapping[str, Any], live: Mapping[str, Any] | None) 
 
 
 class SLAViews:
-    """The :class:`~modelserve.slo.view.SLAViewSource` of the ModelDeployment reconcile: one list of
-    the SLAPolicies of the model's namespace per view."""
+    """The :class:`~modelserve.slo.view.SLAViewSource` of the ModelDeployment reconcile: the SLAPolicies
+    of the model's namespace, from the cache of watched objects when there is one (else a list per view)."""
 
-    def __init__(self, kube: KubeClient, catalogue: Callable[[], Catalogue] | None = None):
+    def __init__(
+        self,
+        kube: KubeClient,
+        catalogue: Callable[[], Catalogue] | None = None,
+        cache: ObjectCache | None = None,
+    ):
         self.kube = kube
         self.catalogue = catalogue  # the live runtime catalogue (the cluster's ConfigMap); None: built-in
+        # The watched SLAPolicies (reconcile/informer.py): one list per namespace, then the watch's events.
+        self.cache = cache if cache is not None and cache.covers(KIND) else None
 
     def view_for(self, md_body: Mapping[str, Any]) -> SLAView | None:
-        namespace = (md_body.get("metadata") or {}).get("namespace")
-        policies = self.kube.list(KIND, namespace)
+        namespace = (md_body.get("metadata") or {}).get("namespace") or ""
+        policies = self.cache.list(KIND, namespace) if self.cache else self.kube.list(KIND, namespace)
         for p in policies:
             p.setdefault("metadata", {}).setdefault("namespace", namespace)
         return sla_view_from(md_body, policies, self.catalogue() if self.catalogue else None)
