@@ -9,6 +9,7 @@ import itertools
 import math
 import multiprocessing
 import pickle
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -1009,9 +1010,9 @@ def test_idle_models_cost_one_list_per_namespace_not_a_get_each() -> None:
             self.calls.append(("get", name))
             return super().get(kind, namespace, name)
 
-        def list(self, kind: str, namespace: str | None = None) -> list[dict]:
+        def list_pages(self, kind: str, namespace: str | None = None) -> Iterator[dict]:
             self.calls.append(("list", namespace or ""))
-            return [o for (k, ns, _), o in self.objects.items() if k == kind and ns == namespace]
+            yield from [o for (k, ns, _), o in self.objects.items() if k == kind and ns == namespace]
 
     plain = md_body("plain")
     plain["spec"]["autoscaling"]["predictive"]["enabled"] = False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import time
 from datetime import UTC, datetime, timedelta
@@ -486,30 +487,36 @@ class FakeQueue:
         self.known.discard(key)
 
 
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
 def test_handlers_ignore_status_only_updates() -> None:
     from modelserve.handlers import sla as handlers
 
     memo = SimpleNamespace(queue=FakeQueue())
     body = policy()
-    handlers.queue_sla_policy(type="ADDED", body=body, name="gold", namespace="prod", memo=memo)
-    handlers.queue_sla_policy(type="MODIFIED", body=body, name="gold", namespace="prod", memo=memo)
+    run(handlers.queue_sla_policy(type="ADDED", body=body, name="gold", namespace="prod", memo=memo))
+    run(handlers.queue_sla_policy(type="MODIFIED", body=body, name="gold", namespace="prod", memo=memo))
     assert memo.queue.added == [("SLAPolicy", "prod", "gold")]
     body["metadata"]["generation"] = 2
-    handlers.queue_sla_policy(type="MODIFIED", body=body, name="gold", namespace="prod", memo=memo)
+    run(handlers.queue_sla_policy(type="MODIFIED", body=body, name="gold", namespace="prod", memo=memo))
     assert len(memo.queue.added) == 2
     md = model("a")
-    handlers.queue_policies_for_model(type="ADDED", body=md, name="a", namespace="prod", memo=memo)
-    handlers.queue_policies_for_model(
-        type="MODIFIED", body={**md, "status": {"phase": "Ready"}}, name="a", namespace="prod", memo=memo
+    run(handlers.queue_policies_for_model(type="ADDED", body=md, name="a", namespace="prod", memo=memo))
+    run(
+        handlers.queue_policies_for_model(
+            type="MODIFIED", body={**md, "status": {"phase": "Ready"}}, name="a", namespace="prod", memo=memo
+        )
     )
     assert len(memo.queue.added) == 3
     md["metadata"]["labels"] = {"tier": "gold"}
-    handlers.queue_policies_for_model(type="MODIFIED", body=md, name="a", namespace="prod", memo=memo)
+    run(handlers.queue_policies_for_model(type="MODIFIED", body=md, name="a", namespace="prod", memo=memo))
     assert len(memo.queue.added) == 4
     # No kopf watch on the optional PrometheusRule CRD (its removal stopped kopf): the resync repairs
     # a rule's drift.
     assert not hasattr(handlers, "queue_policy_for_rule")
-    handlers.queue_sla_policy(type="DELETED", body=body, name="gold", namespace="prod", memo=memo)
+    run(handlers.queue_sla_policy(type="DELETED", body=body, name="gold", namespace="prod", memo=memo))
     assert ("SLAPolicy", "prod", "gold") not in memo.queue.known
 
 

@@ -36,17 +36,18 @@ from modelserve.reconcile.sla import SLAViews, reconcile_sla_policy
 log = logging.getLogger("modelserve")
 
 OWNED = {c.LABEL_MANAGED_BY: c.MANAGED_BY}
+MD = "ModelDeployment"
 _OWNED_SELECTOR = f"{c.LABEL_MANAGED_BY}={c.MANAGED_BY}"
-# The kinds whose watch events also fill the read cache, with their watch's label selector (the
-# ModelDeployment itself is read fresh at each reconcile; optional CRDs are not watched at all).
+# The kinds whose watch events also fill the read cache, with their watch's label selector (optional
+# CRDs are not watched at all, so not cached).
 CACHED_KINDS: dict[str, str | None] = {
+    MD: None,
     "Deployment": _OWNED_SELECTOR,
     "Service": _OWNED_SELECTOR,
     "HorizontalPodAutoscaler": _OWNED_SELECTOR,
     "PodDisruptionBudget": _OWNED_SELECTOR,
     "SLAPolicy": None,
 }
-MD = "ModelDeployment"
 Reconciler = Callable[[Context, str, str], float | None]
 # The reconcile of every other kind the work queue serves (the ModelDeployment's is separate: it
 # reports its own failures stage by stage).
@@ -68,7 +69,8 @@ class RuntimeOptions:
 
 
 OPTIONS = RuntimeOptions()
-KOPF_WORKER_LIMIT = 64
+KOPF_WORKER_LIMIT = 256
+KOPF_IDLE_TIMEOUT = 0.5
 
 
 def configure_settings(settings: kopf.OperatorSettings) -> None:
@@ -85,8 +87,12 @@ def configure_settings(settings: kopf.OperatorSettings) -> None:
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 60
     # kopf runs one asyncio worker per object with pending watch events; ours only queue a key, so a
-    # bound keeps thousands of objects from being thousands of tasks, and costs no latency.
+    # bound keeps thousands of objects from being thousands of tasks. A worker keeps its slot until no
+    # event has come for `idle_timeout` (kopf's default 5 s): with 64 slots that passed only ~13
+    # objects' events a second, and a storm of 1,000 models (4,000 objects, several events each) waited
+    # on kopf, not on the API server. Our handlers return at once, so a worker may leave at once.
     settings.queueing.worker_limit = KOPF_WORKER_LIMIT
+    settings.queueing.idle_timeout = KOPF_IDLE_TIMEOUT
 
 
 @kopf.on.startup()
@@ -99,6 +105,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     """
     configure_settings(settings)
     kube = KubeClient.from_environment(OPTIONS.kubeconfig, on_request=metrics.count_request)
+    kube.send_events_async()  # a reconcile does not wait for its Events' POSTs (k8s/client.py)
 
     def reconcile(key: Key) -> float | None:
         kind, namespace, name = key
@@ -209,6 +216,8 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
         memo.runtimes.cancel()
     if getattr(memo, "queue", None):
         await memo.queue.stop()
+    if getattr(memo, "ctx", None):  # the last Events go out before the process ends
+        await asyncio.get_running_loop().run_in_executor(None, memo.ctx.kube.flush, 5.0)
 
 
 @kopf.on.login()
@@ -232,7 +241,10 @@ def login(**_: Any) -> kopf.ConnectionInfo:
 
 
 @kopf.on.event(GROUP, VERSION, "modeldeployments")
-def on_model_deployment(type: str, name: str, namespace: str, body: Any, memo: kopf.Memo, **_: Any) -> None:
+async def on_model_deployment(
+    event: Any, type: str, name: str, namespace: str, body: Any, memo: kopf.Memo, **_: Any
+) -> None:
+    _remember(MD, event, memo)
     key = (MD, namespace, name)
     if type == "DELETED":
         memo.queue.forget(key)
@@ -257,22 +269,22 @@ def _queue_owner(kind: str, event: Any, body: Any, namespace: str | None, memo: 
 
 
 @kopf.on.event("apps", "v1", "deployments", labels=OWNED)
-def on_owned_deployment(event: Any, body: Any, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+async def on_owned_deployment(event: Any, body: Any, namespace: str, memo: kopf.Memo, **_: Any) -> None:
     _queue_owner("Deployment", event, body, namespace, memo)
 
 
 @kopf.on.event("", "v1", "services", labels=OWNED)
-def on_owned_service(event: Any, body: Any, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+async def on_owned_service(event: Any, body: Any, namespace: str, memo: kopf.Memo, **_: Any) -> None:
     _queue_owner("Service", event, body, namespace, memo)
 
 
 @kopf.on.event("autoscaling", "v2", "horizontalpodautoscalers", labels=OWNED)
-def on_owned_hpa(event: Any, body: Any, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+async def on_owned_hpa(event: Any, body: Any, namespace: str, memo: kopf.Memo, **_: Any) -> None:
     _queue_owner("HorizontalPodAutoscaler", event, body, namespace, memo)
 
 
 @kopf.on.event("policy", "v1", "poddisruptionbudgets", labels=OWNED)
-def on_owned_pdb(event: Any, body: Any, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+async def on_owned_pdb(event: Any, body: Any, namespace: str, memo: kopf.Memo, **_: Any) -> None:
     _queue_owner("PodDisruptionBudget", event, body, namespace, memo)
 
 
@@ -286,11 +298,11 @@ def _queue_namespace(namespace: str, memo: kopf.Memo) -> None:
 
 
 @kopf.on.event(GROUP, VERSION, "regionplacements")
-def on_region_placement(namespace: str, memo: kopf.Memo, **_: Any) -> None:
+async def on_region_placement(namespace: str, memo: kopf.Memo, **_: Any) -> None:
     _queue_namespace(namespace, memo)
 
 
 @kopf.on.event(GROUP, VERSION, "slapolicies")
-def on_sla_policy(event: Any, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+async def on_sla_policy(event: Any, namespace: str, memo: kopf.Memo, **_: Any) -> None:
     _remember("SLAPolicy", event, memo)
     _queue_namespace(namespace, memo)

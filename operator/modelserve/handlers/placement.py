@@ -18,7 +18,7 @@ KIND = "RegionPlacement"
 
 
 @kopf.on.event(GROUP, VERSION, "regionplacements")
-def on_region_placement(type: str, name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+async def on_region_placement(type: str, name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
     if not hasattr(memo, "queue"):
         return
     if type == "DELETED":
@@ -40,7 +40,7 @@ _NODES: dict[str, tuple] = {}  # node name -> what residency depends on, to igno
 
 
 @kopf.on.event("", "v1", "nodes")
-def on_node(type: str, name: str, body: Any, memo: kopf.Memo, **_: Any) -> None:
+async def on_node(type: str, name: str, body: Any, memo: kopf.Memo, **_: Any) -> None:
     """Only changes that can move residency matter: labels, schedulability, readiness, existence."""
     if type == "DELETED":
         _NODES.pop(name, None)
@@ -69,7 +69,7 @@ def _ready(node: dict) -> str | None:
 
 
 @kopf.on.event("", "v1", "pods", labels={c.LABEL_MANAGED_BY: c.MANAGED_BY})
-def on_owned_pod(type: str, body: Any, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+async def on_owned_pod(type: str, body: Any, namespace: str, memo: kopf.Memo, **_: Any) -> None:
     labels = body.get("metadata", {}).get("labels") or {}
     owner = labels.get(c.LABEL_INSTANCE)
     if owner and hasattr(memo, "queue"):

@@ -34,16 +34,21 @@ def _seen(memo: Any, table: str) -> dict:
 
 
 @kopf.on.event(GROUP, VERSION, "slapolicies")
-def queue_sla_policy(type: str, body: Any, name: str, namespace: str | None, memo: Any, **_: Any) -> None:
+async def queue_sla_policy(
+    type: str, body: Any, name: str, namespace: str | None, memo: Any, **_: Any
+) -> None:
     if not hasattr(memo, "queue") or not namespace:
         return
     key = (KIND, namespace, name)
     generations = _seen(memo, "sla_generations")
+    policies = _seen(memo, "sla_policies_by_namespace")
     if type == "DELETED":
         memo.queue.forget(key)
         generations.pop(key, None)
+        policies.get(namespace, set()).discard(key)
         forget_policy_metrics(namespace, name)
         return
+    policies.setdefault(namespace, set()).add(key)
     meta = body.get("metadata", {})
     signature = (meta.get("uid"), meta.get("generation"), bool(meta.get("deletionTimestamp")))
     if generations.get(key) == signature and key in memo.queue.known:
@@ -53,13 +58,15 @@ def queue_sla_policy(type: str, body: Any, name: str, namespace: str | None, mem
 
 
 def queue_policies_of_namespace(namespace: str, memo: Any) -> None:
-    for key in list(memo.queue.known):
-        if key[0] == KIND and key[1] == namespace:
+    """Queue the SLAPolicies of `namespace` (kept by their watch: not a scan of every queued key, which
+    cost O(models) for each new model of a storm)."""
+    for key in sorted(_seen(memo, "sla_policies_by_namespace").get(namespace, ())):
+        if key in memo.queue.known:
             memo.queue.add(key)
 
 
 @kopf.on.event(GROUP, VERSION, "modeldeployments")
-def queue_policies_for_model(
+async def queue_policies_for_model(
     type: str, body: Any, name: str, namespace: str | None, memo: Any, **_: Any
 ) -> None:
     if not hasattr(memo, "queue") or not namespace:

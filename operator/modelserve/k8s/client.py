@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import socket
 import threading
 import time
@@ -31,6 +32,8 @@ CONNECTION_POOL = 32
 ABSENT_KIND_SECONDS = 60.0
 # Items per page of a relist (KubeClient.list_pages): a bounded response, however many objects exist.
 LIST_PAGE = 500
+# Events waiting to be posted by the operator's sender thread (client-go's broadcaster buffers 1,000).
+EVENT_BUFFER = 1000
 
 
 class NotFound(Exception):
@@ -49,6 +52,35 @@ class KubeClient:
         # are optional CRDs; without this, a cluster without them paid four requests per reconcile.
         self._absent: dict[str, float] = {}
         self.clock = time.monotonic
+        self._outbox: queue.Queue[dict] | None = None  # set by send_events_async()
+
+    def send_events_async(self, buffer: int = EVENT_BUFFER) -> None:
+        """From now on, post Events from a sender thread, as client-go's event broadcaster does: a
+        reconcile hands its Event over and goes on, instead of waiting for the POST (in a storm of new
+        models, one request of every five). At most `buffer` Events wait; beyond that they are dropped
+        (logged), as client-go drops them when its channel is full. `flush()` waits for the outbox."""
+        if self._outbox is not None:
+            return
+        self._outbox = queue.Queue(maxsize=buffer)
+        threading.Thread(target=self._send_events, name="event-sender", daemon=True).start()
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every handed-over Event has been posted (or `timeout`); True if it was."""
+        if self._outbox is None:
+            return True
+        deadline = time.monotonic() + timeout
+        while self._outbox.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return not self._outbox.unfinished_tasks
+
+    def _send_events(self) -> None:
+        assert self._outbox is not None
+        while True:
+            event = self._outbox.get()
+            try:
+                self._post(event)
+            finally:
+                self._outbox.task_done()
 
     @classmethod
     def from_environment(
@@ -277,9 +309,20 @@ class KubeClient:
             "lastTimestamp": now,
             "count": 1,
         }
+        if self._outbox is None:
+            self._post(event)
+            return
+        try:
+            self._outbox.put_nowait(event)
+        except queue.Full:
+            log.warning("event outbox full (%d): dropped %s/%s", self._outbox.maxsize, reason, meta["name"])
+
+    def _post(self, event: dict) -> None:
         try:
             self._call(
                 "POST", resource_for("Event").path(event["metadata"]["namespace"]), body=event, kind="Event"
             )
         except Exception as exc:  # an Event is best effort; never fail a reconcile on it
-            log.warning("could not post event %s/%s: %s", reason, meta["name"], exc)
+            log.warning(
+                "could not post event %s/%s: %s", event["reason"], event["involvedObject"]["name"], exc
+            )

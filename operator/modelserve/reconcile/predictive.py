@@ -316,18 +316,26 @@ class PredictiveController:
         """The keys whose model enables predictive autoscaling, from one LIST per namespace (a GET per
         model every step cost 1,000 requests a minute with 1,000 idle models); the others are forgotten.
         If a list fails, every key is planned (plan_model reads each one)."""
-        listed: dict[tuple[str, str], dict] = {}
+        enabled: set[tuple[str, str]] = set()
         try:
             for ns in sorted({ns for ns, _ in keys}):
-                for body in await self._call(self.kube.list, MD, ns):
-                    listed[(ns, (body.get("metadata") or {}).get("name", ""))] = body
+                enabled |= await self._call(self._enabled_in, ns)
         except Exception as exc:
             log.debug("predictive autoscaling: listing ModelDeployments failed (%s); reading each", exc)
             return keys
-        wanted = [k for k in keys if predictive_enabled(listed.get(k))]
+        wanted = [k for k in keys if k in enabled]
         for k in set(keys) - set(wanted):
             self.forget(*k)
         return wanted
+
+    def _enabled_in(self, ns: str) -> set[tuple[str, str]]:
+        """The models of `ns` that enable predictive autoscaling: a page of the list at a time, keeping
+        names only (a whole list of 5,000 models would be the process's largest allocation)."""
+        return {
+            (ns, (body.get("metadata") or {}).get("name", ""))
+            for body in self.kube.list_pages(MD, ns)
+            if predictive_enabled(body)
+        }
 
     async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._io, fn, *args)

@@ -182,6 +182,14 @@ def apply_plan(
     return writes
 
 
+def _read_model(ctx: Context, namespace: str, name: str) -> dict | None:
+    """The ModelDeployment as the read cache holds it (its watch event is stored before its key is
+    queued, and our status writes as they are made), else from the API server."""
+    if ctx.cache is not None and ctx.cache.covers("ModelDeployment"):
+        return ctx.cache.get("ModelDeployment", namespace, name)
+    return ctx.kube.get("ModelDeployment", namespace, name)
+
+
 def _remember(ctx: Context, applied: Any, kind: str) -> None:
     """Write-through: the next reconcile reads what we just wrote, even before its watch event."""
     if ctx.cache is not None and isinstance(applied, dict):
@@ -247,7 +255,7 @@ def post_events(ctx: Context, body: dict, events: list[EventSpec]) -> None:
 def reconcile_model_deployment(ctx: Context, namespace: str, name: str) -> float | None:
     """One level-based reconcile of a ModelDeployment. Returns seconds until it should run again."""
     started = time.monotonic()
-    body = ctx.kube.get("ModelDeployment", namespace, name)
+    body = _read_model(ctx, namespace, name)
     if body is None:
         ctx.planned.pop((namespace, name), None)
         ctx.settling_since.pop((namespace, name), None)
@@ -288,7 +296,9 @@ def reconcile_model_deployment(ctx: Context, namespace: str, name: str) -> float
             ctx.settling_since.pop((namespace, name), None)
         patch = status_patch(body.get("status") or {}, plan.status)
         if patch and settling is None:
-            ctx.kube.patch_status("ModelDeployment", namespace, name, patch)
+            _remember(
+                ctx, ctx.kube.patch_status("ModelDeployment", namespace, name, patch), "ModelDeployment"
+            )
         if settling is None:
             post_events(ctx, body, plan.events)
         for kind, objs in owned.items():
