@@ -20,7 +20,7 @@ import kopf
 
 from modelserve import GROUP, VERSION
 from modelserve.api import constants as c
-from modelserve.k8s.client import KubeClient
+from modelserve.k8s.client import LIST_PAGE, KubeClient
 from modelserve.observability import memory, metrics
 from modelserve.reconcile.context import Context
 from modelserve.reconcile.failures import reconcile_reporting_errors
@@ -83,6 +83,9 @@ def configure_settings(settings: kopf.OperatorSettings) -> None:
     settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(field="status.kopf.diffbase")
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.posting.enabled = False  # we post our own Events, on transitions only
+    # The initial listing (at start, and after every 410 Gone) a page at a time, as our relist does: one
+    # response with 5,000 Deployments is tens of MB held at once.
+    settings.watching.chunk_size = LIST_PAGE
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 60
