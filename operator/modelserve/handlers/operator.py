@@ -38,10 +38,10 @@ log = logging.getLogger("modelserve")
 OWNED = {c.LABEL_MANAGED_BY: c.MANAGED_BY}
 MD = "ModelDeployment"
 _OWNED_SELECTOR = f"{c.LABEL_MANAGED_BY}={c.MANAGED_BY}"
-# The kinds whose watch events also fill the read cache, with their watch's label selector (optional
-# CRDs are not watched at all, so not cached).
+# The kinds whose watch events also fill the read cache, with their watch's label selector. Not the
+# ModelDeployment: its status holds the rollout's state (the step, the analysis counters), which a
+# reconcile must read as stored, so each reconcile GETs it. Optional CRDs are not watched at all.
 CACHED_KINDS: dict[str, str | None] = {
-    MD: None,
     "Deployment": _OWNED_SELECTOR,
     "Service": _OWNED_SELECTOR,
     "HorizontalPodAutoscaler": _OWNED_SELECTOR,
@@ -247,7 +247,6 @@ def login(**_: Any) -> kopf.ConnectionInfo:
 async def on_model_deployment(
     event: Any, type: str, name: str, namespace: str, body: Any, memo: kopf.Memo, **_: Any
 ) -> None:
-    _remember(MD, event, memo)
     key = (MD, namespace, name)
     if type == "DELETED":
         memo.queue.forget(key)

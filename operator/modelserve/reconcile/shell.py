@@ -182,14 +182,6 @@ def apply_plan(
     return writes
 
 
-def _read_model(ctx: Context, namespace: str, name: str) -> dict | None:
-    """The ModelDeployment as the read cache holds it (its watch event is stored before its key is
-    queued, and our status writes as they are made), else from the API server."""
-    if ctx.cache is not None and ctx.cache.covers("ModelDeployment"):
-        return ctx.cache.get("ModelDeployment", namespace, name)
-    return ctx.kube.get("ModelDeployment", namespace, name)
-
-
 def _remember(ctx: Context, applied: Any, kind: str) -> None:
     """Write-through: the next reconcile reads what we just wrote, even before its watch event."""
     if ctx.cache is not None and isinstance(applied, dict):
@@ -255,7 +247,8 @@ def post_events(ctx: Context, body: dict, events: list[EventSpec]) -> None:
 def reconcile_model_deployment(ctx: Context, namespace: str, name: str) -> float | None:
     """One level-based reconcile of a ModelDeployment. Returns seconds until it should run again."""
     started = time.monotonic()
-    body = _read_model(ctx, namespace, name)
+    # Read as stored, never from the cache: its status is the rollout's state (operator.py CACHED_KINDS).
+    body = ctx.kube.get("ModelDeployment", namespace, name)
     if body is None:
         ctx.planned.pop((namespace, name), None)
         ctx.settling_since.pop((namespace, name), None)
@@ -296,9 +289,7 @@ def reconcile_model_deployment(ctx: Context, namespace: str, name: str) -> float
             ctx.settling_since.pop((namespace, name), None)
         patch = status_patch(body.get("status") or {}, plan.status)
         if patch and settling is None:
-            _remember(
-                ctx, ctx.kube.patch_status("ModelDeployment", namespace, name, patch), "ModelDeployment"
-            )
+            ctx.kube.patch_status("ModelDeployment", namespace, name, patch)
         if settling is None:
             post_events(ctx, body, plan.events)
         for kind, objs in owned.items():
