@@ -124,3 +124,45 @@ def test_a_version_change_changes_its_owners_digest_only(models: list[str], obje
     bumped = [_md(m, 2) if i == pick % len(models) else _md(m, 1) for i, m in enumerate(models)]
     after = resync_digests(bumped, owned, [])
     assert [k for k in before if after[k] != before[k]] == [("ml", models[pick % len(models)])]
+
+
+def test_a_model_settled_since_the_last_resync_is_not_reconciled_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After a storm every model's digest differs from the previous resync's; a model whose last
+    reconcile settled on what the resync lists (and wrote nothing) is not reconciled for it (with the
+    read cache, reconcile/shell.py `_record_resync_digest`). A change after that reconcile still is."""
+    from datetime import timedelta
+
+    from modelserve.handlers.operator import CACHED_KINDS
+    from modelserve.reconcile import shell
+    from modelserve.reconcile.context import Context
+    from modelserve.reconcile.informer import ObjectCache
+
+    from tests.unit.test_cheap_rest import NOW
+    from tests.unit.test_reconcile_errors import FakeKube
+    from tests.unit.test_write_economy import make_ready, new_model
+
+    kube = FakeKube(new_model())
+    cache = ObjectCache(CACHED_KINDS, kube.list_pages)
+    clock = [NOW + timedelta(seconds=1)]
+    ctx = Context(kube=kube, clock=lambda: clock[0], cache=cache)  # type: ignore[arg-type]
+
+    def watch_events() -> None:  # what kopf's watches would deliver
+        for (kind, _), obj in kube.objects.items():
+            cache.observe(kind, "MODIFIED", {**copy.deepcopy(obj), "kind": kind})
+
+    shell.reconcile_model_deployment(ctx, "ml", "eco")
+    make_ready(kube)
+    for (kind, _), obj in kube.objects.items():
+        if kind == "Deployment":  # settled: no pod list needed (planner/model_fetch.pods_needed)
+            obj["status"]["updatedReplicas"] = obj["status"]["replicas"]
+    for _ in range(3):
+        watch_events()
+        clock[0] += timedelta(seconds=5)
+        shell.reconcile_model_deployment(ctx, "ml", "eco")
+    assert ("ml", "eco") in ctx.planned and ("ml", "eco") in ctx.resync_seen
+    relist = ResyncFilter(kube, (), ctx.planned, cache, ctx.resync_seen)  # type: ignore[arg-type]
+    assert relist.due({KEY, OTHER}) == {OTHER}  # the first resync: nothing new since the settled reconcile
+    kube.objects[("ModelDeployment", "eco")]["spec"].update(replicas=2)  # a change whose event was lost
+    assert relist.due({KEY}) == {KEY}

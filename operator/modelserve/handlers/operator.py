@@ -140,7 +140,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.queue = queue
     memo.ctx = ctx
     memo.predictive = predictive
-    relist = ResyncFilter(kube, OPTIONS.namespaces, ctx.planned, cache)
+    relist = ResyncFilter(kube, OPTIONS.namespaces, ctx.planned, cache, ctx.resync_seen)
     memo.resync = asyncio.create_task(_resync(queue, kube, relist))
     memo.runtimes = asyncio.create_task(_follow_runtimes(queue, runtimes))
     memo.forecast = predictive.start()

@@ -32,3 +32,6 @@ class Context:
     # When this process first applied the objects of each new model whose first status is held back
     # (planner/settle.py): the settle time counts from then, not from a creation long queued.
     settling_since: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    # The resync digest (planner/inputs.py resync_digests) of each ModelDeployment's last settled
+    # reconcile that wrote nothing: the resync skips a model whose listed digest is this one.
+    resync_seen: dict[tuple[str, str], str] = field(default_factory=dict)

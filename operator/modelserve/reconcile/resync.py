@@ -45,6 +45,7 @@ class ResyncFilter:
         namespaces: Iterable[str],
         planned: Mapping[tuple[str, str], str],
         cache: ObjectCache | None = None,
+        seen: Mapping[tuple[str, str], str] | None = None,
     ):
         self.kube = kube
         self.scopes = list_scopes(namespaces)
@@ -52,6 +53,9 @@ class ResyncFilter:
         self.last: dict[tuple[str, str], str | None] = {}
         # The read cache: these lists are its relists too (a deletion its watch missed is dropped).
         self.cache = cache
+        # The digests the reconciles recorded (Context.resync_seen): a model settled since the last
+        # resync on exactly what this one lists needs no reconcile either.
+        self.seen: Mapping[tuple[str, str], str] = seen if seen is not None else {}
 
     def _list(self, kind: str, label_selector: str | None = None) -> Iterator[dict]:
         """The objects of `kind`, a page at a time: the digests keep a few strings of each, so thousands
@@ -77,7 +81,7 @@ class ResyncFilter:
             log.warning("resync: listing failed, reconciling every key: %s", exc)
             self.last = {}
             return keys
-        due = {k for k in keys if k[0] != MD or not unchanged(k, digests, self.last, self.planned)}
+        due = {k for k in keys if k[0] != MD or not unchanged(k, digests, self.last, self.planned, self.seen)}
         self.last = digests
         return due
 
@@ -87,9 +91,15 @@ def unchanged(
     digests: Mapping[tuple[str, str], str | None],
     last: Mapping[tuple[str, str], str | None],
     planned: Mapping[tuple[str, str], str],
+    seen: Mapping[tuple[str, str], str] | None = None,
 ) -> bool:
     """Whether a ModelDeployment needs no reconcile at this resync: its last plan is settled and its
-    digest is known, not None, and what the previous resync saw."""
+    digest is known, not None, and what the previous resync saw or what its last settled reconcile
+    that wrote nothing saw (`seen`)."""
     model = (key[1], key[2])
     digest = digests.get(model)
-    return model in planned and digest is not None and last.get(model) == digest
+    return (
+        model in planned
+        and digest is not None
+        and (last.get(model) == digest or (seen or {}).get(model) == digest)
+    )

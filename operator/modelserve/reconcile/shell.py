@@ -20,7 +20,7 @@ from modelserve.k8s.apply import HANDOVER_FIELD_MANAGER, replicas_handover, stam
 from modelserve.k8s.compare import is_subset
 from modelserve.observability import metrics
 from modelserve.placement import find_violations, parse_region_placement, plan_enforcement
-from modelserve.planner.inputs import inputs_fingerprint
+from modelserve.planner.inputs import inputs_fingerprint, resync_digests
 from modelserve.planner.model_fetch import pods_needed
 from modelserve.planner.modeldeployment import (
     OWNED_KINDS,
@@ -182,6 +182,24 @@ def apply_plan(
     return writes
 
 
+def _record_resync_digest(ctx: Context, body: dict, owned: dict[str, dict[str, dict]]) -> None:
+    """A settled reconcile that wrote nothing records the resync's digest of what it read (the model,
+    its labelled objects, its namespace's SLAPolicies: planner/inputs.py `resync_digests`), so the next
+    resync does not reconcile the model again for changes this reconcile has already seen (after a
+    storm, every model's digest differs from the previous resync's: 1,000 reconciles in the first
+    minute of rest). Only from the read cache: without it the SLAPolicies would cost a list."""
+    if ctx.cache is None or not ctx.cache.covers("SLAPolicy"):
+        return
+    meta = body["metadata"]
+    objects = [{**o, "kind": kind} for kind, objs in owned.items() for o in objs.values()]
+    policies = ctx.cache.list("SLAPolicy", meta["namespace"])
+    for policy in policies:
+        policy.setdefault("metadata", {}).setdefault("namespace", meta["namespace"])
+    digest = resync_digests([body], objects, policies).get((meta["namespace"], meta["name"]))
+    if digest is not None:
+        ctx.resync_seen[(meta["namespace"], meta["name"])] = digest
+
+
 def _remember(ctx: Context, applied: Any, kind: str) -> None:
     """Write-through: the next reconcile reads what we just wrote, even before its watch event."""
     if ctx.cache is not None and isinstance(applied, dict):
@@ -252,6 +270,7 @@ def reconcile_model_deployment(ctx: Context, namespace: str, name: str) -> float
     if body is None:
         ctx.planned.pop((namespace, name), None)
         ctx.settling_since.pop((namespace, name), None)
+        ctx.resync_seen.pop((namespace, name), None)
         return None
     body.setdefault("apiVersion", "modelserve.io/v1alpha1")
     body.setdefault("kind", "ModelDeployment")
@@ -274,8 +293,9 @@ def reconcile_model_deployment(ctx: Context, namespace: str, name: str) -> float
             report_reconcile_error(ctx, body, exc, now)
             raise
         apply_error = None
+        writes = 0
         try:
-            apply_plan(ctx, body, plan, owned, observed.user_route)
+            writes = apply_plan(ctx, body, plan, owned, observed.user_route)
             plan.events.extend(enforce_residency(ctx, body, observed))
         except Exception as exc:  # report in status, retry with backoff
             apply_error = exc
@@ -303,6 +323,8 @@ def reconcile_model_deployment(ctx: Context, namespace: str, name: str) -> float
             return min(plan.requeue_after or settling, settling)
         if plan.requeue_after is None:  # nothing waits on the clock: the same inputs give this plan again
             ctx.planned[(namespace, name)] = fingerprint
+            if writes == 0 and not patch:
+                _record_resync_digest(ctx, body, owned)
         return plan.requeue_after
     except Exception:
         metrics.RECONCILES.labels("ModelDeployment", "error").inc()
