@@ -178,6 +178,7 @@ class AuditTail:
         self.writes: list[tuple[float, str, str]] = []
         self._file: Any = None
         self._inode = 0
+        self._done: set[int] = set()  # inodes of the files read to their end (or being read)
 
     def poll(self) -> None:
         if self._file is None:
@@ -185,6 +186,7 @@ class AuditTail:
                 return
             self._file = open(self.path, "rb")  # noqa: SIM115 - followed for the benchmark's life
             self._inode = os.fstat(self._file.fileno()).st_ino
+            self._done = {self._inode}
         while True:
             self._read_available()
             try:
@@ -195,8 +197,18 @@ class AuditTail:
                 return
             self._read_available()
             self._file.close()
+            # More than one rotation since the last poll (200 MB each: a 5,000-model storm writes several
+            # between two polls): the backups in between are read whole, oldest first, before the new file.
+            for backup in sorted(self.path.parent.glob(f"{self.path.stem}-*{self.path.suffix}")):
+                inode = os.stat(backup).st_ino
+                if inode in self._done:
+                    continue
+                self._done.add(inode)
+                with open(backup, "rb") as self._file:
+                    self._read_available()
             self._file = open(self.path, "rb")  # noqa: SIM115
             self._inode = os.fstat(self._file.fileno()).st_ino
+            self._done.add(self._inode)
 
     def _read_available(self) -> None:
         for line in self._file:
