@@ -278,3 +278,47 @@ def test_tombstones_are_pruned_after_their_time() -> None:
             break
         cache.observe("Deployment", "DELETED", obj(f"d{i}", i + 1))
     assert len(cache._tombstones) < 100
+
+
+INSTANCE = "app.kubernetes.io/instance"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    ops=st.lists(
+        st.tuples(
+            st.sampled_from(["put", "delete", "relist"]),
+            st.sampled_from((*NAMES, "d", "e")),
+            st.sampled_from(["m1", "m2", "m3"]),
+        ),
+        max_size=30,
+    )
+)
+def test_a_models_objects_come_from_the_index_as_a_scan_would_find_them(
+    ops: list[tuple[str, str, str]],
+) -> None:
+    """The instance-label index (a model's objects without a scan of the namespace) answers exactly what
+    filtering every stored object by the selector answers, through stores, relabels, deletions, relists."""
+    cache = cache_with()
+    assert cache.list("Deployment", NS, SEL) == []
+    truth: dict[str, tuple[int, str]] = {}
+    for rv, (op, name, owner) in enumerate(ops, start=1):
+        if op == "put":
+            truth[name] = (rv, owner)
+            cache.observe("Deployment", "MODIFIED", obj(name, rv, labels={**LABELS, INSTANCE: owner}))
+        elif op == "delete" and name in truth:
+            del truth[name]
+            cache.observe("Deployment", "DELETED", obj(name, rv))
+        elif op == "relist":
+            items = [obj(n, v, labels={**LABELS, INSTANCE: o}) for n, (v, o) in sorted(truth.items())]
+            list(cache.relisted("Deployment", NS, iter(items)))
+        everything = cache.list("Deployment", NS, SEL)
+        for owner_ in ("m1", "m2", "m3"):
+            indexed = cache.list("Deployment", NS, f"{INSTANCE}={owner_},{SEL}")
+            scanned = [o for o in everything if o["metadata"]["labels"].get(INSTANCE) == owner_]
+            assert sorted(o["metadata"]["name"] for o in indexed) == sorted(
+                o["metadata"]["name"] for o in scanned
+            )
+            assert {o["metadata"]["name"] for o in indexed} == {
+                n for n, (_, o) in truth.items() if o == owner_
+            }

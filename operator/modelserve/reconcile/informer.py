@@ -34,7 +34,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from modelserve.api import constants as c
+
 # How long a deletion is remembered: longer than any list can take.
+INSTANCE = c.LABEL_INSTANCE  # the label that names an owned object's ModelDeployment: indexed
 TOMBSTONE_SECONDS = 600.0
 
 Lister = Callable[..., Iterator[dict]]  # (kind, namespace, label_selector=...) -> items, a page at a time
@@ -100,6 +103,10 @@ class ObjectCache:
         self.tombstone_seconds = tombstone_seconds
         self._lock = threading.RLock()
         self._objects: dict[tuple[str, str], dict[str, _Entry]] = {}  # (kind, namespace) -> name -> entry
+        # (kind, namespace, value of the instance label) -> names: a model's objects without a scan of
+        # every object of the namespace (5,000 models: 20,000 label checks a reconcile, most of the
+        # operator's CPU in the 5,000-model storm).
+        self._by_instance: dict[tuple[str, str, str], set[str]] = {}
         self._tombstones: dict[tuple[str, str, str], tuple[int | None, float]] = {}
         self._primed: set[tuple[str, str | None]] = set()  # (kind, namespace); namespace None: all
         self._priming: dict[tuple[str, str], threading.Lock] = {}
@@ -166,9 +173,7 @@ class ObjectCache:
                 if k != kind or (namespace is not None and ns != namespace):
                     continue
                 for name in [n for n, e in entries.items() if (ns, n) not in seen and e.stamp < started]:
-                    del entries[name]
-                if not entries:
-                    del self._objects[(k, ns)]
+                    self._drop(kind, ns, name)
             self._primed.add((kind, namespace))
 
     def _store(
@@ -187,7 +192,24 @@ class ObjectCache:
             return
         labels = dict((obj.get("metadata") or {}).get("labels") or {})
         blob = zlib.compress(json.dumps(obj, separators=(",", ":")).encode(), 1)
-        entries[name] = _Entry(rv, stamp, labels, blob)
+        if current is not None:
+            self._drop(kind, ns, name)
+        self._objects.setdefault((kind, ns), {})[name] = _Entry(rv, stamp, labels, blob)
+        self._by_instance.setdefault((kind, ns, labels.get(INSTANCE, "")), set()).add(name)
+
+    def _drop(self, kind: str, ns: str, name: str) -> None:
+        """Remove a stored object and its index entry (the lock is held)."""
+        entries = self._objects.get((kind, ns))
+        entry = entries.pop(name, None) if entries is not None else None
+        if entries is not None and not entries:
+            del self._objects[(kind, ns)]
+        if entry is not None:
+            key = (kind, ns, entry.labels.get(INSTANCE, ""))
+            names = self._by_instance.get(key)
+            if names is not None:
+                names.discard(name)
+                if not names:
+                    del self._by_instance[key]
 
     def _remove(self, kind: str, ns: str, name: str, rv: int | None) -> None:
         now = self.clock()
@@ -196,10 +218,7 @@ class ObjectCache:
             current = entries.get(name) if entries is not None else None
             if current is not None and rv is not None and current.rv is not None and current.rv > rv:
                 return  # the deletion of an older incarnation: what we hold was created after it
-            if entries is not None:
-                entries.pop(name, None)
-                if not entries:
-                    del self._objects[(kind, ns)]
+            self._drop(kind, ns, name)
             known = rv if rv is not None else (current.rv if current is not None else None)
             tomb = self._tombstones.get((kind, ns, name))
             if tomb is not None and tomb[0] is not None and (known is None or tomb[0] > known):
@@ -228,7 +247,12 @@ class ObjectCache:
             raise ValueError(f"{kind} is cached only for objects labelled {self.kinds[kind]}")
         self._prime(kind, namespace)
         with self._lock:
-            entries = list((self._objects.get((kind, namespace)) or {}).values())
+            stored = self._objects.get((kind, namespace)) or {}
+            if INSTANCE in wanted:
+                names = self._by_instance.get((kind, namespace, wanted[INSTANCE])) or ()
+                entries = [stored[n] for n in names if n in stored]
+            else:
+                entries = list(stored.values())
         return [e.decode() for e in entries if all(e.labels.get(k) == v for k, v in wanted.items())]
 
     def get(self, kind: str, namespace: str, name: str) -> dict | None:
