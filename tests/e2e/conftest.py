@@ -16,7 +16,7 @@ from modelserve.localcluster import LocalCluster, LocalPrometheus
 from modelserve.localcluster.cluster import OPERATOR_USER
 from modelserve.localcluster.versions import binary
 
-from tests.e2e.harness import REPO, Kube, OperatorProcess, wait_until
+from tests.e2e.harness import REPO, Kube, OperatorProcess, healthy, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -83,7 +83,7 @@ def operator(cluster: TestCluster, prometheus: LocalPrometheus, workdir: Path) -
     op = OperatorProcess(cluster.operator_kubeconfig, workdir, prometheus_url=prometheus.url)
     _SESSION_OPERATOR.append(op)
     try:
-        wait_until(lambda: _healthy(op), 60, what="operator liveness endpoint")
+        wait_until(lambda: healthy(op), 60, what="operator liveness endpoint")
         yield op
     finally:
         op.stop()
@@ -103,15 +103,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
         except OSError:
             return
         report.sections.append(("session operator log (last 150 lines)", f"alive: {op.alive()}\n{tail}"))
-
-
-def _healthy(op: OperatorProcess) -> bool:
-    import urllib.request
-
-    if not op.alive():
-        raise AssertionError("operator exited:\n" + op.log()[-3000:])
-    with urllib.request.urlopen(f"http://127.0.0.1:{op.health_port}/healthz", timeout=2) as resp:
-        return resp.status == 200
 
 
 @pytest.fixture

@@ -201,3 +201,13 @@ def operator_writes(
             continue
         writes.append(entry)
     return writes
+
+
+def healthy(op: OperatorProcess) -> bool:
+    """The operator process is alive and its liveness endpoint answers 200 (raises if it exited)."""
+    import urllib.request
+
+    if not op.alive():
+        raise AssertionError("operator exited:\n" + op.log()[-3000:])
+    with urllib.request.urlopen(f"http://127.0.0.1:{op.health_port}/healthz", timeout=2) as resp:
+        return resp.status == 200

@@ -30,7 +30,7 @@ from modelserve.localcluster.cluster import AUDIT_POLICY, OPERATOR_USER
 
 from tests.e2e import conftest
 from tests.e2e.faultproxy import FaultProxy
-from tests.e2e.harness import REPO, Kube, OperatorProcess, operator_writes, wait_until
+from tests.e2e.harness import REPO, Kube, OperatorProcess, healthy, operator_writes, wait_until
 from tests.e2e.test_foundation import model_deployment, ready
 from tests.e2e.test_rollouts import BAD_RPS, ROLLBACK_TIMEOUT, rollout_md, wait_status
 from tests.simulator import Simulator
@@ -91,19 +91,10 @@ def fault_operator(
         name="fault-operator",
     )
     try:
-        wait_until(lambda: _healthy(op), 60, what="operator liveness endpoint")
+        wait_until(lambda: healthy(op), 60, what="operator liveness endpoint")
         yield op
     finally:
         op.stop()
-
-
-def _healthy(op: OperatorProcess) -> bool:
-    import urllib.request
-
-    if not op.alive():
-        raise AssertionError("operator exited:\n" + op.log()[-3000:])
-    with urllib.request.urlopen(f"http://127.0.0.1:{op.health_port}/healthz", timeout=2) as resp:
-        return resp.status == 200
 
 
 @pytest.fixture
@@ -428,7 +419,7 @@ def test_429_and_5xx_for_a_while_the_rollout_converges_in_order(
     fault_operator.pause()
     op = OperatorProcess(kubeconfig, workdir, extra_args=["--resync-seconds", "600"], name="proxied-operator")
     try:
-        wait_until(lambda: _healthy(op), 60, what="proxied operator liveness")
+        wait_until(lambda: healthy(op), 60, what="proxied operator liveness")
         name = "throttled"
         _, candidate = start_canary(fkube, fns, name, op)
         wait_step(fkube, fns, name, 20, op)
@@ -472,10 +463,10 @@ def test_two_replicas_one_acts_and_the_other_takes_over_within_60s(
         since = time.time() - 1
         a = OperatorProcess(configs[0], workdir, extra_args=["--leader-elect"], name="replica-a")
         replicas.append(a)
-        wait_until(lambda: _healthy(a) and lease_holder(fkube), 60, what="replica a leading")
+        wait_until(lambda: healthy(a) and lease_holder(fkube), 60, what="replica a leading")
         b = OperatorProcess(configs[1], workdir, extra_args=["--leader-elect"], name="replica-b")
         replicas.append(b)
-        wait_until(lambda: _healthy(b), 60, what="replica b standing by (liveness)")
+        wait_until(lambda: healthy(b), 60, what="replica b standing by (liveness)")
         first_holder = lease_holder(fkube)
 
         name = "ha"
