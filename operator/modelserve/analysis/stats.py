@@ -16,7 +16,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import betainc, chdtrc, chdtri
 
 #: Apery's constant, zeta(3) = sum 1/k^3: normalises the failing side's spending sequence.
 _ZETA3 = 1.2020569031595942
@@ -148,6 +147,9 @@ def binomial_greater(successes: float, trials: float, p0: float) -> float:
         return 0.0
     if p0 >= 1.0:
         return 1.0
+    # Imported when a judge first runs: scipy.special is 14 MB that an idle operator need not hold.
+    from scipy.special import betainc
+
     return float(betainc(successes, trials - successes + 1.0, p0))
 
 
@@ -161,6 +163,8 @@ def binomial_less(successes: float, trials: float, p0: float) -> float:
         return 0.0
     if p0 <= 0.0 or successes >= trials:
         return 1.0
+    from scipy.special import betainc
+
     return float(betainc(trials - successes, max(successes, 0.0) + 1.0, 1.0 - p0))
 
 
@@ -226,6 +230,8 @@ def dispersion_factor(x2: float, df: int, prior_df: float = DISPERSION_PRIOR_DF)
     binomial/Poisson (errors in clusters) have variance phi x the nominal one; a test on counts / phi
     has the right size again. Never below 1: underdispersion is no reason to trust the data more.
     """
+    from scipy.special import chdtrc, chdtri
+
     if df <= 0 or float(chdtrc(df, x2)) > DISPERSION_TEST_LEVEL:
         return 1.0
     # The upper DISPERSION_BOUND confidence bound of phi, not its estimate: clustered errors are skewed

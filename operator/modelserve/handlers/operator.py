@@ -13,13 +13,14 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import kopf
 
 from modelserve import GROUP, VERSION
 from modelserve.api import constants as c
+from modelserve.handlers.placement import pod_changed
 from modelserve.k8s.client import LIST_PAGE, KubeClient
 from modelserve.observability import memory, metrics
 from modelserve.reconcile.context import Context
@@ -28,26 +29,31 @@ from modelserve.reconcile.informer import ObjectCache
 from modelserve.reconcile.placement import reconcile_region_placement
 from modelserve.reconcile.predictive import PredictiveController
 from modelserve.reconcile.queue import Key, WorkQueue
-from modelserve.reconcile.resync import ResyncFilter
+from modelserve.reconcile.resync import ResyncFilter, list_scopes
 from modelserve.reconcile.runtimes import REFRESH_SECONDS, RuntimeCatalogueSource
 from modelserve.reconcile.shell import reconcile_model_deployment
 from modelserve.reconcile.sla import SLAViews, reconcile_sla_policy
+from modelserve.reconcile.watch import OwnedWatch
 
 log = logging.getLogger("modelserve")
 
 OWNED = {c.LABEL_MANAGED_BY: c.MANAGED_BY}
 MD = "ModelDeployment"
 _OWNED_SELECTOR = f"{c.LABEL_MANAGED_BY}={c.MANAGED_BY}"
-# The kinds whose watch events also fill the read cache, with their watch's label selector. Not the
-# ModelDeployment: its status holds the rollout's state (the step, the analysis counters), which a
-# reconcile must read as stored, so each reconcile GETs it. Optional CRDs are not watched at all.
-CACHED_KINDS: dict[str, str | None] = {
+# The kinds we own and watch with our own list-and-watch (reconcile/watch.py), not kopf's: thousands of
+# objects, each event only stored and its owner queued. Their events fill the read cache.
+OWNED_WATCHED: dict[str, str | None] = {
     "Deployment": _OWNED_SELECTOR,
     "Service": _OWNED_SELECTOR,
     "HorizontalPodAutoscaler": _OWNED_SELECTOR,
     "PodDisruptionBudget": _OWNED_SELECTOR,
-    "SLAPolicy": None,
 }
+# The kinds whose watch events also fill the read cache, with their watch's label selector: the owned
+# kinds above and the SLAPolicies (watched by kopf, handlers/sla.py). Not the ModelDeployment: its
+# status holds the rollout's state (the step, the analysis counters), which a reconcile must read as
+# stored, so each reconcile GETs it. Optional CRDs are not watched at all. Pods are watched (for
+# placement, handlers/placement.py) but not cached: a reconcile lists them only when they can matter.
+CACHED_KINDS: dict[str, str | None] = {**OWNED_WATCHED, "SLAPolicy": None}
 Reconciler = Callable[[Context, str, str], float | None]
 # The reconcile of every other kind the work queue serves (the ModelDeployment's is separate: it
 # reports its own failures stage by stage).
@@ -140,10 +146,36 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.queue = queue
     memo.ctx = ctx
     memo.predictive = predictive
+    memo.watches = start_owned_watches(kube, cache, queue)
     relist = ResyncFilter(kube, OPTIONS.namespaces, ctx.planned, cache, ctx.resync_seen)
     memo.resync = asyncio.create_task(_resync(queue, kube, relist))
     memo.runtimes = asyncio.create_task(_follow_runtimes(queue, runtimes))
     memo.forecast = predictive.start()
+
+
+def start_owned_watches(kube: KubeClient, cache: ObjectCache, queue: WorkQueue) -> list[OwnedWatch]:
+    """A list-and-watch thread per owned kind (and pods) per watched scope (reconcile/watch.py). Each
+    changed object queues its ModelDeployment; the queue is the event loop's, so the threads hand their
+    keys over with call_soon_threadsafe."""
+    loop = asyncio.get_running_loop()
+
+    def owned(namespace: str, labels: Mapping[str, str]) -> None:
+        owner = labels.get(c.LABEL_INSTANCE)
+        if owner:
+            loop.call_soon_threadsafe(queue.add, (MD, namespace, owner))
+
+    def pod(namespace: str, labels: Mapping[str, str]) -> None:
+        loop.call_soon_threadsafe(pod_changed, queue, namespace, dict(labels))
+
+    scopes = list_scopes(OPTIONS.namespaces)
+    watches = [
+        OwnedWatch(kube, kind, scope, selector, owned, cache=cache, namespaces=OPTIONS.namespaces)
+        for kind, selector in OWNED_WATCHED.items()
+        for scope in scopes
+    ]
+    patterns = OPTIONS.namespaces
+    watches += [OwnedWatch(kube, "Pod", scope, _OWNED_SELECTOR, pod, namespaces=patterns) for scope in scopes]
+    return [w.start() for w in watches]
 
 
 def listed_keys(
@@ -217,6 +249,8 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
         memo.resync.cancel()
     if getattr(memo, "runtimes", None):
         memo.runtimes.cancel()
+    for watch in getattr(memo, "watches", None) or ():
+        watch.stop()
     if getattr(memo, "queue", None):
         await memo.queue.stop()
     if getattr(memo, "ctx", None):  # the last Events go out before the process ends
@@ -261,33 +295,6 @@ def _remember(kind: str, event: Any, memo: kopf.Memo) -> None:
     obj = event.get("object") if isinstance(event, dict) else None
     if cache is not None and isinstance(obj, dict):
         cache.observe(kind, event.get("type"), obj)
-
-
-def _queue_owner(kind: str, event: Any, body: Any, namespace: str | None, memo: kopf.Memo) -> None:
-    _remember(kind, event, memo)
-    owner = (body.get("metadata", {}).get("labels") or {}).get(c.LABEL_INSTANCE)
-    if owner and namespace and hasattr(memo, "queue"):
-        memo.queue.add((MD, namespace, owner))
-
-
-@kopf.on.event("apps", "v1", "deployments", labels=OWNED)
-async def on_owned_deployment(event: Any, body: Any, namespace: str, memo: kopf.Memo, **_: Any) -> None:
-    _queue_owner("Deployment", event, body, namespace, memo)
-
-
-@kopf.on.event("", "v1", "services", labels=OWNED)
-async def on_owned_service(event: Any, body: Any, namespace: str, memo: kopf.Memo, **_: Any) -> None:
-    _queue_owner("Service", event, body, namespace, memo)
-
-
-@kopf.on.event("autoscaling", "v2", "horizontalpodautoscalers", labels=OWNED)
-async def on_owned_hpa(event: Any, body: Any, namespace: str, memo: kopf.Memo, **_: Any) -> None:
-    _queue_owner("HorizontalPodAutoscaler", event, body, namespace, memo)
-
-
-@kopf.on.event("policy", "v1", "poddisruptionbudgets", labels=OWNED)
-async def on_owned_pdb(event: Any, body: Any, namespace: str, memo: kopf.Memo, **_: Any) -> None:
-    _queue_owner("PodDisruptionBudget", event, body, namespace, memo)
 
 
 def _queue_namespace(namespace: str, memo: kopf.Memo) -> None:

@@ -6,6 +6,7 @@ use placements, so violations are found and repaired at once rather than at the 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
@@ -13,6 +14,7 @@ import kopf
 from modelserve import GROUP, VERSION
 from modelserve.api import constants as c
 from modelserve.reconcile import placement as _placement  # noqa: F401  (registers the reconciler)
+from modelserve.reconcile.queue import WorkQueue
 
 KIND = "RegionPlacement"
 
@@ -68,17 +70,15 @@ def _ready(node: dict) -> str | None:
     return None
 
 
-@kopf.on.event("", "v1", "pods", labels={c.LABEL_MANAGED_BY: c.MANAGED_BY})
-async def on_owned_pod(type: str, body: Any, namespace: str, memo: kopf.Memo, **_: Any) -> None:
-    labels = body.get("metadata", {}).get("labels") or {}
+def pod_changed(queue: WorkQueue, namespace: str, labels: Mapping[str, str]) -> None:
+    """A pod we own changed (its list-and-watch, reconcile/watch.py; not a kopf handler: kopf would keep
+    a worker and a memory for each of thousands of pods): look at its ModelDeployment again, and, for a
+    pod placed by region, at the namespace's RegionPlacements. Runs on the event loop."""
     owner = labels.get(c.LABEL_INSTANCE)
-    if owner and hasattr(memo, "queue"):
-        memo.queue.add(("ModelDeployment", namespace, owner), after=0.5)
-        if labels.get(c.LABEL_REGION):
-            _queue_placed_placements(memo, namespace)
-
-
-def _queue_placed_placements(memo: kopf.Memo, namespace: str) -> None:
-    for key in list(memo.queue.known):
-        if key[0] == KIND and key[1] == namespace:
-            memo.queue.add(key, after=2.0)
+    if not owner:
+        return
+    queue.add(("ModelDeployment", namespace, owner), after=0.5)
+    if labels.get(c.LABEL_REGION):
+        for key in list(queue.known):
+            if key[0] == KIND and key[1] == namespace:
+                queue.add(key, after=2.0)

@@ -7,13 +7,14 @@ metrics, so "a quiet reconcile writes nothing" can be observed.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import queue
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,12 +33,32 @@ CONNECTION_POOL = 32
 ABSENT_KIND_SECONDS = 60.0
 # Items per page of a relist (KubeClient.list_pages): a bounded response, however many objects exist.
 LIST_PAGE = 500
+# A watch's server-side timeout, and how much longer the client waits for a byte before it takes the
+# connection for dead (kopf's own watches use the same 300 s; bookmarks arrive about every minute).
+WATCH_SECONDS = 300
+WATCH_GRACE_SECONDS = 30
 # Events waiting to be posted by the operator's sender thread (client-go's broadcaster buffers 1,000).
 EVENT_BUFFER = 1000
 
 
 class NotFound(Exception):
     pass
+
+
+def json_lines(chunks: Iterable[bytes | str]) -> Iterator[dict]:
+    """The JSON documents of a newline-delimited stream (a watch), however its chunks split them."""
+    buffer = bytearray()
+    for chunk in chunks:
+        buffer.extend(chunk.encode() if isinstance(chunk, str) else chunk)
+        start = 0
+        while (end := buffer.find(b"\n", start)) != -1:
+            line = bytes(buffer[start:end]).strip()
+            start = end + 1
+            if line:
+                yield json.loads(line)
+        del buffer[:start]
+    if bytes(buffer).strip():
+        yield json.loads(bytes(buffer))
 
 
 class KubeClient:
@@ -170,9 +191,12 @@ class KubeClient:
         namespace: str | None = None,
         label_selector: str | None = None,
         page: int = LIST_PAGE,
+        meta: dict | None = None,
     ) -> Iterator[dict]:
         """The items of a list, fetched `page` at a time (limit/continue), so that a relist of thousands
-        of objects never holds them all at once; a kind the API server does not serve yields nothing."""
+        of objects never holds them all at once; a kind the API server does not serve yields nothing.
+        `meta`, when given, receives the first page's list metadata: its resourceVersion is the
+        snapshot every page belongs to, where a watch resumes (reconcile/watch.py)."""
         absent_since = self._absent.get(kind)
         if absent_since is not None and self.clock() - absent_since < ABSENT_KIND_SECONDS:
             return
@@ -190,6 +214,8 @@ class KubeClient:
                 return
             self._absent.pop(kind, None)
             items = result.get("items") or []
+            if meta is not None and not token:
+                meta.update(result.get("metadata") or {})
             token = (result.get("metadata") or {}).get("continue") or ""
             del result
             items.reverse()
@@ -197,6 +223,48 @@ class KubeClient:
                 yield items.pop()
             if not token:
                 return
+
+    def watch(
+        self,
+        kind: str,
+        namespace: str | None,
+        *,
+        resource_version: str,
+        label_selector: str | None = None,
+        timeout_seconds: int = WATCH_SECONDS,
+        opened: Callable[[Any], None] | None = None,
+    ) -> Iterator[dict]:
+        """The watch events of `kind` after `resource_version`, one parsed event at a time, bookmarks
+        included, until the API server ends the stream (`timeout_seconds`) or the connection fails
+        (the exception propagates: ApiException for an HTTP error such as 410 Gone or 429, urllib3's
+        for a broken connection). `opened` receives the response, so another thread can close it."""
+        query: list[tuple[str, Any]] = [
+            ("watch", "true"),
+            ("resourceVersion", resource_version),
+            ("allowWatchBookmarks", "true"),
+            ("timeoutSeconds", timeout_seconds),
+        ]
+        if label_selector:
+            query.append(("labelSelector", label_selector))
+        self._on_request("WATCH", kind)
+        response = self.api.call_api(
+            resource_for(kind).path(namespace),
+            "GET",
+            query_params=query,
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+            _return_http_data_only=True,
+            _preload_content=False,
+            # connect, then read: a stream silent past the server's own timeout is a dead connection
+            _request_timeout=(10, timeout_seconds + WATCH_GRACE_SECONDS),
+        )
+        if opened is not None:
+            opened(response)
+        try:
+            yield from json_lines(response.stream(amt=None, decode_content=True))
+        finally:
+            response.close()
+            response.release_conn()
 
     def kind_installed(self, kind: str) -> bool:
         res = resource_for(kind)

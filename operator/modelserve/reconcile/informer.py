@@ -145,16 +145,26 @@ class ObjectCache:
             self._remove(kind, namespace, name, None)
 
     def relisted(
-        self, kind: str, namespace: str | None, items: Iterable[Mapping[str, Any]]
+        self,
+        kind: str,
+        namespace: str | None,
+        items: Iterable[Mapping[str, Any]],
+        on_drop: Callable[[str, Mapping[str, str]], None] | None = None,
     ) -> Iterator[dict]:
         """Pass through the items of a complete list of `kind` (in `namespace`; None: every namespace,
         with the kind's watch selector), storing each; once the list is exhausted, remove the stored
         objects it did not hold that were stored before it began (this call: call it before the list
-        request is made). Yields the items unchanged."""
-        return self._relist(kind, namespace, items, self.clock())
+        request is made), telling `on_drop` the namespace and labels of each. Yields the items
+        unchanged."""
+        return self._relist(kind, namespace, items, self.clock(), on_drop)
 
     def _relist(
-        self, kind: str, namespace: str | None, items: Iterable[Mapping[str, Any]], started: float
+        self,
+        kind: str,
+        namespace: str | None,
+        items: Iterable[Mapping[str, Any]],
+        started: float,
+        on_drop: Callable[[str, Mapping[str, str]], None] | None = None,
     ) -> Iterator[dict]:
         seen: set[tuple[str, str]] = set()
         for item in items:
@@ -168,13 +178,18 @@ class ObjectCache:
             yield dict(item)
         if kind not in self.kinds:
             return
+        dropped: list[tuple[str, Mapping[str, str]]] = []
         with self._lock:
             for (k, ns), entries in list(self._objects.items()):
                 if k != kind or (namespace is not None and ns != namespace):
                     continue
                 for name in [n for n, e in entries.items() if (ns, n) not in seen and e.stamp < started]:
+                    dropped.append((ns, entries[name].labels))
                     self._drop(kind, ns, name)
             self._primed.add((kind, namespace))
+        if on_drop is not None:
+            for ns, labels in dropped:
+                on_drop(ns, labels)
 
     def _store(
         self, kind: str, ns: str, name: str, rv: int | None, obj: Mapping[str, Any], stamp: float
@@ -272,6 +287,12 @@ class ObjectCache:
             items = self.lister(kind, namespace, label_selector=self.kinds[kind])
             for _ in self.relisted(kind, namespace, (_with_namespace(i, namespace) for i in items)):
                 pass
+
+    def version(self, kind: str, namespace: str, name: str) -> int | None:
+        """The stored object's resourceVersion (None: not stored, or not an integer); no priming list."""
+        with self._lock:
+            entry = (self._objects.get((kind, namespace)) or {}).get(name)
+        return entry.rv if entry is not None else None
 
     def size(self) -> int:
         with self._lock:
