@@ -389,6 +389,11 @@ def test_watch_expired_410_gone_relists_and_acts_on_later_changes(
         60,
         what=f"kopf restarting its ModelDeployment watch after 410 Gone (etcd compacted at {revision})",
     )
+    wait_until(  # the owned kinds' own list-and-watch (reconcile/watch.py) lists again too
+        lambda: "watch of Deployment: resourceVersion expired" in fault_operator.log()[log_offset:],
+        60,
+        what="the owned Deployments' watch listing again after 410 Gone",
+    )
     fkube.run("patch", "modeldeployment", name, "-n", fns, "--type=merge", "-p", '{"spec":{"replicas":3}}')
     wait_until(
         lambda: any(d["spec"]["replicas"] == 3 for d in fkube.items("deployments", fns)),

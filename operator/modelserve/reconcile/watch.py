@@ -17,7 +17,7 @@ The loop, as client-go's reflector:
 * when the API server ends the stream (its timeout), watch again from the last resourceVersion seen;
 * when the resourceVersion has expired (410 Gone: as an HTTP status or as an ERROR event), list again;
 * any other failure -- a broken connection, 429, 5xx, an API server or etcd restarting -- waits with
-  exponential backoff and jitter (0.5 s doubling to 30 s, reset by a successful list or event), then
+  exponential backoff and jitter (0.5 s doubling to 8 s, reset by a successful list or event), then
   watches again from the last resourceVersion (or lists, if none is known yet).
 """
 
@@ -39,7 +39,7 @@ from modelserve.reconcile.informer import ObjectCache, resource_version
 log = logging.getLogger(__name__)
 
 BACKOFF_BASE = 0.5
-BACKOFF_CAP = 30.0
+BACKOFF_CAP = 8.0  # short: a watch is back within seconds of an outage's end
 ChangeSink = Callable[[str, Mapping[str, str]], None]  # (namespace, labels) of a changed object
 
 
