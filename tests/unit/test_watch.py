@@ -231,3 +231,38 @@ def test_expired_recognises_the_api_servers_error_events() -> None:
     assert expired({"type": "ERROR", "object": {"code": 410, "reason": "Expired"}})
     assert expired({"type": "ERROR", "object": {"reason": "Gone"}})
     assert not expired({"type": "ERROR", "object": {"code": 500, "reason": "InternalError"}})
+
+
+def test_an_unplaced_model_reads_its_pods_from_the_cache_and_a_placed_one_from_the_api() -> None:
+    """A storm of new models listed each one's pods while its Deployment was not settled: a LIST the API
+    server answers by scanning every pod of the namespace. The watched pods are in the read cache; a
+    placed model (it evicts by what it sees) still reads them as stored."""
+    from modelserve.handlers.operator import CACHED_KINDS
+    from modelserve.reconcile import shell
+    from modelserve.reconcile.context import Context
+
+    from tests.unit.test_reconcile_errors import FakeKube
+    from tests.unit.test_write_economy import new_model
+
+    body = new_model()
+    body["status"] = {"conditions": [{"type": c.COND_MODEL_FETCH_FAILED, "status": "True"}]}
+    labels = {c.LABEL_MANAGED_BY: c.MANAGED_BY, c.LABEL_INSTANCE: body["metadata"]["name"]}
+    pod = {"kind": "Pod", "metadata": {"name": "eco-0", "namespace": "ml", "labels": labels}}
+    kube = FakeKube(body, pod)
+    listed: list[str] = []
+    plain_list = kube.list
+
+    def counting_list(kind: str, namespace: str | None = None, label_selector: str | None = None) -> list:
+        listed.append(kind)
+        return plain_list(kind, namespace, label_selector)
+
+    kube.list = counting_list  # type: ignore[method-assign]
+    cache = ObjectCache(CACHED_KINDS, kube.list_pages)
+    for _ in cache.relisted("Pod", None, iter([pod])):  # primed, as the pod watch's first list does
+        pass
+    ctx = Context(kube=kube, cache=cache)  # type: ignore[arg-type]
+    observed, _ = shell.observe(ctx, body)
+    assert [p["metadata"]["name"] for p in observed.pods] == ["eco-0"] and "Pod" not in listed
+    body["spec"]["placementRef"] = {"name": "eu"}
+    observed, _ = shell.observe(ctx, body)
+    assert "Pod" in listed

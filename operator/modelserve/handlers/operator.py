@@ -51,9 +51,9 @@ OWNED_WATCHED: dict[str, str | None] = {
 # The kinds whose watch events also fill the read cache, with their watch's label selector: the owned
 # kinds above and the SLAPolicies (watched by kopf, handlers/sla.py). Not the ModelDeployment: its
 # status holds the rollout's state (the step, the analysis counters), which a reconcile must read as
-# stored, so each reconcile GETs it. Optional CRDs are not watched at all. Pods are watched (for
-# placement, handlers/placement.py) but not cached: a reconcile lists them only when they can matter.
-CACHED_KINDS: dict[str, str | None] = {**OWNED_WATCHED, "SLAPolicy": None}
+# stored, so each reconcile GETs it. Optional CRDs are not watched at all. Our pods are watched (for
+# placement, handlers/placement.py) and cached: an unplaced model reads its pods from the cache.
+CACHED_KINDS: dict[str, str | None] = {**OWNED_WATCHED, "Pod": _OWNED_SELECTOR, "SLAPolicy": None}
 Reconciler = Callable[[Context, str, str], float | None]
 # The reconcile of every other kind the work queue serves (the ModelDeployment's is separate: it
 # reports its own failures stage by stage).
@@ -167,14 +167,14 @@ def start_owned_watches(kube: KubeClient, cache: ObjectCache, queue: WorkQueue) 
     def pod(namespace: str, labels: Mapping[str, str]) -> None:
         loop.call_soon_threadsafe(pod_changed, queue, namespace, dict(labels))
 
-    scopes = list_scopes(OPTIONS.namespaces)
+    scopes, patterns = list_scopes(OPTIONS.namespaces), OPTIONS.namespaces
     watches = [
-        OwnedWatch(kube, kind, scope, selector, owned, cache=cache, namespaces=OPTIONS.namespaces)
+        OwnedWatch(kube, kind, scope, selector, owned, cache=cache, namespaces=patterns)
         for kind, selector in OWNED_WATCHED.items()
         for scope in scopes
     ]
-    patterns = OPTIONS.namespaces
-    watches += [OwnedWatch(kube, "Pod", scope, _OWNED_SELECTOR, pod, namespaces=patterns) for scope in scopes]
+    for scope in scopes:
+        watches.append(OwnedWatch(kube, "Pod", scope, _OWNED_SELECTOR, pod, cache=cache, namespaces=patterns))
     return [w.start() for w in watches]
 
 

@@ -70,8 +70,14 @@ def observe(ctx: Context, body: dict) -> tuple[Observed, dict[str, dict[str, dic
             observed.nodes = ctx.kube.list("Node")
     # The pods: where they run (placement) and whether their model download failed (ModelFetchFailed);
     # listed only when they can tell something (planner/model_fetch.pods_needed).
+    # From the read cache unless placed: a storm of new models read each one's pods while its Deployment
+    # was not settled, a LIST the API server answers by scanning every pod of the namespace. A placed
+    # model reads them as stored: it evicts by what it sees, and must not see a pod already evicted.
     if pods_needed(observed.deployments, bool(ref), body.get("status") or {}):
-        observed.pods = ctx.kube.list("Pod", ns, label_selector=f"{c.LABEL_INSTANCE}={name}")
+        if not ref and ctx.cache is not None and ctx.cache.covers("Pod"):
+            observed.pods = ctx.cache.list("Pod", ns, label_selector=owned_selector(name))
+        else:
+            observed.pods = ctx.kube.list("Pod", ns, label_selector=f"{c.LABEL_INSTANCE}={name}")
     if ctx.runtimes is not None:
         observed.runtimes = ctx.runtimes.current()
         observed.pod_monitor_supported = ctx.runtimes.pod_monitor_supported
