@@ -69,7 +69,9 @@ class Server:
 
     # -- the KubeClient surface the watch uses ---------------------------------------------------------
 
-    def list_pages(self, kind: str, namespace: str | None, label_selector: str | None = None, meta: Any = None):
+    def list_pages(
+        self, kind: str, namespace: str | None, label_selector: str | None = None, meta: Any = None
+    ) -> Iterator[dict]:
         self.calls.append("list")
         self._fail("list")
         if meta is not None:
