@@ -162,6 +162,11 @@ def test_the_cache_converges_on_the_server_and_every_change_queues_its_owner(scr
 def test_an_expired_version_lists_again_and_a_failure_backs_off() -> None:
     server = Server()
     waits: list[float] = []
+
+    def sleep(seconds: float) -> bool:
+        waits.append(seconds)
+        return False
+
     watch = OwnedWatch(
         server,  # type: ignore[arg-type]
         "Deployment",
@@ -169,7 +174,7 @@ def test_an_expired_version_lists_again_and_a_failure_backs_off() -> None:
         SELECTOR,
         lambda ns, labels: None,
         cache=ObjectCache({"Deployment": SELECTOR}, server.list_pages),
-        sleep=lambda s: waits.append(s) or False,
+        sleep=sleep,
     )
     watch.step()
     assert server.calls == ["list", "watch"] and watch.lists == 1
