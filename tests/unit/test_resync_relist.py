@@ -166,3 +166,83 @@ def test_a_model_settled_since_the_last_resync_is_not_reconciled_again(
     assert relist.due({KEY, OTHER}) == {OTHER}  # the first resync: nothing new since the settled reconcile
     kube.objects[("ModelDeployment", "eco")]["spec"].update(replicas=2)  # a change whose event was lost
     assert relist.due({KEY}) == {KEY}
+
+
+def test_with_the_read_cache_the_owned_kinds_are_listed_only_every_tenth_resync(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The watches keep the cache current (reconcile/watch.py): a resync reads the owned objects' heads
+    from it, and lists them from the API server only at every RELIST_EVERY-th round. A change the cache
+    receives between two lists still makes its model due."""
+    from modelserve.handlers.operator import CACHED_KINDS
+    from modelserve.reconcile.informer import ObjectCache
+    from modelserve.reconcile.resync import RELIST_EVERY
+
+    kube, ctx, _, _ = settled(monkeypatch)
+    for (kind, _), obj in kube.objects.items():
+        if kind == "Deployment":  # settled: no pod list needed (planner/model_fetch.pods_needed)
+            obj["status"]["updatedReplicas"] = obj["status"]["replicas"]
+    listed: list[str] = []
+    plain = kube.list_pages
+
+    def list_pages(kind: str, namespace: str | None = None, label_selector: str | None = None) -> Any:
+        listed.append(kind)
+        return plain(kind, namespace, label_selector)
+
+    kube.list_pages = list_pages
+    cache = ObjectCache(CACHED_KINDS, kube.list_pages)
+    relist = ResyncFilter(kube, (), ctx.planned, cache)
+    for _ in range(3 * RELIST_EVERY + 1):
+        listed.clear()
+        due = relist.due({KEY})
+        owned_listed = "Deployment" in listed
+        assert owned_listed == (relist.rounds % RELIST_EVERY == 1), relist.rounds
+        assert "ModelDeployment" in listed
+        assert due == ({KEY} if relist.rounds == 1 else set()), (relist.rounds, listed)
+    deployment = next(o for (k, _), o in kube.objects.items() if k == "Deployment")
+    edited = copy.deepcopy(deployment)
+    edited["metadata"]["resourceVersion"] = "999"
+    cache.observe("Deployment", "MODIFIED", {**edited, "kind": "Deployment"})  # a watch event
+    listed.clear()
+    assert relist.due({KEY}) == {KEY} and "Deployment" not in listed
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["a", "b", "c"]), st.integers(1, 9), st.booleans()),
+        max_size=12,
+        unique_by=lambda t: (t[0], t[1]),
+    )
+)
+def test_the_cached_heads_give_the_listed_digests(objects: list[tuple[str, int, bool]]) -> None:
+    """Whether the owned objects come from a list or from the cache, a model's digest is the same."""
+    from modelserve.planner.inputs import owned_head, resync_digests_of_heads
+    from modelserve.reconcile.informer import ObjectCache
+
+    selector = f"{c.LABEL_MANAGED_BY}={c.MANAGED_BY}"
+    owned = []
+    for owner, n, ready in objects:
+        labels = {c.LABEL_MANAGED_BY: c.MANAGED_BY, c.LABEL_INSTANCE: owner}
+        owned.append(
+            {
+                "kind": "Deployment",
+                "metadata": {
+                    "name": f"{owner}-{n}",
+                    "namespace": "ml",
+                    "uid": f"u-{owner}-{n}",
+                    "resourceVersion": str(n * 10),
+                    "labels": labels,
+                },
+                "spec": {"replicas": 1},
+                "status": {k: int(ready) for k in ("replicas", "updatedReplicas", "availableReplicas")},
+            }
+        )
+    models = [
+        {"metadata": {"name": m, "namespace": "ml", "uid": m, "resourceVersion": "1"}, "spec": {}}
+        for m in ("a", "b", "c")
+    ]
+    cache = ObjectCache({"Deployment": selector}, lambda *a, **k: iter(()))
+    for obj in owned:
+        cache.record(obj)
+    listed = resync_digests(models, owned, [])
+    assert listed == resync_digests_of_heads(models, cache.heads("Deployment", None, owned_head), [])

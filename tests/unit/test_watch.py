@@ -132,13 +132,16 @@ def test_the_cache_converges_on_the_server_and_every_change_queues_its_owner(scr
         cache=cache,
         sleep=lambda _: False,
     )
+    born: dict[str, int] = {}
     known_at_deletion: dict[str, bool] = {}  # whether the watch had reported it before it was deleted
     for op, arg in script:
         if op in ("create", "update", "delete"):
+            if op != "delete" and arg not in server.objects:
+                born[arg] = next(clock)
             if op != "delete" or arg in server.objects:
                 changed[arg] = next(clock)
-            if op == "delete" and arg in server.objects:
-                known_at_deletion[arg] = arg in reported
+            if op == "delete" and arg in server.objects:  # did the watch report this incarnation?
+                known_at_deletion[arg] = reported.get(arg, -1) > born[arg]
             server.change(op, arg)
         elif op == "compact":
             server.compact()

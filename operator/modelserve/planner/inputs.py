@@ -73,29 +73,50 @@ def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     return obj.get("metadata") or {}
 
 
+# What the resync keeps of one owned object: (namespace, owning model, "kind/name/uid/resourceVersion",
+# whether it is a Deployment that has not settled). Short strings: the read cache keeps one per object.
+OwnedHead = tuple[str, str, str, bool]
+
+
+def owned_head(kind: str, obj: Mapping[str, Any]) -> OwnedHead:
+    """The resync's summary of an owned object of `kind` (a list's items carry no kind)."""
+    meta = _meta(obj)
+    owner = (meta.get("labels") or {}).get(c.LABEL_INSTANCE) or ""
+    unsettled = kind == "Deployment" and not deployment_settled(obj)
+    return (meta.get("namespace") or "", owner, f"{kind}/{meta.get('name')}/{_version(obj)}", unsettled)
+
+
 def resync_digests(
     models: Iterable[Mapping[str, Any]],
     owned: Iterable[Mapping[str, Any]],
     sla_policies: Iterable[Mapping[str, Any]],
 ) -> dict[tuple[str, str], str | None]:
+    """`resync_digests_of_heads` with the owned objects whole (each with its kind)."""
+    heads = (owned_head(str(obj.get("kind") or ""), obj) for obj in owned)
+    return resync_digests_of_heads(models, heads, sla_policies)
+
+
+def resync_digests_of_heads(
+    models: Iterable[Mapping[str, Any]],
+    owned: Iterable[OwnedHead],
+    sla_policies: Iterable[Mapping[str, Any]],
+) -> dict[tuple[str, str], str | None]:
     """For the resync's relist: each ModelDeployment's (namespace, name) -> a digest of what the lists
     of our kinds show of its inputs -- its own resourceVersion, those of the objects labelled as its own
-    (`owned`: every kind the operator owns, as listed by the managed-by label) and of its namespace's
-    SLAPolicies -- or None when its plan also reads something these lists do not show (a placement's
-    nodes, its pods, a user's route): such a model is reconciled at every resync.
+    (`owned`: every kind the operator owns, as listed by the managed-by label or kept in the read cache,
+    each summarised by `owned_head`) and of its namespace's SLAPolicies -- or None when its plan also
+    reads something these lists do not show (a placement's nodes, its pods, a user's route): such a
+    model is reconciled at every resync.
 
     Two resyncs that give a model the same digest saw no change of these inputs in between, so a model
     whose last plan was settled (inputs_fingerprint) needs no reconcile: a change whose watch event was
     lost still changes a resourceVersion, and so the digest at the next resync."""
-    # Only short strings and flags are kept of each listed object, so the lists can be streamed
-    # (KubeClient.list_pages) without holding thousands of objects at once.
     by_owner: dict[tuple[str, str], list[str]] = {}
     unsettled: set[tuple[str, str]] = set()
-    for obj in owned:
-        meta = _meta(obj)
-        owner = (meta.get("namespace") or "", (meta.get("labels") or {}).get(c.LABEL_INSTANCE) or "")
-        by_owner.setdefault(owner, []).append(f"{obj.get('kind')}/{meta.get('name')}/{_version(obj)}")
-        if obj.get("kind") == "Deployment" and not deployment_settled(obj):
+    for namespace, owner_name, head, not_settled in owned:
+        owner = (namespace, owner_name)
+        by_owner.setdefault(owner, []).append(head)
+        if not_settled:
             unsettled.add(owner)
     policies: dict[str, list[str]] = {}
     for policy in sla_policies:

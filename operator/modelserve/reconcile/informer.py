@@ -76,6 +76,7 @@ class _Entry:
     stamp: float  # when it was stored (the cache's clock)
     labels: dict[str, str]
     blob: bytes
+    head: Any = None  # a summary memoised by `heads` (it goes with this version of the object)
 
     def decode(self) -> dict:
         obj: dict = json.loads(zlib.decompress(self.blob))
@@ -253,6 +254,10 @@ class ObjectCache:
     def primed(self, kind: str, namespace: str) -> bool:
         return (kind, namespace) in self._primed or (kind, None) in self._primed
 
+    def complete(self, kind: str, namespace: str | None) -> bool:
+        """Whether the store holds every object of `kind` in `namespace` (None: in every namespace)."""
+        return (kind, None) in self._primed or (namespace is not None and (kind, namespace) in self._primed)
+
     def list(self, kind: str, namespace: str, label_selector: str | None = None) -> list[dict]:
         """The stored objects of `kind` in `namespace` matching the (equality) selector, as fresh copies;
         the first read of a kind in a namespace lists it from the API server."""
@@ -287,6 +292,23 @@ class ObjectCache:
             items = self.lister(kind, namespace, label_selector=self.kinds[kind])
             for _ in self.relisted(kind, namespace, (_with_namespace(i, namespace) for i in items)):
                 pass
+
+    def heads(
+        self, kind: str, namespace: str | None, summarize: Callable[[str, dict], Any]
+    ) -> tuple[Any, ...]:
+        """`summarize(kind, object)` of every stored object of `kind` (in `namespace`; None: all), each
+        computed once per stored version (the resync's digests: no list, no decoding at rest)."""
+        with self._lock:
+            entries = [
+                e
+                for (k, ns), stored in self._objects.items()
+                if k == kind and (namespace is None or ns == namespace)
+                for e in stored.values()
+            ]
+        for entry in entries:
+            if entry.head is None:
+                entry.head = summarize(kind, entry.decode())
+        return tuple(e.head for e in entries)
 
     def version(self, kind: str, namespace: str, name: str) -> int | None:
         """The stored object's resourceVersion (None: not stored, or not an integer); no priming list."""
