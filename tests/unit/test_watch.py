@@ -276,3 +276,26 @@ def test_an_unplaced_model_reads_its_pods_from_the_cache_and_a_placed_one_from_t
     body["spec"]["placementRef"] = {"name": "eu"}
     observed, _ = shell.observe(ctx, body)
     assert "Pod" in listed
+
+
+def test_a_watch_the_server_ends_at_once_backs_off_instead_of_spinning() -> None:
+    server = Server()
+    server.watch = lambda *a, **k: iter(())  # type: ignore[method-assign]
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> bool:
+        waits.append(seconds)
+        return False
+
+    watch = OwnedWatch(
+        server,  # type: ignore[arg-type]
+        "Deployment",
+        "ml",
+        SELECTOR,
+        lambda ns, labels: None,
+        sleep=sleep,
+        clock=lambda: 0.0,
+    )
+    for _ in range(4):
+        watch.step()
+    assert len(waits) == 4 and watch.failures == 4 and server.calls == ["list"]

@@ -28,6 +28,7 @@ import fnmatch
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -38,6 +39,7 @@ from modelserve.reconcile.informer import ObjectCache, resource_version
 
 log = logging.getLogger(__name__)
 
+SHORT_WATCH_SECONDS = 1.0  # a watch that ends sooner with no event counts as a failure (client-go's too)
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 8.0  # short: a watch is back within seconds of an outage's end
 ChangeSink = Callable[[str, Mapping[str, str]], None]  # (namespace, labels) of a changed object
@@ -79,6 +81,7 @@ class OwnedWatch:
         cache: ObjectCache | None = None,
         namespaces: Iterable[str] = (),
         sleep: Callable[[float], bool] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ):
         self.kube, self.cache, self.kind = kube, cache, kind
         self.namespace, self.selector = namespace, selector
@@ -87,6 +90,8 @@ class OwnedWatch:
         self.stopped = threading.Event()
         self.synced = threading.Event()  # set once the first list is in the cache
         self._sleep = sleep or self.stopped.wait  # returns True when stopped
+        self._clock = clock
+        self.events = 0  # events of the current (or last) watch stream
         self._response: Any = None
         self._thread: threading.Thread | None = None
         self.resource_version: str | None = None
@@ -170,6 +175,7 @@ class OwnedWatch:
 
     def watch(self) -> None:
         assert self.resource_version is not None
+        started, self.events = self._clock(), 0
         events = self.kube.watch(
             self.kind,
             self.namespace,
@@ -182,8 +188,12 @@ class OwnedWatch:
                 if self.stopped.is_set():
                     return
                 self.handle(event)
+                self.events += 1
         finally:
             self._response = None
+        if self.events == 0 and self._clock() - started < SHORT_WATCH_SECONDS and not self.stopped.is_set():
+            # A stream the server ends at once, again and again, would spin: back off as for a failure.
+            raise WatchFailed("the watch ended at once with no event")
 
     def _opened(self, response: Any) -> None:
         self._response = response
