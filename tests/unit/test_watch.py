@@ -299,3 +299,27 @@ def test_a_watch_the_server_ends_at_once_backs_off_instead_of_spinning() -> None
     for _ in range(4):
         watch.step()
     assert len(waits) == 4 and watch.failures == 4 and server.calls == ["list"]
+
+
+def test_the_echo_of_our_own_write_queues_nothing_but_a_later_change_does() -> None:
+    cache = ObjectCache({"Deployment": SELECTOR}, lambda *a, **k: iter(()))
+    seen: list[str] = []
+    watch = OwnedWatch(
+        Server(),  # type: ignore[arg-type]
+        "Deployment",
+        "ml",
+        SELECTOR,
+        lambda ns, labels: seen.append(labels[c.LABEL_INSTANCE]),
+        cache=cache,
+    )
+    labels = {c.LABEL_MANAGED_BY: c.MANAGED_BY, c.LABEL_INSTANCE: "eco"}
+    applied = {"kind": "Deployment", "metadata": {"name": "eco", "namespace": "ml", "resourceVersion": "7"}}
+    applied["metadata"]["labels"] = labels
+    cache.record(applied)  # the apply's response, stored through
+    watch.handle({"type": "ADDED", "object": json.loads(json.dumps(applied))})
+    assert seen == []
+    later = json.loads(json.dumps(applied))
+    later["metadata"]["resourceVersion"] = "8"
+    watch.handle({"type": "MODIFIED", "object": later})
+    watch.handle({"type": "DELETED", "object": later})
+    assert seen == ["eco", "eco"]

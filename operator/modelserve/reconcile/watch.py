@@ -13,7 +13,9 @@ The loop, as client-go's reflector:
 
 * list (a page at a time) and relist the cache from it -- what the list lacks is dropped, and each
   object whose resourceVersion differs from the stored one, or that was dropped, queues its owner;
-* watch from the list's resourceVersion, with bookmarks, storing each event and queueing its owner;
+* watch from the list's resourceVersion, with bookmarks, storing each event and queueing its owner
+  (not for the echo of our own write: an event whose version the cache holds already, stored through
+  from the apply's response, changes nothing the reconcile that wrote it has not planned with);
 * when the API server ends the stream (its timeout), watch again from the last resourceVersion seen;
 * when the resourceVersion has expired (410 Gone: as an HTTP status or as an ERROR event), list again;
 * any other failure -- a broken connection, 429, 5xx, an API server or etcd restarting -- waits with
@@ -217,9 +219,17 @@ class OwnedWatch:
         if self.namespace is not None:
             meta = obj.setdefault("metadata", {})
             meta.setdefault("namespace", self.namespace)
+        namespace = meta.get("namespace") or ""
         if self.cache is not None:
+            # The echo of our own write: the cache holds this very version already (the apply's response
+            # is stored through, reconcile/shell.py), and the reconcile that wrote it has planned with it.
+            version = resource_version(obj)
+            stored = self.cache.version(self.kind, namespace, meta.get("name") or "")
+            echo = kind_of_event != "DELETED" and version is not None and stored == version
             self.cache.observe(self.kind, kind_of_event, obj)
-        self._report(meta.get("namespace") or "", meta.get("labels") or {})
+            if echo:
+                return
+        self._report(namespace, meta.get("labels") or {})
 
     def _report(self, namespace: str, labels: Mapping[str, str]) -> None:
         if not namespace:
