@@ -55,7 +55,7 @@ e2e: deps mlserver
 test:
 	$(MAKE) --no-print-directory -j4 deps mlserver lint typecheck
 	$(PY) -m pytest tests/unit -q $(PYTEST_ARGS)
-	$(PY) -m pytest tests/e2e -q $(PYTEST_ARGS)
+	$(PY) -m pytest tests/e2e -q --durations=25 $(PYTEST_ARGS)
 
 # The real model server of the e2e data plane (docs/dataplane.md): MLServer in its own cached venv, since
 # its dependencies conflict with ours. Reinstalled only when the pinned requirements change.
