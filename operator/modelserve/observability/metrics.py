@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -93,6 +96,32 @@ RESIDENCY_VIOLATIONS = Counter(
     ["namespace", "modeldeployment", "region"],
     registry=REGISTRY,
 )
+
+
+def set_model_gauges(
+    namespace: str, name: str, owned: dict[str, int], ready_replicas: float, canary_weight: float
+) -> None:
+    """A model's gauges. An owned kind it has none of gets no series (was one per kind the operator can
+    own, eight a model: 40,000 series, ~30 MB of the process, with 5,000 models), and one that drops to
+    none loses its series."""
+    for kind, count in owned.items():
+        if count:
+            OWNED_OBJECTS.labels(namespace, name, kind).set(count)
+        else:
+            with contextlib.suppress(KeyError):
+                OWNED_OBJECTS.remove(namespace, name, kind)
+    REPLICAS_READY.labels(namespace, name).set(ready_replicas)
+    CANARY_WEIGHT.labels(namespace, name).set(canary_weight)
+
+
+def forget_model(namespace: str, name: str, kinds: Iterable[str]) -> None:
+    """A deleted model's series go with it (they stayed in /metrics for the process's life)."""
+    for kind in kinds:
+        with contextlib.suppress(KeyError):
+            OWNED_OBJECTS.remove(namespace, name, kind)
+    for gauge in (REPLICAS_READY, CANARY_WEIGHT):
+        with contextlib.suppress(KeyError):
+            gauge.remove(namespace, name)
 
 
 def count_request(verb: str, kind: str) -> None:

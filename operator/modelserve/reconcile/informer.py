@@ -27,6 +27,7 @@ decodes a fresh copy, so a caller may change what it gets.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 import zlib
@@ -70,7 +71,7 @@ def parse_selector(selector: str | None) -> dict[str, str]:
     return out
 
 
-@dataclass
+@dataclass(slots=True)
 class _Entry:
     rv: int | None
     stamp: float  # when it was stored (the cache's clock)
@@ -206,7 +207,12 @@ class ObjectCache:
             if rv == current.rv:
                 current.stamp = max(current.stamp, stamp)  # seen again: still there
             return
-        labels = dict((obj.get("metadata") or {}).get("labels") or {})
+        # Interned: the same few keys and values (the managed-by label, a model's name on each of its
+        # objects, its revision) are then held once, not once per stored object.
+        labels = {
+            sys.intern(str(k)): sys.intern(v) if isinstance(v, str) else v
+            for k, v in ((obj.get("metadata") or {}).get("labels") or {}).items()
+        }
         blob = zlib.compress(json.dumps(obj, separators=(",", ":")).encode(), 1)
         if current is not None:
             self._drop(kind, ns, name)

@@ -274,6 +274,7 @@ def reconcile_model_deployment(ctx: Context, namespace: str, name: str) -> float
     # Read as stored, never from the cache: its status is the rollout's state (operator.py CACHED_KINDS).
     body = ctx.kube.get("ModelDeployment", namespace, name)
     if body is None:
+        metrics.forget_model(namespace, name, OWNED_KINDS)
         ctx.planned.pop((namespace, name), None)
         ctx.settling_since.pop((namespace, name), None)
         ctx.resync_seen.pop((namespace, name), None)
@@ -318,10 +319,13 @@ def reconcile_model_deployment(ctx: Context, namespace: str, name: str) -> float
             ctx.kube.patch_status("ModelDeployment", namespace, name, patch)
         if settling is None:
             post_events(ctx, body, plan.events)
-        for kind, objs in owned.items():
-            metrics.OWNED_OBJECTS.labels(namespace, name, kind).set(len(objs))
-        metrics.REPLICAS_READY.labels(namespace, name).set(plan.status.get("readyReplicas") or 0)
-        metrics.CANARY_WEIGHT.labels(namespace, name).set(plan.status.get("canaryWeight") or 0)
+        metrics.set_model_gauges(
+            namespace,
+            name,
+            {kind: len(objs) for kind, objs in owned.items()},
+            plan.status.get("readyReplicas") or 0,
+            plan.status.get("canaryWeight") or 0,
+        )
         if apply_error is not None:
             raise apply_error
         metrics.RECONCILES.labels("ModelDeployment", "ok").inc()
