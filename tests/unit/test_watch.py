@@ -162,23 +162,28 @@ def test_the_cache_converges_on_the_server_and_every_change_queues_its_owner(scr
     assert watch.synced.is_set()
 
 
-def test_an_expired_version_lists_again_and_a_failure_backs_off() -> None:
-    server = Server()
-    waits: list[float] = []
+def deployment_watch(server: Server, waits: list[float], **options: Any) -> OwnedWatch:
+    """A Deployment watch of `server` that records its backoff waits instead of sleeping."""
 
     def sleep(seconds: float) -> bool:
         waits.append(seconds)
         return False
 
-    watch = OwnedWatch(
+    return OwnedWatch(
         server,  # type: ignore[arg-type]
         "Deployment",
         "ml",
         SELECTOR,
         lambda ns, labels: None,
-        cache=ObjectCache({"Deployment": SELECTOR}, server.list_pages),
         sleep=sleep,
+        **options,
     )
+
+
+def test_an_expired_version_lists_again_and_a_failure_backs_off() -> None:
+    server = Server()
+    waits: list[float] = []
+    watch = deployment_watch(server, waits, cache=ObjectCache({"Deployment": SELECTOR}, server.list_pages))
     watch.step()
     assert server.calls == ["list", "watch"] and watch.lists == 1
     server.change("create", "a")
@@ -282,20 +287,7 @@ def test_a_watch_the_server_ends_at_once_backs_off_instead_of_spinning() -> None
     server = Server()
     server.watch = lambda *a, **k: iter(())  # type: ignore[method-assign]
     waits: list[float] = []
-
-    def sleep(seconds: float) -> bool:
-        waits.append(seconds)
-        return False
-
-    watch = OwnedWatch(
-        server,  # type: ignore[arg-type]
-        "Deployment",
-        "ml",
-        SELECTOR,
-        lambda ns, labels: None,
-        sleep=sleep,
-        clock=lambda: 0.0,
-    )
+    watch = deployment_watch(server, waits, clock=lambda: 0.0)
     for _ in range(4):
         watch.step()
     assert len(waits) == 4 and watch.failures == 4 and server.calls == ["list"]

@@ -37,7 +37,6 @@ from modelserve.reconcile.watch import OwnedWatch
 
 log = logging.getLogger("modelserve")
 
-OWNED = {c.LABEL_MANAGED_BY: c.MANAGED_BY}
 MD = "ModelDeployment"
 _OWNED_SELECTOR = f"{c.LABEL_MANAGED_BY}={c.MANAGED_BY}"
 # The kinds we own and watch with our own list-and-watch (reconcile/watch.py), not kopf's: thousands of
