@@ -94,8 +94,11 @@ def test_a_change_in_an_input_is_planned(monkeypatch: pytest.MonkeyPatch, change
     kube, ctx, calls, clock = settled(monkeypatch)
     change(kube)
     clock[0] += timedelta(seconds=60)
+    writes = len(kube.status_patches)
     shell.reconcile_model_deployment(ctx, "ml", "eco")
-    assert calls == [1]
+    # Planned; a status write (with no other write) may be followed by one more plan from the stored
+    # result, confirming that the write settled the model (reconcile/model_events.py).
+    assert 1 <= len(calls) <= 1 + (len(kube.status_patches) > writes)
 
 
 def test_a_plan_waiting_on_the_clock_is_always_planned(monkeypatch: pytest.MonkeyPatch) -> None:

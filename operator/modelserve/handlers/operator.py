@@ -281,9 +281,15 @@ async def on_model_deployment(
     event: Any, type: str, name: str, namespace: str, body: Any, memo: kopf.Memo, **_: Any
 ) -> None:
     key = (MD, namespace, name)
+    events = memo.ctx.model_events if hasattr(memo, "ctx") else None
     if type == "DELETED":
+        if events is not None:
+            events.forget((namespace, name))
         memo.queue.forget(key)
         return
+    raw = event.get("object") if isinstance(event, dict) else None
+    if events is not None and isinstance(raw, dict) and not events.arrived((namespace, name), raw):
+        return  # the echo of our own status write, its plan already settled (reconcile/model_events.py)
     # A model without a status yet is a first-time creation: the queue's second lane (queue.py).
     memo.queue.add(key, first_time=(body.get("status") or {}).get("observedGeneration") is None)
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from modelserve.forecasting.cycle import FloorSource
 from modelserve.k8s.client import KubeClient
 from modelserve.reconcile.informer import ObjectCache
+from modelserve.reconcile.model_events import ModelEvents
 from modelserve.reconcile.runtimes import RuntimeCatalogueSource
 from modelserve.slo.view import SLAViewSource
 
@@ -35,3 +36,6 @@ class Context:
     # The resync digest (planner/inputs.py resync_digests) of each ModelDeployment's last settled
     # reconcile that wrote nothing: the resync skips a model whose listed digest is this one.
     resync_seen: dict[tuple[str, str], str] = field(default_factory=dict)
+    # The ModelDeployments' watch events: first-time bodies for a first read, and the echo of our own
+    # settled status writes (model_events.py).
+    model_events: ModelEvents = field(default_factory=ModelEvents)

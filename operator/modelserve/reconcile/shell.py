@@ -165,10 +165,7 @@ def apply_plan(
         elif live is None and not (ctx.cache is not None and ctx.cache.covers(kind)):  # not ours yet
             # (A cached kind holds every object with our label: absent there, it is absent or not ours.)
             live = ctx.kube.get(kind, obj["metadata"].get("namespace"), name)
-        # List items carry no apiVersion/kind; everything else must already be as we want it.
-        if live is not None and is_subset(
-            {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}, live
-        ):
+        if _in_sync(obj, live):
             continue
         handover = replicas_handover(obj, live, FIELD_MANAGER)
         if handover is not None:  # an HPA takes spec.replicas over: keep its value meanwhile
@@ -186,6 +183,33 @@ def apply_plan(
                     ctx.cache.forget(kind, body["metadata"]["namespace"], name)
                 writes += 1
     return writes
+
+
+def _in_sync(obj: dict, live: dict | None) -> bool:
+    """Whether the live object already is as `obj` wants it (list items carry no apiVersion/kind)."""
+    wanted = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}
+    return live is not None and is_subset(wanted, live)
+
+
+def pending_writes(plan: Plan, owned: dict[str, dict[str, dict]], user_route: dict | None = None) -> bool:
+    """Whether `apply_plan` would write anything for `plan` over `owned`: a desired object not in sync
+    (or not among what was observed: it would be read, then perhaps written) or an owned one to delete."""
+    wanted: dict[str, set[str]] = {}
+    for obj in plan.desired:
+        obj = stamp_intent(obj)
+        kind, name = obj["kind"], obj["metadata"]["name"]
+        wanted.setdefault(kind, set()).add(name)
+        live = owned.get(kind, {}).get(name)
+        if live is None and _same_object(user_route, obj):
+            live = user_route
+        if not _in_sync(obj, live):
+            return True
+    return any(
+        name not in wanted.get(kind, set())
+        for kind, objects in owned.items()
+        if kind not in plan.keep_kinds
+        for name in objects
+    )
 
 
 def _record_resync_digest(ctx: Context, body: dict, owned: dict[str, dict[str, dict]]) -> None:
@@ -268,19 +292,32 @@ def post_events(ctx: Context, body: dict, events: list[EventSpec]) -> None:
         ctx.kube.post_event(body, ev.type, ev.reason, ev.message)
 
 
-def reconcile_model_deployment(ctx: Context, namespace: str, name: str) -> float | None:
-    """One level-based reconcile of a ModelDeployment. Returns seconds until it should run again."""
-    started = time.monotonic()
-    # Read as stored, never from the cache: its status is the rollout's state (operator.py CACHED_KINDS).
-    body = ctx.kube.get("ModelDeployment", namespace, name)
+def _read_model(ctx: Context, namespace: str, name: str) -> dict | None:
+    """The model as stored, never from the cache: its status is the rollout's state (operator.py
+    CACHED_KINDS); but a model's first reconcile, while it has no status, plans from its watch event
+    (model_events.py). None, after forgetting what was kept of it: it is gone."""
+    key = (namespace, name)
+    body = ctx.model_events.take_first(key)
     if body is None:
+        body = ctx.kube.get("ModelDeployment", namespace, name)
+    if body is None:
+        ctx.model_events.forget(key)
         metrics.forget_model(namespace, name, OWNED_KINDS)
-        ctx.planned.pop((namespace, name), None)
-        ctx.settling_since.pop((namespace, name), None)
-        ctx.resync_seen.pop((namespace, name), None)
+        ctx.planned.pop(key, None)
+        ctx.settling_since.pop(key, None)
+        ctx.resync_seen.pop(key, None)
         return None
     body.setdefault("apiVersion", "modelserve.io/v1alpha1")
     body.setdefault("kind", "ModelDeployment")
+    return body
+
+
+def reconcile_model_deployment(ctx: Context, namespace: str, name: str) -> float | None:
+    """One level-based reconcile of a ModelDeployment. Returns seconds until it should run again."""
+    started = time.monotonic()
+    body = _read_model(ctx, namespace, name)
+    if body is None:
+        return None
     # A user's route we write into is recorded (finalizer) before any write, and released on delete.
     sync_route_hold(ctx.kube, body, ctx.clock())
     if body["metadata"].get("deletionTimestamp"):
@@ -301,9 +338,11 @@ def reconcile_model_deployment(ctx: Context, namespace: str, name: str) -> float
             raise
         apply_error = None
         writes = 0
+        residency: list[EventSpec] = []
         try:
             writes = apply_plan(ctx, body, plan, owned, observed.user_route)
-            plan.events.extend(enforce_residency(ctx, body, observed))
+            residency = enforce_residency(ctx, body, observed)
+            plan.events.extend(residency)
         except Exception as exc:  # report in status, retry with backoff
             apply_error = exc
             _record_apply_error(plan, exc, now)
@@ -315,8 +354,9 @@ def reconcile_model_deployment(ctx: Context, namespace: str, name: str) -> float
         if settling is None:
             ctx.settling_since.pop((namespace, name), None)
         patch = status_patch(body.get("status") or {}, plan.status)
+        stored = None
         if patch and settling is None:
-            ctx.kube.patch_status("ModelDeployment", namespace, name, patch)
+            stored = ctx.kube.patch_status("ModelDeployment", namespace, name, patch)
         if settling is None:
             post_events(ctx, body, plan.events)
         metrics.set_model_gauges(
@@ -335,6 +375,8 @@ def reconcile_model_deployment(ctx: Context, namespace: str, name: str) -> float
             ctx.planned[(namespace, name)] = fingerprint
             if writes == 0 and not patch:
                 _record_resync_digest(ctx, body, owned)
+            elif writes == 0 and not residency and isinstance(stored, dict):
+                _settle_own_write(ctx, stored, observed, owned, now)
         return plan.requeue_after
     except Exception:
         metrics.RECONCILES.labels("ModelDeployment", "error").inc()
@@ -342,6 +384,33 @@ def reconcile_model_deployment(ctx: Context, namespace: str, name: str) -> float
         raise
     finally:
         metrics.RECONCILE_DURATION.labels("ModelDeployment").observe(time.monotonic() - started)
+
+
+def _settle_own_write(
+    ctx: Context, stored: dict, observed: Observed, owned: dict[str, dict[str, dict]], now: datetime
+) -> None:
+    """After a settled reconcile whose only write was the model's status: plan again from the stored
+    model (the patch's response). When that plan writes nothing (no object, no status, no Event, no
+    wake-up), record it as this model's settled plan, so the watch event of our own write (the echo)
+    queues nothing and the next resync skips the model (model_events.py). Otherwise the echo is
+    reconciled as any other event."""
+    stored.setdefault("apiVersion", "modelserve.io/v1alpha1")
+    stored.setdefault("kind", "ModelDeployment")
+    try:
+        again = plan_model_deployment(stored, observed, now)
+    except Exception:  # the echo's reconcile will report it
+        return
+    if again.requeue_after is not None or again.events:
+        return
+    if status_patch(stored.get("status") or {}, again.status):
+        return
+    if pending_writes(again, owned, observed.user_route):
+        return
+    meta = stored["metadata"]
+    key = (meta["namespace"], meta["name"])
+    ctx.planned[key] = inputs_fingerprint(stored, observed, owned)
+    _record_resync_digest(ctx, stored, owned)
+    ctx.model_events.expect_echo(key, meta.get("resourceVersion"))
 
 
 def _record_apply_error(plan: Plan, exc: Exception, now: datetime) -> None:
