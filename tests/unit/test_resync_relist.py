@@ -246,3 +246,57 @@ def test_the_cached_heads_give_the_listed_digests(objects: list[tuple[str, int, 
         cache.record(obj)
     listed = resync_digests(models, owned, [])
     assert listed == resync_digests_of_heads(models, cache.heads("Deployment", None, owned_head), [])
+
+
+class _CountingLists:
+    """A kube whose lists are counted by (method, kind), over the ModelDeployments of two namespaces."""
+
+    def __init__(self, models: dict[str, list[str]]):
+        self.models = models
+        self.calls: list[tuple[str, str]] = []
+
+    def _items(self, kind: str, namespace: str | None) -> list[dict]:
+        if kind != "ModelDeployment":
+            return []
+        return [
+            {"metadata": {"name": n, "namespace": ns, "resourceVersion": "1"}, "spec": {}}
+            for ns, names in self.models.items()
+            if namespace in (None, ns)
+            for n in names
+        ]
+
+    def list(self, kind: str, namespace: str | None = None, label_selector: str | None = None) -> list[dict]:
+        self.calls.append(("list", kind))
+        return self._items(kind, namespace)
+
+    def list_pages(
+        self, kind: str, namespace: str | None = None, label_selector: str | None = None, **_: Any
+    ):
+        self.calls.append(("list_pages", kind))
+        yield from self._items(kind, namespace)
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["team-a", "team-b", "other"]),
+        st.lists(st.sampled_from("xyz"), unique=True),
+        max_size=3,
+    ),
+    st.sampled_from([(), ("team-a",), ("team-*",), ("team-a", "other")]),
+)
+def test_the_resync_lists_the_models_once_a_page_at_a_time_and_finds_every_watched_one(
+    models: dict[str, list[str]], namespaces: tuple[str, ...]
+) -> None:
+    """Every model that exists in a watched namespace is due (none settled yet), also when no watch event
+    ever queued it; none outside; and the ModelDeployments are listed once per resync and scope, paged."""
+    kube = _CountingLists(models)
+    relist = ResyncFilter(kube, namespaces, {})  # type: ignore[arg-type]
+    due = relist.due(set())
+    watched = [
+        ns
+        for ns in models
+        if not namespaces or any(ns == n or (n.endswith("*") and ns.startswith(n[:-1])) for n in namespaces)
+    ]
+    assert due == {("ModelDeployment", ns, n) for ns in watched for n in models[ns]}
+    assert kube.calls.count(("list_pages", "ModelDeployment")) == len(list_scopes(namespaces))
+    assert ("list", "ModelDeployment") not in kube.calls

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import kopf
@@ -178,7 +178,7 @@ def start_owned_watches(kube: KubeClient, cache: ObjectCache, queue: WorkQueue) 
 
 
 def listed_keys(
-    list_fn: Callable[[str, str | None], list[dict]], kinds: Sequence[str], namespaces: Sequence[str]
+    list_fn: Callable[[str, str | None], Iterable[dict]], kinds: Sequence[str], namespaces: Sequence[str]
 ) -> set[Key]:
     """Every object of our own `kinds` that exists, as queue keys: one list per kind (and per namespace
     when the operator watches named namespaces; patterns such as "team-*" are matched on a
@@ -190,18 +190,21 @@ def listed_keys(
     for kind in kinds:
         for scope in scopes:
             try:
-                items = list_fn(kind, scope)
+                keys.update(_keys_of(kind, list_fn(kind, scope), scope, namespaces))
             except Exception as exc:  # advisory: the watch streams remain the primary source
                 log.warning("resync: listing %s failed: %s", kind, exc)
-                continue
-            for item in items:
-                meta = item.get("metadata") or {}
-                ns, name = meta.get("namespace") or scope or "", meta.get("name")
-                if not name or (
-                    namespaces and scope is None and not any(fnmatch.fnmatchcase(ns, n) for n in namespaces)
-                ):
-                    continue
-                keys.add((kind, ns, name))
+    return keys
+
+
+def _keys_of(kind: str, items: Iterable[dict], scope: str | None, namespaces: Sequence[str]) -> set[Key]:
+    keys: set[Key] = set()
+    for item in items:  # a page at a time: a failure on a later page drops the whole kind's keys
+        meta = item.get("metadata") or {}
+        ns, name = meta.get("namespace") or scope or "", meta.get("name")
+        outside = namespaces and scope is None and not any(fnmatch.fnmatchcase(ns, n) for n in namespaces)
+        if not name or outside:
+            continue
+        keys.add((kind, ns, name))
     return keys
 
 
@@ -211,11 +214,12 @@ async def _resync(queue: WorkQueue, kube: KubeClient, relist: ResyncFilter) -> N
     never arrived, e.g. while a watch stream was stalled: kopf restarts a silent stream only after
     settings.watching.client_timeout). Of the ModelDeployments, only those whose inputs changed since the
     last resync, or whose plan is not settled, are reconciled (reconcile/resync.py)."""
-    kinds = (MD, *sorted(RECONCILERS))
+    # The ModelDeployments are listed by the filter (once, a page at a time), with their digests.
+    kinds = tuple(sorted(RECONCILERS))
     loop = asyncio.get_running_loop()
     while True:
         await asyncio.sleep(OPTIONS.resync_seconds)
-        listed = await loop.run_in_executor(None, listed_keys, kube.list, kinds, OPTIONS.namespaces)
+        listed = await loop.run_in_executor(None, listed_keys, kube.list_pages, kinds, OPTIONS.namespaces)
         due = await loop.run_in_executor(None, relist.due, set(queue.known) | listed)
         for key in sorted(due):
             queue.add(key)

@@ -17,6 +17,7 @@ from the API server all the same, which also relists the cache (a check on the w
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 from collections.abc import Iterable, Iterator, Mapping
 
@@ -56,7 +57,8 @@ class ResyncFilter:
         seen: Mapping[tuple[str, str], str] | None = None,
     ):
         self.kube = kube
-        self.scopes = list_scopes(namespaces)
+        self.namespaces = list(namespaces)
+        self.scopes = list_scopes(self.namespaces)
         self.planned = planned  # the reconcile's settled plans (Context.planned)
         self.last: dict[tuple[str, str], str | None] = {}
         # The read cache: these lists are its relists too (a deletion its watch missed is dropped).
@@ -91,18 +93,26 @@ class ResyncFilter:
             for obj in self._list(kind, ours):
                 yield owned_head(kind, obj)
 
+    def watched(self, namespace: str) -> bool:
+        """Whether the operator watches `namespace` (a cluster-wide list also shows the others)."""
+        return not self.namespaces or any(fnmatch.fnmatchcase(namespace, n) for n in self.namespaces)
+
     def due(self, keys: Iterable[Key]) -> set[Key]:
+        """Of `keys` and of the ModelDeployments that exist (listed here, once, a page at a time: a
+        creation whose watch event never arrived is found), those worth reconciling."""
         keys = set(keys)
         self.rounds += 1
         try:
-            # The models are listed last and whole (each is one of `keys` anyway); owned objects stream.
+            # The models are listed last, a page at a time; owned objects stream.
             owned = self._owned(relist=self.rounds % RELIST_EVERY == 1)
             policies = list(self._list("SLAPolicy"))
-            digests = resync_digests_of_heads(self._list(MD), owned, policies)
+            models = (m for m in self._list(MD) if self.watched(m["metadata"].get("namespace") or ""))
+            digests = resync_digests_of_heads(models, owned, policies)
         except Exception as exc:  # the relist is an optimisation: without it, reconcile everything
             log.warning("resync: listing failed, reconciling every key: %s", exc)
             self.last = {}
             return keys
+        keys.update((MD, ns, name) for ns, name in digests if name)
         due = {k for k in keys if k[0] != MD or not unchanged(k, digests, self.last, self.planned, self.seen)}
         self.last = digests
         return due
