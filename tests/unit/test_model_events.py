@@ -64,18 +64,46 @@ class VersionedKube(FakeKube):
         return len(self.status_patches), len(self.events), versions
 
 
-def test_a_new_models_first_reconcile_plans_from_its_event_then_reads_as_stored() -> None:
+def test_a_new_model_is_planned_from_its_events_until_its_status_is_written() -> None:
     kube = VersionedKube(new_model())
-    ctx = Context(kube=kube, clock=lambda: NOW + timedelta(seconds=1))  # type: ignore[arg-type]
+    clock = [NOW + timedelta(seconds=1)]
+    ctx = Context(kube=kube, clock=lambda: clock[0])  # type: ignore[arg-type]
     assert ctx.model_events.arrived(KEY, kube.model())
     shell.reconcile_model_deployment(ctx, "ml", "eco")
-    assert kube.gets == 0
     assert any(kind == "Deployment" for kind, _ in kube.objects)  # planned and applied from the event
+    shell.reconcile_model_deployment(ctx, "ml", "eco")  # the Deployment progressing: still settling
+    assert kube.gets == 0 and not kube.status_patches
+    make_ready(kube)
     shell.reconcile_model_deployment(ctx, "ml", "eco")
-    assert kube.gets == 1  # every later reconcile reads the model as stored
-    assert ctx.model_events.arrived(KEY, kube.model())  # a later first-time event is not kept
+    assert len(kube.status_patches) == 1 and kube.gets == 0
+    # From now on it is read as stored, also when an older event (from before our write) comes late.
+    assert ctx.model_events.arrived(
+        KEY, new_model() | {"metadata": {**new_model()["metadata"], "resourceVersion": "2"}}
+    )
+    assert ctx.model_events.read(KEY) is None
+    clock[0] += timedelta(seconds=60)
     shell.reconcile_model_deployment(ctx, "ml", "eco")
-    assert kube.gets == 2
+    assert kube.gets == 1
+
+
+def test_a_users_change_to_a_new_model_replaces_the_copy() -> None:
+    kube = VersionedKube(new_model())
+    ctx = Context(kube=kube, clock=lambda: NOW + timedelta(seconds=1))  # type: ignore[arg-type]
+    ctx.model_events.arrived(KEY, kube.model())
+    shell.reconcile_model_deployment(ctx, "ml", "eco")
+    changed = kube.model()
+    changed["spec"]["replicas"] = 3
+    changed["metadata"]["generation"] = 2
+    kube.objects[("ModelDeployment", "eco")] = copy.deepcopy(changed)
+    kube._bump(kube.objects[("ModelDeployment", "eco")])
+    ctx.model_events.arrived(KEY, kube.model())
+    stale = copy.deepcopy(changed)
+    stale["metadata"]["resourceVersion"] = "1"  # an older event delivered late is not kept over it
+    ctx.model_events.arrived(KEY, stale)
+    assert ctx.model_events.read(KEY) == kube.model()
+    shell.reconcile_model_deployment(ctx, "ml", "eco")
+    deployment = next(o for (k, _), o in kube.objects.items() if k == "Deployment")
+    assert deployment["spec"]["replicas"] == 3 and kube.gets == 0
 
 
 def test_a_model_with_a_status_is_always_read_as_stored() -> None:
@@ -164,12 +192,13 @@ def test_a_skipped_echo_is_a_state_that_plans_to_no_write(doc: dict) -> None:
     assert kube.writes() == before
 
 
-# -- the store on its own: a reference model over any sequence of events and reconciles ----------------------
+# -- the store on its own: a reference model over any sequence of events and writes -------------------------
 OPS = st.lists(
     st.one_of(
-        st.tuples(st.just("event"), st.booleans(), st.integers(1, 6)),
-        st.tuples(st.just("take"), st.just(False), st.just(0)),
-        st.tuples(st.just("echo"), st.just(False), st.integers(1, 6)),
+        st.tuples(st.just("event"), st.booleans(), st.integers(1, 8)),
+        st.tuples(st.just("read"), st.just(False), st.just(0)),
+        st.tuples(st.just("wrote"), st.booleans(), st.integers(1, 8)),  # (version known, version)
+        st.tuples(st.just("echo"), st.just(False), st.integers(1, 8)),
         st.tuples(st.just("forget"), st.just(False), st.just(0)),
     ),
     max_size=40,
@@ -183,26 +212,36 @@ def body_of(first: bool, rv: int) -> dict:
 
 @given(OPS)
 def test_the_store_matches_its_reference_model(ops: list[tuple[str, bool, int]]) -> None:
+    """A copy is read only while the model has no status, and it is the latest first-time event's, never
+    older than our own last write (nor held at all after a write whose version is unknown)."""
     events = ModelEvents()
-    reconciled, fresh, echo = False, None, None
-    for op, first, rv in ops:
+    held: int | None = None  # the version of the copy held
+    floor: int | None = None  # our last write's version; -1 unknown
+    echo = None
+    for op, flag, rv in ops:
         if op == "event":
-            queued = events.arrived(KEY, body_of(first, rv))
+            queued = events.arrived(KEY, body_of(flag, rv))
             skip = echo == str(rv)
             echo = None
             assert queued == (not skip)
-            if not skip:
-                fresh = body_of(first, rv) if first and not reconciled else None
-        elif op == "take":
-            assert events.take_first(KEY) == (None if reconciled else fresh)
-            reconciled, fresh = True, None
+            if skip:
+                pass
+            elif not flag:
+                held = None
+            elif (floor is None or (floor != -1 and rv >= floor)) and (held is None or rv > held):
+                held = rv
+        elif op == "read":
+            assert events.read(KEY) == (None if held is None else body_of(True, held))
+        elif op == "wrote":
+            events.wrote(KEY, str(rv) if flag else None)
+            floor, held = (rv if flag else -1), None
         elif op == "echo":
             events.expect_echo(KEY, str(rv))
             echo = str(rv)
         else:
             events.forget(KEY)
-            reconciled, fresh, echo = False, None, None
-        assert events.pending() == (fresh is not None and not reconciled)
+            held, floor, echo = None, None, None
+        assert events.held() == (held is not None)
 
 
 def test_the_watch_handler_skips_the_echo_and_forgets_a_deleted_model() -> None:
@@ -221,7 +260,7 @@ def test_the_watch_handler_skips_the_echo_and_forgets_a_deleted_model() -> None:
 
     deliver("ADDED", body_of(True, 2))
     assert added == [("ModelDeployment", "ml", "eco")]
-    assert ctx.model_events.take_first(KEY) == body_of(True, 2)
+    assert ctx.model_events.read(KEY) == body_of(True, 2)
     ctx.model_events.expect_echo(KEY, "5")
     deliver("MODIFIED", body_of(False, 5))
     assert len(added) == 1
@@ -230,7 +269,7 @@ def test_the_watch_handler_skips_the_echo_and_forgets_a_deleted_model() -> None:
     deliver("DELETED", body_of(False, 6))
     assert added[-1] == ("-", ("ModelDeployment", "ml", "eco"))
     deliver("ADDED", body_of(True, 9))  # the same name created again: a first read again
-    assert ctx.model_events.take_first(KEY) == body_of(True, 9)
+    assert ctx.model_events.read(KEY) == body_of(True, 9)
 
 
 def test_the_property_above_checked_skipped_echoes() -> None:

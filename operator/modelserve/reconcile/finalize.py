@@ -27,7 +27,7 @@ class RouteReleaseFailed(Exception):
     """A user route could not be released; the finalizer stays and the work queue retries."""
 
 
-def sync_route_hold(kube: KubeClient, body: dict, now: datetime) -> None:
+def sync_route_hold(kube: KubeClient, body: dict, now: datetime) -> dict:
     """Before anything is applied: record the user route the spec writes into (finalizer + annotation),
     and release the recorded routes it no longer writes into -- all of them once the ModelDeployment is
     being deleted, after which our finalizer goes and the API server removes the object.
@@ -35,6 +35,7 @@ def sync_route_hold(kube: KubeClient, body: dict, now: datetime) -> None:
     A release that fails keeps its route recorded and posts a Warning Event; while deleting it also sets
     ``Degraded=True`` / ``RouteReleaseFailed`` and raises, so the work queue retries with backoff and the
     finalizer holds the object until the route is free. A route that is gone needs no release.
+    Returns the model's metadata as last written (its own when nothing was).
     """
     meta = body["metadata"]
     namespace, name = meta["namespace"], meta["name"]
@@ -58,9 +59,10 @@ def sync_route_hold(kube: KubeClient, body: dict, now: datetime) -> None:
             # While deleting, the Event comes with the condition's transition, not with every retry.
             if not meta.get("deletionTimestamp") or _report_stuck(kube, body, message, now):
                 kube.post_event(body, c.EVENT_WARNING, c.REASON_ROUTE_RELEASE_FAILED, message)
-    _patch(kube, namespace, name, meta, hold_patch(meta, (*hold.keep, *failed)))
+    meta = _patch(kube, namespace, name, meta, hold_patch(meta, (*hold.keep, *failed)))
     if failed and meta.get("deletionTimestamp"):
         raise RouteReleaseFailed(f"{namespace}/{name}: {', '.join(map(str, failed))} not released yet")
+    return meta
 
 
 def release_route(kube: KubeClient, namespace: str, ref: RouteRef) -> bool:

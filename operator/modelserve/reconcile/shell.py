@@ -294,10 +294,10 @@ def post_events(ctx: Context, body: dict, events: list[EventSpec]) -> None:
 
 def _read_model(ctx: Context, namespace: str, name: str) -> dict | None:
     """The model as stored, never from the cache: its status is the rollout's state (operator.py
-    CACHED_KINDS); but a model's first reconcile, while it has no status, plans from its watch event
-    (model_events.py). None, after forgetting what was kept of it: it is gone."""
+    CACHED_KINDS); but while it has no status, as its latest watch event showed it (model_events.py).
+    None, after forgetting what was kept of it: it is gone."""
     key = (namespace, name)
-    body = ctx.model_events.take_first(key)
+    body = ctx.model_events.read(key)
     if body is None:
         body = ctx.kube.get("ModelDeployment", namespace, name)
     if body is None:
@@ -312,14 +312,26 @@ def _read_model(ctx: Context, namespace: str, name: str) -> dict | None:
     return body
 
 
+def _hold_routes(ctx: Context, key: tuple[str, str], body: dict) -> None:
+    """A user's route we write into is recorded (finalizer) before any write, and released on delete;
+    a write to the model ends the reconciles' use of its watch events' copy (model_events.py)."""
+    try:
+        meta = sync_route_hold(ctx.kube, body, ctx.clock())
+    except Exception:
+        ctx.model_events.wrote(key)  # it may have written to the model
+        raise
+    if meta.get("resourceVersion") != body["metadata"].get("resourceVersion"):
+        ctx.model_events.wrote(key, meta.get("resourceVersion"))
+
+
 def reconcile_model_deployment(ctx: Context, namespace: str, name: str) -> float | None:
     """One level-based reconcile of a ModelDeployment. Returns seconds until it should run again."""
     started = time.monotonic()
     body = _read_model(ctx, namespace, name)
     if body is None:
         return None
-    # A user's route we write into is recorded (finalizer) before any write, and released on delete.
-    sync_route_hold(ctx.kube, body, ctx.clock())
+    key = (namespace, name)
+    _hold_routes(ctx, key, body)
     if body["metadata"].get("deletionTimestamp"):
         return None  # owner references make the garbage collector remove what we own
     try:
@@ -357,6 +369,7 @@ def reconcile_model_deployment(ctx: Context, namespace: str, name: str) -> float
         stored = None
         if patch and settling is None:
             stored = ctx.kube.patch_status("ModelDeployment", namespace, name, patch)
+            ctx.model_events.wrote(key, ((stored or {}).get("metadata") or {}).get("resourceVersion"))
         if settling is None:
             post_events(ctx, body, plan.events)
         metrics.set_model_gauges(
@@ -379,6 +392,7 @@ def reconcile_model_deployment(ctx: Context, namespace: str, name: str) -> float
                 _settle_own_write(ctx, stored, observed, owned, now)
         return plan.requeue_after
     except Exception:
+        ctx.model_events.wrote(key)  # an error report may have written to the model
         metrics.RECONCILES.labels("ModelDeployment", "error").inc()
         metrics.RECONCILE_ERRORS.labels("ModelDeployment").inc()
         raise
