@@ -315,3 +315,58 @@ def test_the_echo_of_our_own_write_queues_nothing_but_a_later_change_does() -> N
     watch.handle({"type": "MODIFIED", "object": later})
     watch.handle({"type": "DELETED", "object": later})
     assert seen == ["eco", "eco"]
+
+
+# -- the hand-over from the watch threads to the event loop -----------------------------------------------
+@given(st.lists(st.lists(st.integers(0, 99), max_size=30), min_size=1, max_size=4))
+def test_the_handoff_delivers_every_call_in_order_with_one_wakeup_per_batch(
+    per_thread: list[list[int]],
+) -> None:
+    import asyncio
+    import threading
+
+    from modelserve.reconcile.watch import LoopHandoff
+
+    got: list[tuple[int, int]] = []
+
+    async def main() -> LoopHandoff:
+        loop = asyncio.get_running_loop()
+        handoff = LoopHandoff(loop.call_soon_threadsafe)
+
+        def produce(t: int, items: list[int]) -> None:
+            for item in items:
+                handoff.put(got.append, (t, item))
+
+        threads = [threading.Thread(target=produce, args=(t, items)) for t, items in enumerate(per_thread)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        for _ in range(100):  # let the scheduled drains run
+            await asyncio.sleep(0)
+        return handoff
+
+    handoff = asyncio.run(main())
+    assert sorted(got) == sorted((t, i) for t, items in enumerate(per_thread) for i in items)
+    for t, items in enumerate(per_thread):  # each thread's calls arrive in its order
+        assert [i for tt, i in got if tt == t] == items
+    total = sum(map(len, per_thread))
+    assert handoff.wakeups <= total and (total == 0 or handoff.wakeups >= 1)
+
+
+def test_a_failing_call_does_not_drop_the_rest_of_its_batch() -> None:
+    from modelserve.reconcile.watch import LoopHandoff
+
+    scheduled: list = []
+    handoff = LoopHandoff(lambda fn: scheduled.append(fn))
+    got: list[int] = []
+    handoff.put(got.append, 1)
+    handoff.put(lambda: 1 / 0)
+    handoff.put(got.append, 2)
+    assert len(scheduled) == 1 and handoff.wakeups == 1  # one wake-up for the three
+    scheduled[0]()
+    assert got == [1, 2]
+    handoff.put(got.append, 3)  # the next batch wakes the loop again
+    assert len(scheduled) == 2
+    scheduled[1]()
+    assert got == [1, 2, 3]

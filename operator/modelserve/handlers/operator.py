@@ -33,7 +33,7 @@ from modelserve.reconcile.resync import ResyncFilter, list_scopes
 from modelserve.reconcile.runtimes import REFRESH_SECONDS, RuntimeCatalogueSource
 from modelserve.reconcile.shell import reconcile_model_deployment
 from modelserve.reconcile.sla import SLAViews, reconcile_sla_policy
-from modelserve.reconcile.watch import OwnedWatch
+from modelserve.reconcile.watch import LoopHandoff, OwnedWatch
 
 log = logging.getLogger("modelserve")
 
@@ -155,16 +155,16 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
 def start_owned_watches(kube: KubeClient, cache: ObjectCache, queue: WorkQueue) -> list[OwnedWatch]:
     """A list-and-watch thread per owned kind (and pods) per watched scope (reconcile/watch.py). Each
     changed object queues its ModelDeployment; the queue is the event loop's, so the threads hand their
-    keys over with call_soon_threadsafe."""
-    loop = asyncio.get_running_loop()
+    keys over in batches (LoopHandoff: one wake-up of the loop per batch)."""
+    handoff = LoopHandoff(asyncio.get_running_loop().call_soon_threadsafe)
 
     def owned(namespace: str, labels: Mapping[str, str]) -> None:
         owner = labels.get(c.LABEL_INSTANCE)
         if owner:
-            loop.call_soon_threadsafe(queue.add, (MD, namespace, owner))
+            handoff.put(queue.add, (MD, namespace, owner))
 
     def pod(namespace: str, labels: Mapping[str, str]) -> None:
-        loop.call_soon_threadsafe(pod_changed, queue, namespace, dict(labels))
+        handoff.put(pod_changed, queue, namespace, dict(labels))
 
     scopes, patterns = list_scopes(OPTIONS.namespaces), OPTIONS.namespaces
     watches = [

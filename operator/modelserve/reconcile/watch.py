@@ -62,6 +62,36 @@ def expired(event: Mapping[str, Any]) -> bool:
     return status.get("code") == 410 or status.get("reason") in ("Expired", "Gone")
 
 
+class LoopHandoff:
+    """Calls from the watch threads to the event loop (the work queue lives there), in order, with one
+    wake-up of the loop per batch: `call_soon_threadsafe` for every event wrote to the loop's self-pipe
+    each time (a tenth of the operator's CPU in a storm of 1,000 models, several events a model)."""
+
+    def __init__(self, call_soon_threadsafe: Callable[..., object]):
+        self._call_soon_threadsafe = call_soon_threadsafe
+        self._lock = threading.Lock()
+        self._pending: list[tuple[Callable[..., object], tuple]] = []
+        self.wakeups = 0
+
+    def put(self, fn: Callable[..., object], *args: Any) -> None:
+        with self._lock:
+            self._pending.append((fn, args))
+            if len(self._pending) > 1:
+                return  # a drain is already scheduled and has not started yet
+            self.wakeups += 1
+        self._call_soon_threadsafe(self._drain)
+
+    def _drain(self) -> None:
+        """On the loop: run everything handed over so far."""
+        with self._lock:
+            batch, self._pending = self._pending, []
+        for fn, args in batch:
+            try:
+                fn(*args)
+            except Exception:  # one bad call must not drop the rest of the batch
+                log.exception("handing a watch event over failed")
+
+
 class WatchFailed(Exception):
     """The watch ended with an ERROR event other than an expired resourceVersion."""
 
