@@ -278,9 +278,12 @@ def test_apiserver_restart_during_analysis_a_failing_gate_still_rolls_back(
     fault_operator: OperatorProcess,
     prometheus: LocalPrometheus,
 ) -> None:
-    """A candidate serving 5 % errors (the gate's bound is 1 %) through test_rollouts' plan [20,
+    """A candidate serving 10 % errors (the gate's bound is 1 %) through test_rollouts' plan [20,
     analysis, 50, analysis, 100]; the API server goes away during its first analysis. The failing gate
-    must still roll it back, at the first weight."""
+    must still roll it back, at the first weight. (At 5 %, in one CI run of the last four, the outage
+    cost the judge a look with no data, the sequential test's stricter later looks stayed Inconclusive
+    (p=0.0035 against 0.0018) and the rollout paused: that measured the judge's power at the edge, not
+    the surviving of the outage, which is what this test is for.)"""
     name = "bad-gate"
     fkube.apply(rollout_md(name, "1"), fns)
     stable = ready(fkube, name, fns)["status"]["stableRevision"]
@@ -290,7 +293,7 @@ def test_apiserver_restart_during_analysis_a_failing_gate_still_rolls_back(
     prometheus.add_target(job, sim.address)
     prometheus.reload()
     try:
-        sim.set_behaviour("candidate", error_rate=0.05)
+        sim.set_behaviour("candidate", error_rate=0.10)
         fkube.apply(rollout_md(name, "2"), fns)
         md = wait_status(
             fkube,
@@ -302,7 +305,7 @@ def test_apiserver_restart_during_analysis_a_failing_gate_still_rolls_back(
             fault_operator,
         )
         candidate = md["status"]["candidateRevision"]
-        sim.set_behaviour(candidate, error_rate=0.05)  # pinned: after the rollback it is no candidate
+        sim.set_behaviour(candidate, error_rate=0.10)  # pinned: after the rollback it is no candidate
         wait_step(fkube, fns, name, 20, fault_operator)
         apiserver_outage(fault_cluster)
         md = wait_status(
