@@ -277,3 +277,31 @@ def test_the_property_above_checked_skipped_echoes() -> None:
     if not SKIPPED:
         test_a_skipped_echo_is_a_state_that_plans_to_no_write()
     assert SKIPPED
+
+
+def test_pending_writes_agrees_with_what_apply_plan_writes() -> None:
+    """The confirmation's check (shell.pending_writes) and apply_plan share their comparison: for a
+    settled model, a drifted object and a deleted one, it says 'writes' exactly when apply_plan writes."""
+    from modelserve.planner.modeldeployment import plan_model_deployment
+
+    kube = VersionedKube(new_model())
+    ctx = Context(kube=kube, clock=lambda: NOW + timedelta(seconds=1))  # type: ignore[arg-type]
+    settle(kube, ctx)
+
+    def drift(k: VersionedKube) -> None:
+        next(o for (kind, _), o in k.objects.items() if kind == "Deployment")["spec"]["replicas"] = 7
+
+    def drop(k: VersionedKube) -> None:
+        del k.objects[next(key for key in k.objects if key[0] == "Service")]
+
+    results: list[bool] = []
+    for change in (lambda k: None, drift, drop):
+        change(kube)
+        body = kube.model()
+        observed, owned = shell.observe(ctx, body)
+        plan = plan_model_deployment(body, observed, NOW + timedelta(seconds=1))
+        pending = shell.pending_writes(plan, owned, observed.user_route)
+        assert pending == (shell.apply_plan(ctx, body, plan, owned, observed.user_route) > 0)
+        results.append(pending)
+    assert results == [False, True, True]  # each case as expected, not only in agreement
+    assert not shell.pending_writes(plan, shell.observe(ctx, kube.model())[1])

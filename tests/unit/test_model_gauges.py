@@ -40,7 +40,7 @@ def test_owned_objects_has_a_series_for_each_kind_the_model_has_and_none_after_d
             assert kept.get(kind, 0) == count
             assert (kind in kept) == (count > 0)
         assert set(kept) <= {k for k, v in owned.items() if v}  # a kind dropped from `owned` goes too
-    metrics.forget_model("ml", name, KINDS)
+    metrics.forget_model("ml", name)
     assert _owned(name) == {}
     assert _series("modelserve_replicas_ready", name) == {}
     assert _series("modelserve_rollout_canary_weight", name) == {}

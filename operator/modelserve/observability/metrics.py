@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
@@ -143,7 +143,7 @@ def set_model_gauges(
     MODEL_GAUGES.set(namespace, name, owned, ready_replicas, canary_weight)
 
 
-def forget_model(namespace: str, name: str, kinds: Iterable[str] = ()) -> None:
+def forget_model(namespace: str, name: str) -> None:
     """A deleted model's series go with it (they stayed in /metrics for the process's life)."""
     MODEL_GAUGES.forget(namespace, name)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -154,15 +155,9 @@ def apply_plan(
     ``owned``: the owned objects observe() listed; ``user_route``: the user-owned route it read
     (``Observed.user_route``), so neither is read again. Returns how many writes were made."""
     writes = 0
-    wanted: dict[str, set[str]] = {}
-    for obj in plan.desired:
-        obj = stamp_intent(obj)
+    for obj, live in _against_owned(plan, owned, user_route):
         kind, name = obj["kind"], obj["metadata"]["name"]
-        wanted.setdefault(kind, set()).add(name)
-        live = owned.get(kind, {}).get(name)
-        if live is None and _same_object(user_route, obj):
-            live = user_route
-        elif live is None and not (ctx.cache is not None and ctx.cache.covers(kind)):  # not ours yet
+        if live is None and not (ctx.cache is not None and ctx.cache.covers(kind)):  # not ours yet
             # (A cached kind holds every object with our label: absent there, it is absent or not ours.)
             live = ctx.kube.get(kind, obj["metadata"].get("namespace"), name)
         if _in_sync(obj, live):
@@ -173,16 +168,36 @@ def apply_plan(
             writes += 1
         _remember(ctx, ctx.kube.apply(obj), kind)
         writes += 1
-    for kind, objects in owned.items():
-        if kind in plan.keep_kinds:
-            continue
-        for name in objects:
-            if name not in wanted.get(kind, set()):
-                ctx.kube.delete(kind, body["metadata"]["namespace"], name)
-                if ctx.cache is not None:
-                    ctx.cache.forget(kind, body["metadata"]["namespace"], name)
-                writes += 1
+    for kind, name in _unwanted(plan, owned):
+        ctx.kube.delete(kind, body["metadata"]["namespace"], name)
+        if ctx.cache is not None:
+            ctx.cache.forget(kind, body["metadata"]["namespace"], name)
+        writes += 1
     return writes
+
+
+def _against_owned(
+    plan: Plan, owned: dict[str, dict[str, dict]], user_route: dict | None
+) -> Iterator[tuple[dict, dict | None]]:
+    """Each desired object (with its intent stamped) and the live one observed for it, if any."""
+    for obj in plan.desired:
+        obj = stamp_intent(obj)
+        live = owned.get(obj["kind"], {}).get(obj["metadata"]["name"])
+        if live is None and _same_object(user_route, obj):
+            live = user_route
+        yield obj, live
+
+
+def _unwanted(plan: Plan, owned: dict[str, dict[str, dict]]) -> list[tuple[str, str]]:
+    """The owned objects the plan no longer wants (kinds it keeps aside)."""
+    wanted = {(o["kind"], o["metadata"]["name"]) for o in plan.desired}
+    return [
+        (kind, name)
+        for kind, objects in owned.items()
+        if kind not in plan.keep_kinds
+        for name in objects
+        if (kind, name) not in wanted
+    ]
 
 
 def _in_sync(obj: dict, live: dict | None) -> bool:
@@ -194,22 +209,8 @@ def _in_sync(obj: dict, live: dict | None) -> bool:
 def pending_writes(plan: Plan, owned: dict[str, dict[str, dict]], user_route: dict | None = None) -> bool:
     """Whether `apply_plan` would write anything for `plan` over `owned`: a desired object not in sync
     (or not among what was observed: it would be read, then perhaps written) or an owned one to delete."""
-    wanted: dict[str, set[str]] = {}
-    for obj in plan.desired:
-        obj = stamp_intent(obj)
-        kind, name = obj["kind"], obj["metadata"]["name"]
-        wanted.setdefault(kind, set()).add(name)
-        live = owned.get(kind, {}).get(name)
-        if live is None and _same_object(user_route, obj):
-            live = user_route
-        if not _in_sync(obj, live):
-            return True
-    return any(
-        name not in wanted.get(kind, set())
-        for kind, objects in owned.items()
-        if kind not in plan.keep_kinds
-        for name in objects
-    )
+    desired = _against_owned(plan, owned, user_route)
+    return any(not _in_sync(obj, live) for obj, live in desired) or bool(_unwanted(plan, owned))
 
 
 def _record_resync_digest(ctx: Context, body: dict, owned: dict[str, dict[str, dict]]) -> None:
@@ -302,7 +303,7 @@ def _read_model(ctx: Context, namespace: str, name: str) -> dict | None:
         body = ctx.kube.get("ModelDeployment", namespace, name)
     if body is None:
         ctx.model_events.forget(key)
-        metrics.forget_model(namespace, name, OWNED_KINDS)
+        metrics.forget_model(namespace, name)
         ctx.planned.pop(key, None)
         ctx.settling_since.pop(key, None)
         ctx.resync_seen.pop(key, None)
