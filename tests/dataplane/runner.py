@@ -26,8 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from kubernetes import client as k8s
 from modelserve.k8s.client import KubeClient
+from modelserve.k8s.transport import ApiException
 from modelserve.localcluster.processes import free_port, stop_pid
 
 from tests.dataplane.podspec import (
@@ -341,16 +341,16 @@ class PodRunner:
         return plan_pod(pod, self.images, sources, workdir, self.allocate_port, self.base_env)
 
     def _read(self, kind: str, name: str) -> dict[str, Any] | None:
-        """A Secret (``secret``) or ConfigMap (``config_map``) body, ``None`` when missing. Through the
-        Kubernetes client's CoreV1Api: the operator's own client knows only the kinds it manages."""
-        core = k8s.CoreV1Api(self.kube.api)
+        """A Secret (``secret``) or ConfigMap (``config_map``) body, ``None`` when missing. By path: the
+        operator's own client resolves only the kinds it manages."""
+        plural = {"secret": "secrets", "config_map": "configmaps"}[kind]
         try:
-            obj = getattr(core, f"read_namespaced_{kind}")(name, self.namespace)
-        except k8s.ApiException as exc:
+            found = self.kube.transport.request("GET", f"/api/v1/namespaces/{self.namespace}/{plural}/{name}")
+        except ApiException as exc:
             if exc.status == 404:
                 return None
             raise
-        return dict(self.kube.api.sanitize_for_serialization(obj))
+        return dict(found or {})
 
     def _loop(self) -> None:
         while not self._stop.is_set():

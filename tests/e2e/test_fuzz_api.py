@@ -24,9 +24,9 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
-from kubernetes import config
-from kubernetes.client.rest import ApiException
 from modelserve.api.validation import validate_document
+from modelserve.k8s.kubeconfig import load_credentials
+from modelserve.k8s.transport import ApiException, Transport
 
 from tests.e2e.harness import Kube, condition, wait_until
 from tests.fuzz import properties as prop
@@ -54,7 +54,7 @@ class ApiServer:
     cost a process start)."""
 
     def __init__(self, kubeconfig: str, namespace: str):
-        self.api = config.new_client_from_config(config_file=kubeconfig)
+        self.transport = Transport(load_credentials(kubeconfig))
         self.namespace = namespace
 
     def path(self, obj: dict) -> str:
@@ -66,16 +66,7 @@ class ApiServer:
         """(HTTP status, the returned object or Status)."""
         query = [("dryRun", "All")] if dry_run else []
         try:
-            data, status, _headers = self.api.call_api(
-                self.path(obj),
-                "POST",
-                query_params=query,
-                body=obj,
-                header_params={"Content-Type": "application/json", "Accept": "application/json"},
-                response_type="object",
-                auth_settings=["BearerToken"],
-                _preload_content=True,
-            )
+            status, data = self.transport.exchange("POST", self.path(obj), query=query, body=obj)
             return status, data
         except ApiException as exc:
             try:

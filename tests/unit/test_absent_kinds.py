@@ -8,8 +8,8 @@ from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
-from kubernetes.client.rest import ApiException
 from modelserve.k8s.client import ABSENT_KIND_SECONDS, KubeClient
+from modelserve.k8s.transport import ApiException
 
 
 class Api:
@@ -17,7 +17,7 @@ class Api:
         self.calls: list[tuple[str, str]] = []
         self.served = False
 
-    def call_api(self, path: str, method: str, **_: Any) -> Any:
+    def request(self, method: str, path: str, **_: Any) -> Any:
         self.calls.append((method, path))
         if "httproutes" in path and not self.served and method == "GET":
             raise ApiException(status=404, reason="Not Found")
@@ -70,8 +70,8 @@ class PagingApi:
         self.total = total
         self.queries: list[dict] = []
 
-    def call_api(self, path: str, method: str, query_params: Any = (), **_: Any) -> Any:
-        query = dict(query_params)
+    def request(self, method: str, path: str, query: Any = (), **_: Any) -> Any:
+        query = dict(query)
         self.queries.append(query)
         start = int(query.get("continue") or 0)
         end = min(self.total, start + int(query["limit"]))

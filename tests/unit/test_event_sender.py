@@ -18,7 +18,7 @@ class Api:
         self.gate = gate
         self.fail = fail
 
-    def call_api(self, path: str, method: str, body: Any = None, **_: Any) -> Any:
+    def request(self, method: str, path: str, body: Any = None, **_: Any) -> Any:
         if self.gate is not None:
             self.gate.wait(10)
         if self.fail:

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from kubernetes.client.rest import ApiException
 from modelserve.handlers.leader import LeaseElector
 from modelserve.k8s.lease import (
     LeaseDecision,
@@ -24,6 +23,7 @@ from modelserve.k8s.lease import (
     released,
     still_leading,
 )
+from modelserve.k8s.transport import ApiException
 
 TIMING = LeaseTiming()
 

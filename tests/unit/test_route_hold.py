@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from kubernetes.client.rest import ApiException
 from modelserve.api import constants as c
+from modelserve.k8s.transport import ApiException
 from modelserve.reconcile.finalize import RouteReleaseFailed, sync_route_hold
 from modelserve.routers.user_routes import (
     RouteRef,

@@ -12,9 +12,9 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from kubernetes.client.rest import ApiException
 from modelserve.api import constants as c
 from modelserve.k8s.client import json_lines
+from modelserve.k8s.transport import ApiException
 from modelserve.reconcile.informer import ObjectCache
 from modelserve.reconcile.watch import BACKOFF_CAP, OwnedWatch, backoff_seconds, expired
 

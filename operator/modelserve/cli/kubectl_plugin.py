@@ -439,7 +439,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:  # API errors, unreachable cluster: one line, not a traceback
-        from kubernetes.client.rest import ApiException
+        from modelserve.k8s.transport import ApiException
 
         if isinstance(exc, ApiException):
             reason = exc.reason

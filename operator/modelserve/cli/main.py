@@ -93,7 +93,7 @@ def run_operator(args: argparse.Namespace) -> int:
     import kopf
 
     # Imported here, not at the top: `modelserve render` and `--help` need neither kopf nor the
-    # kubernetes client. Importing modelserve.handlers registers every kopf handler.
+    # API server transport. Importing modelserve.handlers registers every kopf handler.
     from modelserve.handlers import operator as handlers
     from modelserve.observability.metrics import serve
 

@@ -21,11 +21,10 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from kubernetes.client.rest import ApiException
-
 from modelserve.k8s.client import KubeClient
 from modelserve.k8s.lease import LeaseRecord as Record
 from modelserve.k8s.lease import LeaseTiming, Observation, decide, observe, released, still_leading
+from modelserve.k8s.transport import ApiException
 
 log = logging.getLogger("modelserve.leader")
 

@@ -263,20 +263,18 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.login()
 def login(**_: Any) -> kopf.ConnectionInfo:
     """The same credentials as our own client: in-cluster, or the kubeconfig given on the command line."""
-    config = KubeClient.configuration(OPTIONS.kubeconfig)
-    header = config.get_api_key_with_prefix("BearerToken") or config.get_api_key_with_prefix("authorization")
-    parts = header.split(" ", 1) if header else []
-    scheme, token = (parts[0], parts[1]) if len(parts) == 2 else (None, parts[0] if parts else None)
+    creds = KubeClient.credentials(OPTIONS.kubeconfig)
     return kopf.ConnectionInfo(
-        server=config.host,
-        ca_path=config.ssl_ca_cert,
-        insecure=not config.verify_ssl,
-        username=config.username or None,
-        password=config.password or None,
-        scheme=scheme,
-        token=token,
-        certificate_path=config.cert_file,
-        private_key_path=config.key_file,
+        server=creds.server,
+        ca_path=creds.ca_path,
+        insecure=creds.insecure or None,
+        username=creds.username,
+        password=creds.password,
+        scheme="Bearer" if creds.current_token() else None,
+        token=creds.current_token(),
+        certificate_path=creds.cert_path,
+        private_key_path=creds.key_path,
+        default_namespace=creds.namespace,
     )
 
 

@@ -1,4 +1,4 @@
-"""KubeClient: the few API calls modelserve makes, over the official client's REST transport.
+"""KubeClient: the few API calls modelserve makes, over its own JSON transport (k8s/transport.py).
 
 Writes go through server-side apply under the field manager `modelserve`, so the operator owns only
 the fields it sets and GitOps tools never see drift in theirs. Every call counts in the operator's
@@ -18,13 +18,11 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from kubernetes import client as k8s
-from kubernetes import config as k8s_config
-from kubernetes.client.rest import ApiException
-
 from modelserve import FIELD_MANAGER
 from modelserve.api.events import EventFilter, EventSpec
+from modelserve.k8s.kubeconfig import Credentials, load_credentials
 from modelserve.k8s.resources import resource_for
+from modelserve.k8s.transport import ApiException, Transport
 
 log = logging.getLogger(__name__)
 CONNECTION_POOL = 32
@@ -62,8 +60,8 @@ def json_lines(chunks: Iterable[bytes | str]) -> Iterator[dict]:
 
 
 class KubeClient:
-    def __init__(self, api_client: k8s.ApiClient, *, on_request: Any = None):
-        self.api = api_client
+    def __init__(self, transport: Transport, *, on_request: Any = None):
+        self.transport = transport
         self._on_request = on_request or (lambda verb, kind: None)
         self.instance = os.environ.get("HOSTNAME") or socket.gethostname()
         # Every Event of every controller goes through one filter: repeats and storms are dropped.
@@ -107,22 +105,14 @@ class KubeClient:
     def from_environment(
         cls, kubeconfig: str | None = None, context: str | None = None, on_request: Any = None
     ) -> KubeClient:
-        """In-cluster config when running in a pod, else the kubeconfig (KUBECONFIG or ~/.kube/config)."""
-        configuration = cls.configuration(kubeconfig, context)
-        # One connection per reconcile worker (--workers) plus the resync, SLA and forecast loops' own
-        # calls: 32 covers the default 4 workers many times over, so no request waits for a connection.
-        configuration.connection_pool_maxsize = CONNECTION_POOL
-        return cls(k8s.ApiClient(configuration), on_request=on_request)
+        """In-cluster credentials when running in a pod, else the kubeconfig (KUBECONFIG or ~/.kube/config).
+        One connection per reconcile worker (--workers) plus the resync, SLA and forecast loops' own
+        calls: a pool of 32 covers the default 4 workers many times over, so no request waits for one."""
+        return cls(Transport(cls.credentials(kubeconfig, context), CONNECTION_POOL), on_request=on_request)
 
     @staticmethod
-    def configuration(kubeconfig: str | None = None, context: str | None = None) -> k8s.Configuration:
-        configuration = k8s.Configuration()
-        if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
-            k8s_config.load_incluster_config(client_configuration=configuration)
-        else:
-            path = kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
-            k8s_config.load_kube_config(config_file=path, context=context, client_configuration=configuration)
-        return configuration
+    def credentials(kubeconfig: str | None = None, context: str | None = None) -> Credentials:
+        return load_credentials(kubeconfig, context)
 
     # -- raw -----------------------------------------------------------------------------------------
     def _call(
@@ -136,19 +126,9 @@ class KubeClient:
         kind: str = "",
     ) -> Any:
         self._on_request(method, kind)
-        headers = {"Accept": "application/json", "Content-Type": content_type}
         try:
-            return self.api.call_api(
-                path,
-                method,
-                query_params=query or [],
-                header_params=headers,
-                body=body,
-                response_type="object",
-                auth_settings=["BearerToken"],
-                _return_http_data_only=True,
-                _preload_content=True,
-                _request_timeout=30,
+            return self.transport.request(
+                method, path, query=query or [], body=body, content_type=content_type
             )
         except ApiException as exc:
             if exc.status == 404:
@@ -247,16 +227,11 @@ class KubeClient:
         if label_selector:
             query.append(("labelSelector", label_selector))
         self._on_request("WATCH", kind)
-        response = self.api.call_api(
+        response = self.transport.stream(
             resource_for(kind).path(namespace),
-            "GET",
-            query_params=query,
-            header_params={"Accept": "application/json"},
-            auth_settings=["BearerToken"],
-            _return_http_data_only=True,
-            _preload_content=False,
+            query=query,
             # connect, then read: a stream silent past the server's own timeout is a dead connection
-            _request_timeout=(10, timeout_seconds + WATCH_GRACE_SECONDS),
+            timeout=(10, timeout_seconds + WATCH_GRACE_SECONDS),
         )
         if opened is not None:
             opened(response)

@@ -8,8 +8,6 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from kubernetes.client.rest import ApiException
-
 from modelserve import FIELD_MANAGER
 from modelserve.analysis.contract import preset_for_runtime
 from modelserve.api import constants as c
@@ -19,6 +17,7 @@ from modelserve.api.modeldeployment import parse_model_deployment
 from modelserve.api.revisions import spec_revision
 from modelserve.k8s.apply import HANDOVER_FIELD_MANAGER, replicas_handover, stamp_intent, status_patch
 from modelserve.k8s.compare import is_subset
+from modelserve.k8s.transport import ApiException
 from modelserve.observability import metrics
 from modelserve.placement import find_violations, parse_region_placement, plan_enforcement
 from modelserve.planner.inputs import inputs_fingerprint, resync_digests

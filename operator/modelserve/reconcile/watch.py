@@ -34,9 +34,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from kubernetes.client.rest import ApiException
-
 from modelserve.k8s.client import KubeClient
+from modelserve.k8s.transport import ApiException
 from modelserve.reconcile.informer import ObjectCache, resource_version
 
 log = logging.getLogger(__name__)
