@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 from modelserve.localcluster import LocalPrometheus
 from modelserve.localcluster.cluster import AUDIT_POLICY, OPERATOR_USER
+from modelserve.planner.settle import SETTLE_SECONDS
 
 from tests.e2e import conftest
 from tests.e2e.faultproxy import FaultProxy
@@ -374,6 +375,34 @@ def test_etcd_restart_during_a_rollback_still_rolls_back(
     # All traffic back on stable: the Service selects the stable revision's pods only.
     selector = fkube.get("service", name, fns)["spec"]["selector"]
     assert selector.get("modelserve.io/revision") in (None, stable), selector
+
+
+def test_a_lagging_controller_manager_costs_a_new_model_one_status_write(
+    fault_cluster: conftest.TestCluster, fkube: Kube, fns: str, fault_operator: OperatorProcess
+) -> None:
+    """The controller-manager is away for longer than the first status's settle time while models are
+    created, as it runs minutes behind in a storm of thousands: their first status waits for the control
+    plane to begin their start (planner/settle.py), so each model is told once, Ready, not Pending
+    then Ready."""
+    names = [f"lag-{i}" for i in range(3)]
+    fault_cluster.stop_component("kube-controller-manager")
+    try:
+        fkube.apply([model_deployment(n, replicas=1) for n in names], fns)
+        wait_until(
+            lambda: len(fkube.items("deployment", fns)) >= len(names), 60, what="the operator's Deployments"
+        )
+        time.sleep(SETTLE_SECONDS + 5)  # the fault itself: the controller-manager stays away this long
+        for name in names:
+            assert written_statuses(fault_cluster.audit_log, fns, name) == [], (
+                f"{name} narrated while waiting"
+            )
+    finally:
+        fault_cluster.start_component("kube-controller-manager")
+    for name in names:
+        ready(fkube, name, fns)
+    for name in names:
+        statuses = written_statuses(fault_cluster.audit_log, fns, name)
+        assert [s.get("phase") for _, _, s in statuses] == ["Ready"], statuses
 
 
 def test_watch_expired_410_gone_relists_and_acts_on_later_changes(

@@ -11,7 +11,13 @@ from hypothesis import strategies as st
 from modelserve.api.events import EventFilter, EventSpec
 from modelserve.k8s.apply import status_patch
 from modelserve.planner.modeldeployment import Observed, plan_model_deployment
-from modelserve.planner.settle import SETTLE_SECONDS, first_status_delay
+from modelserve.planner.settle import (
+    CLUSTER_LAG_CAP_SECONDS,
+    SETTLE_SECONDS,
+    ClusterStart,
+    cluster_began,
+    first_status_delay,
+)
 from modelserve.reconcile.context import Context
 from modelserve.reconcile.shell import reconcile_model_deployment
 
@@ -60,7 +66,7 @@ def test_a_new_model_that_becomes_ready_quickly_costs_one_status_write_and_one_e
     ctx = Context(kube=kube, clock=lambda: clock[0])  # type: ignore[arg-type]
     requeue = reconcile_model_deployment(ctx, "ml", "eco")
     assert kube.status_patches == [] and kube.events == []  # Pending 0/1 is not narrated
-    assert requeue is not None and 0 < requeue <= SETTLE_SECONDS
+    assert requeue is not None and 0 < requeue <= CLUSTER_LAG_CAP_SECONDS  # a fallback: events bring it back
     assert [k for k, _ in kube.objects].count("Deployment") == 1  # owned objects are applied at once
     make_ready(kube)
     clock[0] += timedelta(seconds=2)
@@ -73,15 +79,109 @@ def test_a_new_model_that_becomes_ready_quickly_costs_one_status_write_and_one_e
     assert len(kube.events) == 1, kube.events
 
 
+def start_pods(kube: FakeKube, bound_at: datetime) -> None:
+    """What the Deployment controller and the scheduler do before the model's own start: each owned
+    Deployment observed with its pods created, each pod bound to a node at `bound_at`."""
+    for (kind, _), obj in list(kube.objects.items()):
+        if kind == "Deployment":
+            n = obj["spec"].get("replicas", 1)
+            obj["metadata"]["generation"] = 1
+            obj["status"] = {"observedGeneration": 1, "replicas": n, "unavailableReplicas": n}
+            labels = obj["spec"]["template"]["metadata"]["labels"]
+            for i in range(n):
+                name = f"{obj['metadata']['name']}-{i}"
+                kube.objects[("Pod", name)] = {
+                    "kind": "Pod",
+                    "metadata": {"name": name, "namespace": "ml", "labels": dict(labels)},
+                    "spec": {"nodeName": "node-1"},
+                    "status": {
+                        "phase": "Pending",
+                        "conditions": [
+                            {
+                                "type": "PodScheduled",
+                                "status": "True",
+                                "lastTransitionTime": bound_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                            }
+                        ],
+                    },
+                }
+
+
 def test_a_new_model_still_pending_after_the_settle_time_gets_its_status() -> None:
     kube = FakeKube(new_model())
     clock = [NOW]
     ctx = Context(kube=kube, clock=lambda: clock[0])  # type: ignore[arg-type]
     reconcile_model_deployment(ctx, "ml", "eco")
     assert kube.status_patches == []
-    clock[0] += timedelta(seconds=SETTLE_SECONDS + 1)
+    start_pods(kube, NOW + timedelta(seconds=2))
+    clock[0] += timedelta(seconds=3)
+    requeue = reconcile_model_deployment(ctx, "ml", "eco")
+    assert kube.status_patches == [] and requeue == SETTLE_SECONDS - 1  # ten seconds from the binding
+    clock[0] += timedelta(seconds=SETTLE_SECONDS)
     reconcile_model_deployment(ctx, "ml", "eco")
     assert [p["phase"] for p in kube.status_patches] == ["Pending"]
+
+
+def test_a_lagging_control_plane_holds_the_first_status_at_most_the_cap() -> None:
+    kube = FakeKube(new_model())
+    clock = [NOW]
+    ctx = Context(kube=kube, clock=lambda: clock[0])  # type: ignore[arg-type]
+    reconcile_model_deployment(ctx, "ml", "eco")
+    clock[0] += timedelta(seconds=SETTLE_SECONDS + 1)
+    reconcile_model_deployment(ctx, "ml", "eco")
+    assert kube.status_patches == []  # the controller has not even observed its Deployment
+    clock[0] = NOW + timedelta(seconds=CLUSTER_LAG_CAP_SECONDS)
+    reconcile_model_deployment(ctx, "ml", "eco")
+    assert [p["phase"] for p in kube.status_patches] == ["Pending"]
+
+
+def test_unschedulable_or_failing_replicas_are_news_at_once() -> None:
+    dep = {
+        "metadata": {"name": "d", "generation": 1},
+        "spec": {"replicas": 1},
+        "status": {"observedGeneration": 1, "replicas": 1},
+    }
+    unschedulable = {
+        "spec": {},
+        "status": {"conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}]},
+    }
+    assert cluster_began(["d"], {"d": dep}, [unschedulable]) == ClusterStart(True, None)
+    assert cluster_began(["d"], {"d": dep}, [{"spec": {}, "status": {}}]) == ClusterStart(False)
+    failing = copy.deepcopy(dep)
+    failing["status"] = {"conditions": [{"type": "ReplicaFailure", "status": "True"}]}
+    assert cluster_began(["d"], {"d": failing}, []) == ClusterStart(True, None)
+    assert cluster_began(["d"], {}, []) == ClusterStart(False)  # not applied yet
+    assert cluster_began(["d"], {"d": {**dep, "status": {}}}, []) == ClusterStart(False)  # not observed
+
+
+@given(
+    created=st.floats(0, 300),
+    started=st.one_of(st.none(), st.floats(0, 600)),
+    begun=st.booleans(),
+    bound=st.one_of(st.none(), st.floats(0, 900)),
+    now=st.floats(0, 1200),
+)
+def test_the_first_status_hold_is_bounded(
+    created: float, started: float | None, begun: bool, bound: float | None, now: float
+) -> None:
+    """Whatever the timings: the hold ends at most the cap after the apply (or creation), and once the
+    control plane has begun, at most the settle time after the later of that and the last binding."""
+    body = copy.deepcopy(new_model())
+    body["metadata"]["creationTimestamp"] = (NOW + timedelta(seconds=created)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    created = float(int(created))  # the timestamp has whole seconds
+    at = lambda s: NOW + timedelta(seconds=s)  # noqa: E731
+    cluster = ClusterStart(begun, at(bound) if bound is not None else None)
+    left = first_status_delay(
+        body, {"phase": "Pending"}, at(now), at(started) if started is not None else None, cluster
+    )
+    origin = min(max(created, started if started is not None else created), now)
+    if left is None:
+        return
+    assert 0 < left <= CLUSTER_LAG_CAP_SECONDS + 1e-6
+    end = now + left
+    assert end <= origin + CLUSTER_LAG_CAP_SECONDS + 1e-6
+    if begun:
+        assert end <= max(origin, min(bound if bound is not None else origin, now)) + SETTLE_SECONDS + 1e-6
 
 
 @given(
@@ -100,7 +200,7 @@ def test_in_a_storm_a_model_reached_late_still_costs_one_status_write_and_one_ev
     ctx = Context(kube=kube, clock=lambda: clock[0])  # type: ignore[arg-type]
     requeue = reconcile_model_deployment(ctx, "ml", "eco")
     assert kube.status_patches == [] and kube.events == []
-    assert requeue is not None and abs(requeue - SETTLE_SECONDS) < 1e-6
+    assert requeue is not None and abs(requeue - CLUSTER_LAG_CAP_SECONDS) < 1e-6  # not begun: a fallback
     clock[0] += timedelta(seconds=ready_after)
     make_ready(kube)
     reconcile_model_deployment(ctx, "ml", "eco")

@@ -31,7 +31,7 @@ from modelserve.planner.modeldeployment import (
     rollout_spec_for,
     runtime_of,
 )
-from modelserve.planner.settle import first_status_delay
+from modelserve.planner.settle import cluster_began, first_status_delay
 from modelserve.reconcile.analysis_run import analysis_due, run_analysis
 from modelserve.reconcile.context import Context
 from modelserve.reconcile.failures import report_reconcile_error
@@ -362,7 +362,9 @@ def reconcile_model_deployment(ctx: Context, namespace: str, name: str) -> float
         settling = None
         if apply_error is None:
             since = ctx.settling_since.setdefault((namespace, name), now)
-            settling = first_status_delay(body, plan.status, now, since)
+            wanted = [o["metadata"]["name"] for o in plan.desired if o.get("kind") == "Deployment"]
+            cluster = cluster_began(wanted, observed.deployments, observed.pods)
+            settling = first_status_delay(body, plan.status, now, since, cluster)
         if settling is None:
             ctx.settling_since.pop((namespace, name), None)
         patch = status_patch(body.get("status") or {}, plan.status)
