@@ -68,20 +68,10 @@ class Transport:
     def server(self) -> str:
         return self.credentials.server
 
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        query: Sequence[tuple[str, Any]] = (),
-        body: Any = None,
-        content_type: str = "application/json",
-        timeout: Timeout = REQUEST_TIMEOUT,
-    ) -> Any:
-        """The parsed JSON answer (None when empty); ApiException for a status of 400 or more."""
-        return self.exchange(
-            method, path, query=query, body=body, content_type=content_type, timeout=timeout
-        )[1]
+    def request(self, method: str, path: str, **options: Any) -> Any:
+        """The parsed JSON answer (None when empty) of `exchange`; ApiException for a status of 400 or
+        more."""
+        return self.exchange(method, path, **options)[1]
 
     def exchange(
         self,
