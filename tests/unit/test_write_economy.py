@@ -167,8 +167,9 @@ def test_the_first_status_hold_is_bounded(
     """Whatever the timings: the hold ends at most the cap after the apply (or creation), and once the
     control plane has begun, at most the settle time after the later of that and the last binding."""
     body = copy.deepcopy(new_model())
-    body["metadata"]["creationTimestamp"] = (NOW + timedelta(seconds=created)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    created = float(int(created))  # the timestamp has whole seconds
+    stamp = (NOW + timedelta(seconds=created)).replace(microsecond=0)  # the timestamp has whole seconds
+    body["metadata"]["creationTimestamp"] = stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
+    created = (stamp - NOW).total_seconds()
     at = lambda s: NOW + timedelta(seconds=s)  # noqa: E731
     cluster = ClusterStart(begun, at(bound) if bound is not None else None)
     left = first_status_delay(
