@@ -322,3 +322,25 @@ def test_a_models_objects_come_from_the_index_as_a_scan_would_find_them(
             assert {o["metadata"]["name"] for o in indexed} == {
                 n for n, (_, o) in truth.items() if o == owner_
             }
+
+
+def test_an_older_list_finishing_late_does_not_bring_back_what_a_newer_list_removed() -> None:
+    """Found by the interleaving property above: two relists overlap. The first snapshots b at rv 1; b
+    is then deleted (rv 3), created again (rv 4) and deleted (rv 6) while the watch is down; a second
+    list, begun later, finds no b and removes it; the first finishes last, with its copy of b at rv 1."""
+    cache = cache_with()
+    assert held(cache) == {}
+    cache.observe("Deployment", "ADDED", obj("b", 1))
+    early_feed: list[dict] = []
+    early = cache.relisted("Deployment", NS, _Feed(early_feed))
+    cache.observe("Deployment", "DELETED", obj("b", 3))
+    cache.observe("Deployment", "ADDED", obj("b", 4))  # then deleted at rv 6: that event is lost
+    for _ in cache.relisted("Deployment", NS, iter(())):
+        pass
+    assert held(cache) == {}
+    early_feed.append(obj("b", 1))
+    for _ in early:
+        pass
+    assert held(cache) == {}
+    cache.observe("Deployment", "ADDED", obj("b", 9))  # a new b is stored as usual
+    assert held(cache) == {"b": 9}

@@ -17,7 +17,8 @@ The rules, for each object (kind, namespace, name):
   the store is then complete for that namespace, and the watch keeps it so.
 * A relist (the resync's lists, reconcile/resync.py) repairs what a watch can miss -- a deletion while
   its stream was down, which kopf's re-list does not report: a stored object absent from a list begun
-  after it was stored is removed.
+  after it was stored is removed, and leaves a tombstone as a deletion does (two lists of the same kind
+  can overlap: one begun earlier and finishing later must not bring back what the later one removed).
 
 Objects are kept as compressed JSON (a Deployment with its managedFields is about 4 KB as JSON, 15-20 KB
 as Python objects, 0.8-1 KB compressed): 5,000 models' owned objects fit in about 20 MB. Each read
@@ -187,7 +188,11 @@ class ObjectCache:
                     continue
                 for name in [n for n, e in entries.items() if (ns, n) not in seen and e.stamp < started]:
                     dropped.append((ns, entries[name].labels))
+                    rv = entries[name].rv
                     self._drop(kind, ns, name)
+                    # Gone as a deletion is: an older copy still on its way (a list begun before this
+                    # one, finishing after it) must not bring it back.
+                    self._bury(kind, ns, name, rv, self.clock())
             self._primed.add((kind, namespace))
         if on_drop is not None:
             for ns, labels in dropped:
@@ -241,12 +246,18 @@ class ObjectCache:
             if current is not None and rv is not None and current.rv is not None and current.rv > rv:
                 return  # the deletion of an older incarnation: what we hold was created after it
             self._drop(kind, ns, name)
-            known = rv if rv is not None else (current.rv if current is not None else None)
-            tomb = self._tombstones.get((kind, ns, name))
-            if tomb is not None and tomb[0] is not None and (known is None or tomb[0] > known):
-                known = tomb[0]
-            self._tombstones[(kind, ns, name)] = (known, now)
-            self._prune_tombstones(now)
+            self._bury(
+                kind, ns, name, rv if rv is not None else (current.rv if current is not None else None), now
+            )
+
+    def _bury(self, kind: str, ns: str, name: str, known: int | None, now: float) -> None:
+        """Remember that the object is gone as of resourceVersion `known` (the lock is held): a copy no
+        newer is not stored again."""
+        tomb = self._tombstones.get((kind, ns, name))
+        if tomb is not None and tomb[0] is not None and (known is None or tomb[0] > known):
+            known = tomb[0]
+        self._tombstones[(kind, ns, name)] = (known, now)
+        self._prune_tombstones(now)
 
     def _prune_tombstones(self, now: float) -> None:
         if len(self._tombstones) < 64:
