@@ -254,8 +254,12 @@ def build_pdb(owner: Owner, spec: ModelDeploymentSpec) -> dict:
 
 
 def _quantity(value: float) -> str:
-    """A Kubernetes quantity in canonical form, so the API server stores what we compare against."""
+    """A Kubernetes quantity in canonical form, so the API server stores what we compare against. A
+    positive value below one thousandth is 1m, never 0: an HPA target must be positive, and the API
+    server refused the HPA of a model whose averageValue rounded to 0."""
     if float(value).is_integer():
         return str(int(value))
     milli = round(value * 1000)
+    if value > 0:
+        milli = max(1, milli)
     return f"{milli // 1000}" if milli % 1000 == 0 else f"{milli}m"
