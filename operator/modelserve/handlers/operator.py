@@ -264,14 +264,15 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
 def login(**_: Any) -> kopf.ConnectionInfo:
     """The same credentials as our own client: in-cluster, or the kubeconfig given on the command line."""
     creds = KubeClient.credentials(OPTIONS.kubeconfig)
+    token = creds.current_token()
     return kopf.ConnectionInfo(
         server=creds.server,
         ca_path=creds.ca_path,
         insecure=creds.insecure or None,
         username=creds.username,
         password=creds.password,
-        scheme="Bearer" if creds.current_token() else None,
-        token=creds.current_token(),
+        scheme="Bearer" if token else None,
+        token=token,
         certificate_path=creds.cert_path,
         private_key_path=creds.key_path,
         default_namespace=creds.namespace,

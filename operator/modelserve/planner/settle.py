@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from modelserve.api import constants as c
+from modelserve.rollout.state import parse_time
 
 SETTLE_SECONDS = 10.0
 CLUSTER_LAG_CAP_SECONDS = 120.0
@@ -121,9 +122,8 @@ def first_status_delay(
 
 
 def _timestamp(value: Any) -> datetime | None:
-    if not value:
-        return None
+    """An RFC 3339 time from an object (rollout/state.py `parse_time`), None when absent or malformed."""
     try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        return parse_time(value)
     except ValueError:
         return None

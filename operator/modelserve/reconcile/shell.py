@@ -360,7 +360,7 @@ def reconcile_model_deployment(ctx: Context, namespace: str, name: str) -> float
             _record_apply_error(plan, exc, now)
         # A new model's start is not narrated step by step: its first status waits to settle (settle.py).
         settling = None
-        if apply_error is None:
+        if apply_error is None and (body.get("status") or {}).get("observedGeneration") is None:
             since = ctx.settling_since.setdefault((namespace, name), now)
             wanted = [o["metadata"]["name"] for o in plan.desired if o.get("kind") == "Deployment"]
             cluster = cluster_began(wanted, observed.deployments, observed.pods)
