@@ -248,3 +248,82 @@ def test_an_existing_user_route_is_read_once_per_reconcile_and_written_into() ->
     reconcile_model_deployment(ctx, "ml", "geo")
     assert kube.gets.count(("HTTPRoute", "shop")) == 1
     assert kube.objects[("HTTPRoute", "shop")] == before
+
+
+def terminating() -> Any:
+    """The NamespaceLifecycle admission plugin's answer to a create in a namespace being deleted."""
+    import json
+
+    from modelserve.k8s.transport import ApiException
+
+    body = {
+        "kind": "Status",
+        "status": "Failure",
+        "message": 'deployments.apps "geo-x" is forbidden: unable to create new content in namespace ml '
+        "because it is being terminated",
+        "reason": "Forbidden",
+        "details": {
+            "name": "geo-x",
+            "kind": "deployments",
+            "causes": [{"reason": "NamespaceTerminating", "type": "NamespaceTerminating", "message": "x"}],
+        },
+        "code": 403,
+    }
+    return ApiException(403, "Forbidden", json.dumps(body))
+
+
+def test_an_api_exception_reads_its_causes() -> None:
+    from modelserve.k8s.transport import ApiException
+
+    assert terminating().namespace_terminating
+    assert terminating().cause_types == {"NamespaceTerminating"}
+    plain_forbidden = ApiException(403, "Forbidden", '{"message": "no", "details": {"causes": []}}')
+    assert not plain_forbidden.namespace_terminating
+    for body in (None, "", "not json", "[1]", '{"details": null}', '{"details": {"causes": [1, {}]}}'):
+        assert ApiException(403, "Forbidden", body).cause_types == set()
+
+
+def test_a_namespace_being_deleted_is_neither_reported_nor_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The model goes with its namespace: no ApplyFailed condition or Event (an Event cannot be created
+    # there anyway), no traceback, no retry loop until the namespace is gone.
+    kube = FakeKube(model(), PLACEMENT, NODE)
+
+    def refused(obj: dict) -> dict:
+        raise terminating()
+
+    monkeypatch.setattr(kube, "apply", refused)
+    ctx = Context(kube=kube, clock=lambda: NOW)  # type: ignore[arg-type]
+    with pytest.raises(Exception, match="being terminated"):
+        reconcile_model_deployment(ctx, "ml", "geo")
+    assert kube.status_patches == [] and kube.events == []
+
+    calls: list[Any] = []
+
+    def failing(key: Any) -> float | None:
+        calls.append(key)
+        raise terminating()
+
+    async def run() -> WorkQueue:
+        queue = WorkQueue(failing, workers=1, backoff=(0.01,))
+        queue.start()
+        key = ("ModelDeployment", "ml", "geo")
+        queue.add(key)
+        deadline = time.monotonic() + 0.5
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        await queue.stop()
+        return queue
+
+    queue = asyncio.run(run())
+    assert len(calls) == 1 and not queue._due and not queue._failures
+
+    policy = {"kind": "SLAPolicy", "metadata": {"name": "gold", "namespace": "ml", "generation": 1}}
+    kube = FakeKube(policy)
+    ctx = Context(kube=kube, clock=lambda: NOW)  # type: ignore[arg-type]
+
+    def broken(ctx: Any, namespace: str, name: str) -> float | None:
+        raise terminating()
+
+    with pytest.raises(Exception, match="being terminated"):
+        reconcile_reporting_errors(ctx, "SLAPolicy", "ml", "gold", broken)
+    assert "status" not in kube.objects[("SLAPolicy", "gold")] and kube.events == []

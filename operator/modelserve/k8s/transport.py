@@ -50,6 +50,21 @@ class ApiException(Exception):
             found = None
         return str(found or self.reason or "")
 
+    @property
+    def cause_types(self) -> set[str]:
+        """The `type` of each of the Status's details.causes (FieldValueInvalid, NamespaceTerminating...)."""
+        try:
+            causes = (json.loads(self.body or "").get("details") or {}).get("causes") or []
+        except (ValueError, AttributeError):
+            return set()
+        return {str(c.get("type")) for c in causes if isinstance(c, dict) and c.get("type")}
+
+    @property
+    def namespace_terminating(self) -> bool:
+        """Refused because the namespace is being deleted (the NamespaceLifecycle admission plugin):
+        nothing can be created there any more, and retrying cannot help."""
+        return self.status == 403 and "NamespaceTerminating" in self.cause_types
+
     def __str__(self) -> str:
         return f"({self.status}) {self.message}".strip()
 

@@ -14,6 +14,7 @@ from modelserve.api import constants as c
 from modelserve.api.conditions import Condition, find_condition, merge_conditions
 from modelserve.api.errors import describe_failure
 from modelserve.k8s.apply import status_patch
+from modelserve.k8s.transport import ApiException
 from modelserve.reconcile.context import Context
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,8 @@ def reconcile_reporting_errors(
     try:
         return reconcile(ctx, namespace, name)
     except Exception as exc:
+        if isinstance(exc, ApiException) and exc.namespace_terminating:
+            raise  # the namespace's deletion takes the object too: nothing to report (queue.py)
         try:
             body = ctx.kube.get(kind, namespace, name)
         except Exception:

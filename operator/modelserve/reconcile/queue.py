@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+from modelserve.k8s.transport import ApiException
 from modelserve.observability.metrics import QUEUE_DEPTH
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,12 @@ class WorkQueue:
                 return found, 0.0
         return None, earliest
 
+    def _failed(self, key: Key) -> float:
+        """Count a failure of `key`; the delay before its next attempt (backoff, capped at the last)."""
+        attempts = self._failures.get(key, 0)
+        self._failures[key] = attempts + 1
+        return self._backoff[min(attempts, len(self._backoff) - 1)]
+
     async def _worker(self, index: int) -> None:
         loop = asyncio.get_running_loop()
         while True:
@@ -135,10 +142,16 @@ class WorkQueue:
             try:
                 requeue = await loop.run_in_executor(self._pool, self._reconcile, key)
                 self._failures.pop(key, None)
+            except ApiException as exc:  # the API server's answer says it all: one line, no traceback
+                if exc.namespace_terminating:  # the namespace's deletion removes the object too
+                    log.info("reconcile of %s/%s/%s: namespace is being deleted; not retrying", *key)
+                    self._failures.pop(key, None)
+                    requeue = None
+                else:
+                    requeue = self._failed(key)
+                    log.warning("reconcile of %s/%s/%s failed: %s; retrying in %ss", *key, exc, requeue)
             except Exception:
-                attempts = self._failures.get(key, 0)
-                self._failures[key] = attempts + 1
-                requeue = self._backoff[min(attempts, len(self._backoff) - 1)]
+                requeue = self._failed(key)
                 log.exception("reconcile of %s/%s/%s failed; retrying in %ss", *key, requeue)
             finally:
                 self._running.discard(key)

@@ -356,6 +356,8 @@ def reconcile_model_deployment(ctx: Context, namespace: str, name: str) -> float
             residency = enforce_residency(ctx, body, observed)
             plan.events.extend(residency)
         except Exception as exc:  # report in status, retry with backoff
+            if isinstance(exc, ApiException) and exc.namespace_terminating:
+                raise  # nothing can be created there; the namespace's deletion takes the model
             apply_error = exc
             _record_apply_error(plan, exc, now)
         # A new model's start is not narrated step by step: its first status waits to settle (settle.py).
