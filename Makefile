@@ -47,15 +47,16 @@ typecheck: venv
 unit: venv
 	$(PY) -m pytest tests/unit -q $(PYTEST_ARGS)
 
+# Two pytest sessions at once, each on a control plane of its own (hack/e2e-lanes.sh): the long
+# scenarios that mostly wait on the clock (marker side_lane) beside the rest.
 e2e: deps mlserver
-	$(PY) -m pytest tests/e2e -q $(PYTEST_ARGS)
+	PY=$(PY) bash hack/e2e-lanes.sh $(PYTEST_ARGS)
 
 # The Go builds (CPU) overlap the Python installs (network) and lint/typecheck: on a cold machine this
 # saves the venv and MLServer installs' minutes. The tests start once everything is in place.
 test:
 	$(MAKE) --no-print-directory -j4 deps mlserver lint typecheck
-	$(PY) -m pytest tests/unit -q $(PYTEST_ARGS)
-	$(PY) -m pytest tests/e2e -q --durations=25 $(PYTEST_ARGS)
+	PY=$(PY) bash hack/e2e-lanes.sh --unit $(PYTEST_ARGS)
 
 # The real model server of the e2e data plane (docs/dataplane.md): MLServer in its own cached venv, since
 # its dependencies conflict with ours. Reinstalled only when the pinned requirements change.

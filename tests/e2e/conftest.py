@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import uuid
@@ -21,10 +22,30 @@ from tests.e2e.harness import REPO, Kube, OperatorProcess, healthy, wait_until
 pytestmark = pytest.mark.e2e
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """SIGTERM ends the session as Ctrl-C does, tearing its control plane down (hack/e2e-lanes.sh stops
+    the side lane with it: a background job of a script ignores SIGINT)."""
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test here is `e2e`. Under hack/e2e-lanes.sh (MODELSERVE_E2E_LANE=main or side) a session
+    keeps only its lane's tests: the side lane those marked `side_lane`, the main lane the rest."""
     for item in items:
         if "/e2e/" in str(item.fspath):
             item.add_marker(pytest.mark.e2e)
+    lane = os.environ.get("MODELSERVE_E2E_LANE", "")
+    if lane not in ("main", "side"):
+        return
+    keep = [item for item in items if (item.get_closest_marker("side_lane") is not None) == (lane == "side")]
+    dropped = [item for item in items if item not in keep]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
 
 
 @pytest.fixture(scope="session")

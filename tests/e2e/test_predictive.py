@@ -257,6 +257,7 @@ def running_on_kwok(kube: Kube, name: str, namespace: str) -> int:
     )
 
 
+@pytest.mark.side_lane  # about 10 minutes, nearly all of it waiting for the grid (hack/e2e-lanes.sh)
 @pytest.mark.timeout(1200)  # the scenario waits for times on the 5-minute grid (up to ~11 min)
 def test_floor_rises_before_the_forecast_peak_and_descends_gradually(
     kube: Kube, cluster: Any, namespace: str, prometheus: Any, operator: OperatorProcess, workdir: Path

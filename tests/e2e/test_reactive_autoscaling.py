@@ -65,6 +65,7 @@ def shorten_scale_down(kube: Kube, namespace: str) -> None:
         kube.run("apply", "--server-side", "--field-manager=e2e-test", "-f", "-", input=yaml.safe_dump(patch))
 
 
+@pytest.mark.side_lane  # 2.5 minutes, paced by the HPA's sync and stabilization (hack/e2e-lanes.sh)
 def test_hpa_scales_from_the_adapters_metric_and_through_a_canary(
     kube: Kube, cluster: object, namespace: str, operator: object, simulator: object, adapter: MetricsAdapter
 ) -> None:

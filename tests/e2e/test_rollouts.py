@@ -320,6 +320,7 @@ def rfc3339_seconds(text: str) -> float:
 # --- promotion and rollback through every router --------------------------------------------------------
 
 
+@pytest.mark.side_lane  # 2 minutes per router, paced by the steps' pauses (hack/e2e-lanes.sh)
 @pytest.mark.parametrize("router", ROUTERS)
 def test_good_candidate_is_promoted_through_every_step(
     router: str,
@@ -792,6 +793,7 @@ def test_shadow_judges_mirrored_traffic_then_promotes(
     assert_spec_untouched(kube, namespace, applied)
 
 
+@pytest.mark.side_lane  # paced by the preview's analysis (hack/e2e-lanes.sh)
 def test_blue_green_switches_at_once_after_the_preview_passes(
     kube: Kube,
     cluster: Any,
