@@ -103,3 +103,25 @@ def test_a_request_above_its_limit_is_rejected_by_value(resource: str, request: 
 
 def test_a_request_without_a_limit_of_the_same_resource_is_fine() -> None:
     assert validate_document(_model({"cpu": "4", "memory": "1Gi"}, {"memory": "2Gi"})) == []
+
+
+# Go's unicode.IsSpace, what CEL's trim() strips (cel-go uses strings.TrimSpace), and what Kubernetes
+# refuses around a container image; Python's str.isspace() also counts U+001C..U+001F.
+GO_WHITE_SPACE = set("\t\n\v\f\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000") | {
+    chr(c) for c in range(0x2000, 0x200B)
+}
+
+
+@given(st.text(max_size=4), st.text(st.characters(), max_size=3), st.text(max_size=3))
+def test_trim_strips_what_go_counts_as_white_space(core: str, left: str, right: str) -> None:
+    from modelserve.api.cel import to_cel
+
+    value = left + core + right
+    expected = value
+    while expected and expected[0] in GO_WHITE_SPACE:
+        expected = expected[1:]
+    while expected and expected[-1] in GO_WHITE_SPACE:
+        expected = expected[:-1]
+    assert str(evaluate("self.trim()", to_cel(value, {"type": "string"}))) == expected
+    kept = "\x1ca\x1f"  # not white space to Go: kept, as the API server keeps it
+    assert str(evaluate("self.trim()", to_cel(f"\u3000{kept}\x85", {"type": "string"}))) == kept

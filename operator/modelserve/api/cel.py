@@ -139,6 +139,12 @@ def _as_integer(q: Any) -> celtypes.IntType:
     return celtypes.IntType(int(value))
 
 
+# What Go's strings.TrimSpace (and so CEL's trim() and Kubernetes' check of a container image) counts
+# as white space: unicode.IsSpace. Python's str.strip() also strips U+001C..U+001F, which Go keeps.
+GO_SPACE = (
+    "\t\n\v\f\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
+)
+
 KUBERNETES_FUNCTIONS: dict[str, Any] = {
     # k8s quantity library
     "quantity": _quantity,
@@ -162,7 +168,7 @@ KUBERNETES_FUNCTIONS: dict[str, Any] = {
     # k8s / cel-go strings extension (the common ones)
     "lowerAscii": lambda s: celtypes.StringType(str(s).lower()),
     "upperAscii": lambda s: celtypes.StringType(str(s).upper()),
-    "trim": lambda s: celtypes.StringType(str(s).strip()),
+    "trim": lambda s: celtypes.StringType(str(s).strip(GO_SPACE)),
     "join": _join,
     "split": lambda s, sep: celtypes.ListType([celtypes.StringType(x) for x in str(s).split(str(sep))]),
 }
