@@ -125,3 +125,19 @@ def test_trim_strips_what_go_counts_as_white_space(core: str, left: str, right: 
     assert str(evaluate("self.trim()", to_cel(value, {"type": "string"}))) == expected
     kept = "\x1ca\x1f"  # not white space to Go: kept, as the API server keeps it
     assert str(evaluate("self.trim()", to_cel(f"\u3000{kept}\x85", {"type": "string"}))) == kept
+
+
+def test_property_names_are_escaped_as_kubernetes_escapes_them() -> None:
+    from modelserve.api.cel import escape_property, to_cel
+
+    assert escape_property("namespace") == "__namespace__"
+    assert escape_property("sectionName") == "sectionName"
+    assert escape_property("a.b-c/d__e") == "a__dot__b__dash__c__slash__d__underscores__e"
+    schema = {
+        "type": "object",
+        "properties": {"namespace": {"type": "string"}},
+        "additionalProperties": False,
+    }
+    assert evaluate("self.__namespace__ == 'ml'", to_cel({"namespace": "ml"}, schema)) == True  # noqa: E712
+    labels = {"type": "object", "additionalProperties": {"type": "string"}}
+    assert evaluate("self['namespace'] == 'ml'", to_cel({"namespace": "ml"}, labels)) == True  # noqa: E712

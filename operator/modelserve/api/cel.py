@@ -213,6 +213,46 @@ def rule_holds(rule: str, self_value: Any) -> bool:
     return bool(result)
 
 
+# Kubernetes' escaping of property names in CEL (k8s.io/apiserver/pkg/cel/escaping.go): a reserved
+# word becomes __word__ (a ParentReference's `namespace` is `self.__namespace__`); otherwise "__",
+# ".", "-" and "/" become __underscores__, __dot__, __dash__ and __slash__.
+CEL_RESERVED = frozenset(
+    [
+        "true",
+        "false",
+        "null",
+        "in",
+        "as",
+        "break",
+        "const",
+        "continue",
+        "else",
+        "for",
+        "function",
+        "if",
+        "import",
+        "let",
+        "loop",
+        "package",
+        "namespace",
+        "return",
+        "var",
+        "void",
+        "while",
+    ]
+)
+_ESCAPES = (("__", "__underscores__"), (".", "__dot__"), ("-", "__dash__"), ("/", "__slash__"))
+
+
+def escape_property(name: str) -> str:
+    """How a rule names the object property `name`."""
+    if name in CEL_RESERVED:
+        return f"__{name}__"
+    for plain, escaped in _ESCAPES:
+        name = name.replace(plain, escaped)
+    return name
+
+
 def to_cel(value: Any, schema: dict | None) -> Any:
     """`value` (parsed JSON/YAML) as a CEL value typed by its OpenAPI `schema`."""
     schema = schema or {}
@@ -228,7 +268,8 @@ def to_cel(value: Any, schema: dict | None) -> Any:
         out = {}
         for key, item in value.items():
             sub = props.get(key, extra if isinstance(extra, dict) else None)
-            out[celtypes.StringType(key)] = to_cel(item, sub)
+            name = escape_property(key) if key in props else key  # a map's keys stay as they are
+            out[celtypes.StringType(name)] = to_cel(item, sub)
         return celtypes.MapType(out)
     if isinstance(value, list):
         return celtypes.ListType([to_cel(item, schema.get("items")) for item in value])
