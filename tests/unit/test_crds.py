@@ -578,7 +578,7 @@ def test_exclusive_bounds() -> None:
         ("ModelDeployment", "spec.slaPolicyRef", ["name"]),
         ("SLAPolicy", "spec", ["objectives"]),
         ("SLAPolicy", "spec.objectives[]", ["name", "type"]),
-        ("RegionPlacement", "spec", ["regions"]),
+        ("RegionPlacement", "spec", ["regions", "residency"]),
         ("RegionPlacement", "spec.residency", ["allowedRegions"]),
         ("RegionPlacement", "spec.regions[]", ["name"]),
     ],
@@ -662,7 +662,11 @@ def test_schema_checker_catches_mistakes() -> None:
         "spec": {"regions": [{"name": "a", "wieght": 0}]},
     }
     assert [e.path for e in validate_resource(bad, schema)] == ["spec.regions[0].wieght"]
-    bad["spec"] = {"regions": [{"name": "a"}], "enforcement": "delete"}
+    bad["spec"] = {
+        "regions": [{"name": "a"}],
+        "residency": {"allowedRegions": ["a"]},
+        "enforcement": "delete",
+    }
     assert [e.path for e in validate_resource(bad, schema)] == ["spec.enforcement", ""]
 
 

@@ -12,7 +12,11 @@ import os
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from modelserve.api import constants as c
+from modelserve.api.errors import SpecError
 from modelserve.api.validation import validate_document
+from modelserve.placement import parse_region_placement
+from modelserve.slo.model import parse_sla_policy
 
 from tests.fuzz import properties as prop
 from tests.fuzz.strategies import PHASES, resources
@@ -48,3 +52,43 @@ def test_generated_placements_and_policies_plan_or_name_their_field(doc: dict) -
         prop.plan_placement(doc)
     else:
         prop.plan_sla_policy(doc)
+
+
+# What only the cluster or a comparison CEL cannot make decides, so an accepted resource may still be
+# reported in a condition: a runtime the cluster's catalogue may add, KEDA's CRD being installed, and
+# a burn rate's shortWindow below its longWindow (durations in days and weeks: CEL's duration() has
+# no such units).
+CLUSTER_DEPENDENT = ("spec.runtime.name", "spec.autoscaling.engine")
+NOT_IN_CEL = ("shortWindow",)
+
+
+def _invalid_spec_fields(status: dict) -> list[str]:
+    return [
+        cond.get("message", "").split(":")[0]
+        for cond in status.get("conditions") or []
+        if cond.get("reason") == c.REASON_INVALID_SPEC
+    ]
+
+
+@FUZZ
+@given(st.one_of(resources("ModelDeployment"), resources("RegionPlacement"), resources("SLAPolicy")))
+def test_what_the_crd_accepts_the_operator_can_use(doc: dict) -> None:
+    """The schema and CEL rules carry every rule of the parsers they can express: a resource the API
+    server accepts is never refused later by the operator, except for what CLUSTER_DEPENDENT and
+    NOT_IN_CEL name. (Found by this property: RegionPlacement label keys, label values, a zoneLabel
+    equal to regionLabel and a missing residency; SLAPolicy zero windows, alert label names, quality
+    metric/query and min <= max; a gate's maxMilliseconds on a builtin that is not latency.)"""
+    if not _accepted(doc):
+        return
+    if doc["kind"] == "ModelDeployment":
+        for plan in prop.plan_model(doc):
+            fields = _invalid_spec_fields(plan.status)
+            assert all(f.startswith(CLUSTER_DEPENDENT) for f in fields), plan.status["conditions"]
+        return
+    try:
+        if doc["kind"] == "RegionPlacement":
+            parse_region_placement(doc)
+        else:
+            parse_sla_policy(doc)
+    except SpecError as exc:
+        assert str(exc).split(":")[0].endswith(NOT_IN_CEL), (str(exc), doc["spec"])

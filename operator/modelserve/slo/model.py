@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelserve.api.cel import GO_SPACE
 from modelserve.api.durations import parse_duration
 from modelserve.api.errors import SpecError
 
@@ -352,7 +353,7 @@ def _parse_quality(raw: Any, path: str) -> QualitySpec:
     metric, query = raw.get("metric"), raw.get("query")
     if metric is not None and (not isinstance(metric, str) or not _METRIC_NAME_RE.match(metric)):
         raise SpecError(f"{path}.metric", f"must be a Prometheus metric name, got {metric!r}")
-    if query is not None and (not isinstance(query, str) or not query.strip()):
+    if query is not None and (not isinstance(query, str) or not query.strip(GO_SPACE)):
         raise SpecError(f"{path}.query", "must be a non-empty PromQL string")
     if metric is None and query is None:
         raise SpecError(f"{path}.metric", "one of metric or query is required (e.g. metric: model_accuracy)")
