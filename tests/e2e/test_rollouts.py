@@ -650,6 +650,7 @@ def _operator_healthy(op: OperatorProcess) -> bool:
         return resp.status == 200
 
 
+@pytest.mark.side_lane  # 2.5 minutes, paced by the steps' pauses around the kill (hack/e2e-lanes.sh)
 def test_operator_killed_mid_rollout_resumes_at_the_recorded_step(
     kube: Kube,
     cluster: Any,
